@@ -1,0 +1,46 @@
+from idnode.proto import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ResolveRequest(_message.Message):
+    __slots__ = ("handle", "indexes", "types")
+    HANDLE_FIELD_NUMBER: _ClassVar[int]
+    INDEXES_FIELD_NUMBER: _ClassVar[int]
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    handle: str
+    indexes: _containers.RepeatedScalarFieldContainer[int]
+    types: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, handle: _Optional[str] = ..., indexes: _Optional[_Iterable[int]] = ..., types: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ResolveResponse(_message.Message):
+    __slots__ = ("response_code", "handle", "values", "message")
+    RESPONSE_CODE_FIELD_NUMBER: _ClassVar[int]
+    HANDLE_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    response_code: int
+    handle: str
+    values: _containers.RepeatedCompositeFieldContainer[_common_pb2.HandleValue]
+    message: str
+    def __init__(self, response_code: _Optional[int] = ..., handle: _Optional[str] = ..., values: _Optional[_Iterable[_Union[_common_pb2.HandleValue, _Mapping]]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class BatchResolveRequest(_message.Message):
+    __slots__ = ("handles", "indexes", "types")
+    HANDLES_FIELD_NUMBER: _ClassVar[int]
+    INDEXES_FIELD_NUMBER: _ClassVar[int]
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    handles: _containers.RepeatedScalarFieldContainer[str]
+    indexes: _containers.RepeatedScalarFieldContainer[int]
+    types: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, handles: _Optional[_Iterable[str]] = ..., indexes: _Optional[_Iterable[int]] = ..., types: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class BatchResolveResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ResolveResponse]
+    def __init__(self, results: _Optional[_Iterable[_Union[ResolveResponse, _Mapping]]] = ...) -> None: ...

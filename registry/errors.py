@@ -1,0 +1,157 @@
+"""The Handle response-code vocabulary as typed exceptions, plus store errors.
+
+Every failure the domain knows is one subclass of :class:`HandleError`
+carrying its Handle response code (DOMAIN.md section 3). They are raised deep
+and mapped once at each edge: ``resolver/grpc/status.py`` maps them to gRPC
+status codes, the HTTP and DNS front ends to theirs. The docstring of each
+class is its default message.
+"""
+
+from __future__ import annotations
+
+
+class HandleError(Exception):
+    """error"""
+
+    code: int = 2
+
+    def __init__(self, message: str | None = None, *, handle: str = "") -> None:
+        self.message = message or (self.__doc__ or "").strip()
+        self.handle = handle
+        super().__init__(self.message)
+
+
+class ServerError(HandleError):
+    """internal server error"""
+
+    code = 2
+
+
+class ServerBusy(HandleError):
+    """server too busy, retry later"""
+
+    code = 3
+
+
+class ProtocolError(HandleError):
+    """malformed request"""
+
+    code = 4
+
+
+class OperationNotSupported(HandleError):
+    """operation not supported"""
+
+    code = 5
+
+
+class RecursionTooDeep(HandleError):
+    """recursion count too high"""
+
+    code = 6
+
+
+class HandleNotFound(HandleError):
+    """handle not found"""
+
+    code = 100
+
+
+class HandleDeleted(HandleNotFound):
+    """handle was deleted"""
+
+    code = 100
+
+
+class HandleAlreadyExists(HandleError):
+    """handle already exists with different content"""
+
+    code = 101
+
+
+class InvalidHandle(HandleError):
+    """invalid handle"""
+
+    code = 102
+
+
+class ValuesNotFound(HandleError):
+    """values not found"""
+
+    code = 200
+
+
+class ValueAlreadyExists(HandleError):
+    """value already exists"""
+
+    code = 201
+
+
+class InvalidValue(HandleError):
+    """invalid value"""
+
+    code = 202
+
+
+class ServerNotResponsible(HandleError):
+    """server not responsible for this prefix"""
+
+    code = 301
+
+
+class PrefixReferral(HandleError):
+    """prefix is served elsewhere"""
+
+    code = 303
+
+
+class InvalidAdmin(HandleError):
+    """invalid admin"""
+
+    code = 400
+
+
+class InsufficientPermissions(HandleError):
+    """insufficient permissions"""
+
+    code = 401
+
+
+class AuthenticationNeeded(HandleError):
+    """authentication needed"""
+
+    code = 402
+
+
+class AuthenticationFailed(HandleError):
+    """authentication failed"""
+
+    code = 403
+
+
+BY_CODE: dict[int, type[HandleError]] = {
+    cls.code: cls
+    for cls in (
+        ServerError, ServerBusy, ProtocolError, OperationNotSupported, RecursionTooDeep,
+        HandleNotFound, HandleAlreadyExists, InvalidHandle, ValuesNotFound,
+        ValueAlreadyExists, InvalidValue, ServerNotResponsible, PrefixReferral,
+        InvalidAdmin, InsufficientPermissions, AuthenticationNeeded, AuthenticationFailed,
+    )
+}
+
+
+def from_code(code: int, message: str = "", handle: str = "") -> HandleError:
+    """Rebuild the typed error for a Handle response code (clients use this)."""
+    return BY_CODE.get(code, HandleError)(message or None, handle=handle)
+
+
+class StoreError(Exception):
+    """the store cannot be used"""
+
+
+class StoreLocked(StoreError):
+    """the data folder is in use by another node"""
+
+
+class SchemaMismatch(StoreError):
+    """the data folder was written by an incompatible version of idnode"""
