@@ -1,0 +1,154 @@
+"""The node process: open the store, start the writer, bootstrap, serve gRPC.
+
+This is the composition root of ``idnode serve``: nothing else wires the
+components together. Start-up order matters: lock the data folder, check the
+ports are free (grpcio sets SO_REUSEPORT, so a busy port would otherwise be
+shared silently), open LMDB, start the writer, create the admin credential
+at first start, load demo data when asked, then bind and serve. SIGTERM and
+SIGINT stop accepting, let in-flight calls finish within ``--grace``, drain
+the writer and close the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable
+
+from idnode import _fastpath
+from idnode.registry.errors import StoreError
+from idnode.registry.service import Registry
+from idnode.registry.store import Store
+from idnode.registry.writer import Writer
+from idnode.settings import Settings, parse_listen
+
+log = logging.getLogger("idnode")
+
+
+def check_port_free(listen: str) -> None:
+    """Fail clearly when another process holds the TCP port.
+
+    Raises:
+        OSError: naming the address, when the port is in use.
+    """
+    host, port = parse_listen(listen)
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        # No SO_REUSEPORT here: this bind must fail when anything listens.
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot listen on {listen}: {exc.strerror} (is another node running?)") from None
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _write_secret(path: os.PathLike[str] | str, secret: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret + "\n")
+
+
+def _loop_grow_hook(loop: asyncio.AbstractEventLoop) -> Callable[[Callable[[], None]], None]:
+    """Run a map resize on the event-loop thread, between requests, where no
+    read transaction of this process is open."""
+
+    def hook(resize: Callable[[], None]) -> None:
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop or loop.is_closed():
+            resize()
+            return
+        done = threading.Event()
+        failure: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                resize()
+            except BaseException as exc:  # noqa: BLE001 - handed back to the writer
+                failure.append(exc)
+            finally:
+                done.set()
+
+        loop.call_soon_threadsafe(call)
+        while not done.wait(1.0):
+            if not loop.is_running():  # shutting down: no reads are open any more
+                resize()
+                return
+        if failure:
+            raise failure[0]
+
+    return hook
+
+
+async def serve(settings: Settings, ready: Callable[[int], None] | None = None) -> int:
+    """Run a node until SIGTERM/SIGINT; return the process exit code."""
+    from idnode.resolver.grpc.server import start_grpc_server
+
+    check_port_free(settings.grpc_listen)
+    store = Store(settings.data_dir, map_size=settings.map_size, max_readers=settings.max_readers)
+    writer = Writer(store)
+    server = None
+    try:
+        registry = Registry(store, writer, settings.node_prefix)
+        writer.start()
+        store.grow_hook = _loop_grow_hook(asyncio.get_running_loop())
+        token = await registry.ensure_admin_credential()
+        if token:
+            _write_secret(settings.admin_credential_path, token)
+            _say(f"idnode: node-admin credential created and written to {settings.admin_credential_path} (mode 0600)")
+        if settings.demo:
+            from idnode.demo import DEMO_COUNT, load_demo
+
+            prefix, demo_token = await load_demo(registry, settings.data_dir)
+            _say(f"idnode: demo data ready: {DEMO_COUNT} identifiers {prefix}/DEMO-000001 .. {prefix}/DEMO-{DEMO_COUNT:06d}")
+            _say(f"idnode: demo enterprise token (also in {settings.data_dir / 'demo.token'}): {demo_token}")
+            _say(f"idnode: node-admin credential: {settings.admin_credential_path}")
+        server, port = await start_grpc_server(registry, settings.grpc_listen)
+        host, _ = parse_listen(settings.grpc_listen)
+        _say(f"idnode: gRPC listening on {host}:{port} (node prefix {registry.node_prefix}, "
+             f"data {settings.data_dir}, fast path {_fastpath.IMPLEMENTATION})")
+        if ready is not None:
+            ready(port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        _say(f"idnode: stopping (grace {settings.grace:g} s)")
+        await server.stop(settings.grace)
+        server = None
+        return 0
+    finally:
+        if server is not None:
+            await server.stop(0)
+        store.grow_hook = None
+        writer.stop()
+        store.close()
+
+
+def run(settings: Settings) -> int:
+    """Entry point of ``idnode serve``."""
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return asyncio.run(serve(settings))
+    except (StoreError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,126 @@
+"""Change-log entries: the tamper-evident, monotonic record of every write.
+
+Each write transaction appends one entry per changed key, keyed by a
+big-endian u64 sequence in the ``changelog`` database, in the same
+transaction as the data, indexes and counters. Entry layout (big-endian)::
+
+    u8  format version (1)
+    u8  operation      1 create, 2 update, 3 delete (identifiers); 4 put (other data)
+    u8  database       index into store.DB_NAMES
+    u64 time           seconds since 1970 UTC
+    u16 actor length,  actor (UTF-8)
+    u16 key length,    key
+    u32 payload length, payload (the new record, a tombstone record, or the
+                        new JSON of a non-identifier key)
+    32  digest of the previous entry (zeros for the first)
+
+The digest of an entry is the SHA-256 of its bytes, so every entry commits
+to the whole history before it; :func:`verify_chain` checks it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import struct
+from collections.abc import Iterable
+
+from idnode.registry.store import DB_NAMES
+
+FORMAT_VERSION = 1
+OP_CREATE = 1
+OP_UPDATE = 2
+OP_DELETE = 3
+OP_PUT = 4
+OP_NAMES = {OP_CREATE: "create", OP_UPDATE: "update", OP_DELETE: "delete", OP_PUT: "put"}
+GENESIS = bytes(32)
+
+_HEAD = struct.Struct(">BBBQ")
+
+
+class ChangeLogError(ValueError):
+    """A change-log entry that cannot be decoded or breaks the chain."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Entry:
+    sequence: int
+    op: int
+    db: str
+    time: int
+    actor: str
+    key: bytes
+    payload: bytes
+    prev_digest: bytes
+
+    @property
+    def op_name(self) -> str:
+        return OP_NAMES.get(self.op, str(self.op))
+
+
+def encode_entry(op: int, db: str, time: int, actor: str, key: bytes, payload: bytes, prev: bytes) -> bytes:
+    a = actor.encode()
+    return b"".join((
+        _HEAD.pack(FORMAT_VERSION, op, DB_NAMES.index(db), time),
+        struct.pack(">H", len(a)), a,
+        struct.pack(">H", len(key)), key,
+        struct.pack(">I", len(payload)), payload,
+        prev,
+    ))
+
+
+def digest(raw: bytes) -> bytes:
+    return hashlib.sha256(raw).digest()
+
+
+def decode_entry(sequence: int, raw: bytes) -> Entry:
+    """Decode one stored entry.
+
+    Raises:
+        ChangeLogError: truncated or unknown version.
+    """
+    try:
+        version, op, db_index, time = _HEAD.unpack_from(raw, 0)
+        if version != FORMAT_VERSION:
+            raise ChangeLogError(f"entry {sequence}: unknown format version {version}")
+        pos = _HEAD.size
+        (n,) = struct.unpack_from(">H", raw, pos)
+        actor = raw[pos + 2:pos + 2 + n].decode()
+        pos += 2 + n
+        (n,) = struct.unpack_from(">H", raw, pos)
+        key = bytes(raw[pos + 2:pos + 2 + n])
+        pos += 2 + n
+        (n,) = struct.unpack_from(">I", raw, pos)
+        payload = bytes(raw[pos + 4:pos + 4 + n])
+        pos += 4 + n
+        prev = bytes(raw[pos:pos + 32])
+        if len(prev) != 32 or pos + 32 != len(raw):
+            raise ChangeLogError(f"entry {sequence}: truncated")
+        return Entry(sequence, op, DB_NAMES[db_index], time, actor, key, payload, prev)
+    except (struct.error, IndexError, UnicodeDecodeError):
+        raise ChangeLogError(f"entry {sequence}: malformed") from None
+
+
+def verify_chain(entries: Iterable[tuple[int, bytes]], start_digest: bytes | None = None) -> int:
+    """Check sequence continuity and digests; return the number of entries checked.
+
+    Args:
+        entries: ``(sequence, raw entry)`` in order.
+        start_digest: digest expected in the first entry (None = trust the first).
+
+    Raises:
+        ChangeLogError: naming the first sequence that breaks the chain.
+    """
+    expected_prev = start_digest
+    expected_seq = None
+    count = 0
+    for sequence, raw in entries:
+        entry = decode_entry(sequence, raw)
+        if expected_seq is not None and sequence != expected_seq:
+            raise ChangeLogError(f"gap in the change log: expected {expected_seq}, found {sequence}")
+        if expected_prev is not None and entry.prev_digest != expected_prev:
+            raise ChangeLogError(f"entry {sequence}: previous-entry digest does not match")
+        expected_prev = digest(raw)
+        expected_seq = sequence + 1
+        count += 1
+    return count

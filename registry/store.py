@@ -1,0 +1,207 @@
+"""The LMDB environment: named databases, folder lock, schema check, map growth.
+
+One environment per data folder holds everything (DESIGN.md, "One truth, one
+log"). Named databases:
+
+=============  ======================================================
+identifiers    handle key -> record (see ``_fastpath/_record_py.py``)
+prefixes       prefix (UTF-8) -> JSON {prefix, owner, status, created}
+enterprises    credit code -> JSON {credit_code, name, contact, status, created}
+templates      prefix 0x00 version -> JSON (enterprise-API template shape)
+credentials    token id -> JSON credential (digests only, never secrets)
+idx_gtin       GTIN/SGTIN text 0x00 handle key -> b""
+idx_oid        OID text 0x00 handle key -> b""
+counters       prefix 0x00 name -> u64 big-endian
+changelog      u64 big-endian sequence -> change-log entry
+meta           name -> value (schema_version, node_prefix, admin token id)
+=============  ======================================================
+
+Only the writer role opens write transactions; reads are short read
+transactions. When the map is full the writer asks :meth:`Store.grow`, which
+doubles it; other processes adopt a grown map when their next transaction
+starts (``MapResizedError`` -> ``set_mapsize(0)``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import struct
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import lmdb
+
+from idnode.registry.errors import SchemaMismatch, StoreError, StoreLocked
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+DB_NAMES = (
+    "identifiers", "prefixes", "enterprises", "templates", "credentials",
+    "idx_gtin", "idx_oid", "counters", "changelog", "meta",
+)
+DEFAULT_MAP_SIZE = 1 << 30
+MAX_GROWTH_STEP = 8 << 30
+_U64 = struct.Struct(">Q")
+
+
+def u64(value: int) -> bytes:
+    return _U64.pack(value)
+
+
+def from_u64(raw: bytes) -> int:
+    return _U64.unpack(raw)[0]
+
+
+class Store:
+    """An open data folder.
+
+    Args:
+        path: the data folder (created if missing); LMDB lives in ``path/lmdb``.
+        map_size: initial map size in bytes; the map grows by itself.
+        max_readers: reader-table slots, sized for many worker processes.
+        lock: take the folder lock (the supervisor does; workers of the same
+            node do not).
+
+    Raises:
+        StoreLocked: another node holds the folder.
+        SchemaMismatch: the folder was written with another schema version.
+        StoreError: the folder cannot be opened.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        map_size: int = DEFAULT_MAP_SIZE,
+        max_readers: int = 2048,
+        lock: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        self._lock_fd: int | None = None
+        self._grow_lock = threading.Lock()
+        self.grow_hook: Callable[[Callable[[], None]], None] | None = None
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create data folder {self.path}: {exc.strerror}") from None
+        if lock:
+            self._take_lock()
+        try:
+            self.env = lmdb.open(
+                str(self.path / "lmdb"),
+                map_size=map_size,
+                max_dbs=len(DB_NAMES) + 4,
+                max_readers=max_readers,
+                subdir=True,
+                readahead=False,
+                meminit=False,
+            )
+        except lmdb.Error as exc:
+            self.release()
+            raise StoreError(f"cannot open LMDB in {self.path / 'lmdb'}: {exc}") from None
+        stale = self.env.reader_check()
+        if stale:
+            log.warning("cleared %d stale LMDB reader slots left by an unclean stop", stale)
+        with self.env.begin(write=True) as txn:
+            self.dbs = {name: self.env.open_db(name.encode(), txn=txn, create=True) for name in DB_NAMES}
+        self.identifiers = self.dbs["identifiers"]
+        self._check_schema()
+
+    def _take_lock(self) -> None:
+        lock_path = self.path / "node.lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise StoreLocked(
+                f"data folder {self.path} is in use by another idnode process"
+                + (f" (pid {owner})" if owner else "")
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
+
+    def _check_schema(self) -> None:
+        meta = self.dbs["meta"]
+        with self.env.begin(write=True) as txn:
+            raw = txn.get(b"schema_version", db=meta)
+            if raw is None:
+                txn.put(b"schema_version", str(SCHEMA_VERSION).encode(), db=meta)
+                return
+        found = int(raw)
+        if found != SCHEMA_VERSION:
+            self.close()
+            raise SchemaMismatch(
+                f"data folder {self.path} has schema version {found}; this idnode reads "
+                f"version {SCHEMA_VERSION} (run `idnode migrate` with a version that knows both)"
+            )
+
+    # -- reads -----------------------------------------------------------------
+
+    def begin(self) -> lmdb.Transaction:
+        """A read transaction; adopts a map grown by another process."""
+        try:
+            return self.env.begin()
+        except lmdb.MapResizedError:
+            self.env.set_mapsize(0)
+            return self.env.begin()
+
+    def get(self, db: str, key: bytes) -> bytes | None:
+        """One key in one short read transaction."""
+        with self.begin() as txn:
+            return txn.get(key, db=self.dbs[db])
+
+    # -- map growth ------------------------------------------------------------
+
+    def grow(self) -> int:
+        """Double the map (by at most 8 GiB) and return the new size.
+
+        LMDB allows resizing only while this process has no transaction open,
+        so when a ``grow_hook`` is set (the node sets one that runs the resize
+        on the event-loop thread, between requests) the resize runs through it.
+        """
+        with self._grow_lock:
+            current = self.env.info()["map_size"]
+            new = current + min(current, MAX_GROWTH_STEP)
+
+            def resize() -> None:
+                self.env.set_mapsize(new)
+
+            if self.grow_hook is not None:
+                self.grow_hook(resize)
+            else:
+                resize()
+            log.info("LMDB map grown from %d to %d bytes", current, new)
+            return new
+
+    def usage(self) -> dict[str, int]:
+        """Map size, bytes in use, and reader slots in use / available."""
+        info = self.env.info()
+        stat = self.env.stat()
+        used_pages = info["last_pgno"] + 1
+        return {
+            "map_size": info["map_size"],
+            "map_used": used_pages * stat["psize"],
+            "readers_used": info["num_readers"],
+            "readers_max": info["max_readers"],
+        }
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def release(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def close(self) -> None:
+        env = getattr(self, "env", None)
+        if env is not None:
+            env.close()
+            self.env = None  # type: ignore[assignment]
+        self.release()

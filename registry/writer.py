@@ -1,0 +1,244 @@
+"""The writer role: the only place that opens LMDB write transactions.
+
+Callers submit write operations (functions of a :class:`WriteContext`); a
+dedicated thread groups whatever is queued into one transaction (group
+commit: one fsync for many writes), runs each operation in a nested
+transaction so a failing one rolls back alone, appends change-log entries in
+the same transaction as the data, and resolves each caller's future only
+after the commit is durable. When the map is full the whole group is rolled
+back, the map grown and the group run again, so no error reaches a user.
+
+A bulk import therefore never blocks a reader's event loop: readers use
+their own short read transactions, and the writer runs off the loop thread.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import lmdb
+
+from idnode.registry import changelog
+from idnode.registry.errors import HandleError, ServerError
+from idnode.registry.store import Store, from_u64, u64
+
+log = logging.getLogger(__name__)
+
+WriteOp = Callable[["WriteContext"], Any]
+
+
+class WriteContext:
+    """What one write operation sees: its transaction, the time, and the log.
+
+    Attributes:
+        txn: the operation's (nested) write transaction.
+        now: seconds since 1970 UTC, fixed for the whole group.
+    """
+
+    __slots__ = ("txn", "store", "now", "sequence", "last_digest")
+
+    def __init__(self, txn: lmdb.Transaction, store: Store, now: int, sequence: int, last_digest: bytes) -> None:
+        self.txn = txn
+        self.store = store
+        self.now = now
+        self.sequence = sequence
+        self.last_digest = last_digest
+
+    def get(self, db: str, key: bytes) -> bytes | None:
+        return self.txn.get(key, db=self.store.dbs[db])
+
+    def put(self, db: str, key: bytes, value: bytes) -> None:
+        self.txn.put(key, value, db=self.store.dbs[db])
+
+    def delete(self, db: str, key: bytes) -> None:
+        self.txn.delete(key, db=self.store.dbs[db])
+
+    def cursor(self, db: str) -> lmdb.Cursor:
+        return self.txn.cursor(db=self.store.dbs[db])
+
+    def add_counter(self, key: bytes, delta: int) -> None:
+        raw = self.get("counters", key)
+        value = (from_u64(raw) if raw else 0) + delta
+        self.put("counters", key, u64(max(value, 0)))
+
+    @contextlib.contextmanager
+    def nested(self) -> Iterator[None]:
+        """Run a block in a nested transaction: on an exception everything it
+        wrote (data and log entries) is rolled back and the exception re-raised."""
+        parent = self.txn
+        sequence, last_digest = self.sequence, self.last_digest
+        child = self.store.env.begin(write=True, parent=parent)
+        self.txn = child
+        try:
+            yield
+        except BaseException:
+            child.abort()
+            self.sequence, self.last_digest = sequence, last_digest
+            raise
+        else:
+            child.commit()
+        finally:
+            self.txn = parent
+
+    def log(self, op: int, db: str, key: bytes, payload: bytes, actor: str) -> int:
+        """Append a change-log entry; return its sequence number."""
+        self.sequence += 1
+        raw = changelog.encode_entry(op, db, self.now, actor, key, payload, self.last_digest)
+        self.txn.put(u64(self.sequence), raw, db=self.store.dbs["changelog"], append=True)
+        self.last_digest = changelog.digest(raw)
+        return self.sequence
+
+
+class _Job:
+    __slots__ = ("fn", "future")
+
+    def __init__(self, fn: WriteOp) -> None:
+        self.fn = fn
+        self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+
+_STOP = object()
+
+
+class Writer:
+    """Group-committing writer over one store.
+
+    Args:
+        store: the open store.
+        max_group: at most this many operations share one transaction.
+        clock: seconds since 1970 (tests inject one).
+    """
+
+    def __init__(self, store: Store, *, max_group: int = 512, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.max_group = max_group
+        self.clock = clock
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self.sequence, self.last_digest = self._log_head()
+        self.commits = 0
+
+    def _log_head(self) -> tuple[int, bytes]:
+        with self.store.begin() as txn:
+            cur = txn.cursor(db=self.store.dbs["changelog"])
+            if cur.last():
+                return from_u64(cur.key()), changelog.digest(cur.value())
+        return 0, changelog.GENESIS
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="idnode-writer", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Finish everything queued, then stop the thread."""
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join()
+            self._thread = None
+
+    # -- submission ------------------------------------------------------------
+
+    def submit(self, fn: WriteOp) -> concurrent.futures.Future[Any]:
+        """Queue ``fn``; the future holds its result once the commit is durable.
+
+        Without a running thread (offline tools) the operation runs at once.
+        """
+        job = _Job(fn)
+        if self._thread is None:
+            self._run_group([job])
+        else:
+            self._queue.put(job)
+        return job.future
+
+    def run(self, fn: WriteOp) -> Any:
+        """Submit and wait (synchronous callers)."""
+        return self.submit(fn).result()
+
+    # -- the loop --------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            group = [first]
+            stop = False
+            while len(group) < self.max_group:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is _STOP:
+                    stop = True
+                    break
+                group.append(job)
+            self._run_group(group)
+            if stop:
+                return
+
+    def _run_group(self, group: list[_Job]) -> None:
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                outcomes, head = self._attempt(group)
+                break
+            except lmdb.MapFullError:
+                if attempts > 40:
+                    err = ServerError("the store cannot grow any further")
+                    for job in group:
+                        job.future.set_exception(err)
+                    return
+                self.store.grow()
+            except Exception as exc:  # commit failed: nothing of the group is durable
+                log.exception("write transaction failed")
+                err = ServerError(f"write failed: {type(exc).__name__}")
+                for job in group:
+                    job.future.set_exception(err)
+                self.sequence, self.last_digest = self._log_head()
+                return
+        self.sequence, self.last_digest = head
+        self.commits += 1
+        for job, (ok, value) in zip(group, outcomes):
+            if ok:
+                job.future.set_result(value)
+            else:
+                job.future.set_exception(value)
+
+    def _attempt(self, group: list[_Job]) -> tuple[list[tuple[bool, Any]], tuple[int, bytes]]:
+        env = self.store.env
+        now = int(self.clock())
+        outcomes: list[tuple[bool, Any]] = []
+        sequence, last_digest = self.sequence, self.last_digest
+        with env.begin(write=True) as parent:
+            for job in group:
+                child = env.begin(write=True, parent=parent)
+                ctx = WriteContext(child, self.store, now, sequence, last_digest)
+                try:
+                    value = job.fn(ctx)
+                except lmdb.MapFullError:
+                    child.abort()
+                    raise
+                except HandleError as exc:
+                    child.abort()
+                    outcomes.append((False, exc))
+                    continue
+                except Exception as exc:
+                    child.abort()
+                    log.exception("write operation failed")
+                    outcomes.append((False, ServerError(f"write failed: {type(exc).__name__}")))
+                    continue
+                child.commit()
+                sequence, last_digest = ctx.sequence, ctx.last_digest
+                outcomes.append((True, value))
+        return outcomes, (sequence, last_digest)

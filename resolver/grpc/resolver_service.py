@@ -1,0 +1,120 @@
+"""The Resolver gRPC service: request bytes in, reply bytes out, on the event loop.
+
+Registered as a generic handler with identity (de)serializers, so gRPC hands
+over the raw request bytes and sends the bytes the read pipeline assembled
+(DESIGN.md principle 2). Requests are decoded by ``_fastpath``; reads run
+inline on the event loop (they take microseconds), never in an executor.
+Failures abort the call with the status built by
+:func:`idnode.resolver.grpc.status.to_status`; batch items fail in-band.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from idnode._fastpath import RecordError, decode_batch_request, decode_resolve_request
+from idnode.proto import resolver_pb2
+from idnode.registry.auth import ANONYMOUS, Principal
+from idnode.registry.errors import AuthenticationFailed, ProtocolError
+from idnode.resolver import pipeline
+from idnode.resolver.grpc.status import abort
+
+__all__ = ["SERVICE_NAME", "ResolverService", "principal_of", "resolver_handler"]
+
+SERVICE_NAME: str = resolver_pb2.DESCRIPTOR.services_by_name["Resolver"].full_name
+
+
+def principal_of(context: grpc.aio.ServicerContext, registry: Any) -> Principal:
+    """The caller, from the ``authorization: Bearer <token>`` metadata.
+
+    No ``authorization`` metadata gives :data:`ANONYMOUS` without asking the
+    registry (the anonymous read is the hot path).
+
+    Raises:
+        AuthenticationFailed (403): not of the form ``Bearer <token>``, or
+            rejected by ``registry.authenticate``.
+    """
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            scheme, _, token = value.partition(" ")
+            token = token.strip()
+            if scheme.lower() != "bearer" or not token:
+                raise AuthenticationFailed("authorization metadata must be 'Bearer <token>'")
+            return registry.authenticate(token)
+    return ANONYMOUS
+
+
+class ResolverService:
+    """The three Resolver methods over one registry; each takes and returns wire bytes."""
+
+    __slots__ = ("_registry",)
+
+    def __init__(self, registry: Any) -> None:
+        self._registry = registry
+
+    async def resolve(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        """``Resolve``: one handle; a failure aborts with its status."""
+        try:
+            principal = principal_of(context, self._registry)
+            try:
+                handle, indexes, types = decode_resolve_request(request)
+            except RecordError as exc:
+                raise ProtocolError(f"malformed ResolveRequest: {exc}") from None
+            return pipeline.resolve(pipeline.Query(handle, indexes, types, principal), self._registry)
+        except Exception as exc:  # noqa: BLE001 - every failure is mapped by to_status
+            await abort(context, exc)
+
+    async def batch_resolve(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        """``BatchResolve``: up to 1000 handles, failures in-band, in order."""
+        try:
+            principal = principal_of(context, self._registry)
+            return self._batch(request, principal)
+        except Exception as exc:  # noqa: BLE001
+            await abort(context, exc)
+
+    async def resolve_stream(
+        self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[bytes]:
+        """``ResolveStream``: each request message is a batch, answered in order.
+
+        A malformed or oversized message ends the stream with its status.
+        """
+        try:
+            principal = principal_of(context, self._registry)
+        except Exception as exc:  # noqa: BLE001
+            await abort(context, exc)
+        async for request in requests:
+            try:
+                reply = self._batch(request, principal)
+            except Exception as exc:  # noqa: BLE001
+                await abort(context, exc)
+            yield reply
+
+    def _batch(self, request: bytes, principal: Principal) -> bytes:
+        try:
+            handles, indexes, types = decode_batch_request(request)
+        except RecordError as exc:
+            raise ProtocolError(f"malformed BatchResolveRequest: {exc}") from None
+        return pipeline.resolve_many(handles, indexes, types, principal, self._registry)
+
+
+def resolver_handler(registry: Any) -> grpc.GenericRpcHandler:
+    """The generic handler serving ``idnode.v1.Resolver`` with pass-through serializers."""
+    service = ResolverService(registry)
+    return grpc.method_handlers_generic_handler(
+        SERVICE_NAME,
+        {
+            "Resolve": grpc.unary_unary_rpc_method_handler(
+                service.resolve, request_deserializer=None, response_serializer=None
+            ),
+            "BatchResolve": grpc.unary_unary_rpc_method_handler(
+                service.batch_resolve, request_deserializer=None, response_serializer=None
+            ),
+            "ResolveStream": grpc.stream_stream_rpc_method_handler(
+                service.resolve_stream, request_deserializer=None, response_serializer=None
+            ),
+        },
+    )

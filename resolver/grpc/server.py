@@ -1,0 +1,94 @@
+"""Build, bind and start the node's grpc.aio server (Resolver, Registry, health, reflection)."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health as grpc_health
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection as grpc_reflection
+
+from idnode.proto import registry_pb2_grpc
+from idnode.resolver.grpc import registry_service, resolver_service
+
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "start_grpc_server"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+def _health_servicer() -> Any:
+    aio = getattr(grpc_health, "aio", None)
+    servicer_class = getattr(aio, "HealthServicer", None) or grpc_health.HealthServicer
+    return servicer_class()
+
+
+async def _set_serving(servicer: Any, service: str) -> None:
+    result = servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    if inspect.isawaitable(result):  # the aio servicer's set() is a coroutine
+        await result
+
+
+async def start_grpc_server(
+    registry: Any,
+    listen: str,
+    *,
+    health: bool = True,
+    reflection: bool = True,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+) -> tuple[grpc.aio.Server, int]:
+    """Start a gRPC server for ``registry`` on ``listen``.
+
+    Serves ``idnode.v1.Resolver`` (generic handler, bytes straight through),
+    ``idnode.v1.Registry``, and optionally the standard health service
+    (SERVING for ``""`` and both idnode services) and server reflection.
+    Must be called with the event loop that will serve it running.
+
+    Args:
+        registry: the registry facade (:class:`idnode.registry.service.Registry`).
+        listen: ``HOST:PORT``; port 0 picks a free port.
+        health: add ``grpc.health.v1.Health``.
+        reflection: add server reflection.
+        max_message_bytes: the largest request or reply message.
+
+    Returns:
+        ``(server, bound_port)``; the caller stops the server.
+
+    Raises:
+        OSError: ``listen`` cannot be bound (in use, bad address).
+    """
+    # so_reuseport stays off while the node is one process: a second node on a
+    # busy port must fail instead of silently sharing it (the prefork work
+    # turns it on after checking the port itself).
+    server = grpc.aio.server(
+        options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ]
+    )
+    server.add_generic_rpc_handlers((resolver_service.resolver_handler(registry),))
+    registry_pb2_grpc.add_RegistryServicer_to_server(registry_service.RegistryService(registry), server)
+    service_names = [resolver_service.SERVICE_NAME, registry_service.SERVICE_NAME]
+    if health:
+        servicer = _health_servicer()
+        health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+        for name in ("", *service_names):
+            await _set_serving(servicer, name)
+        service_names.append(health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
+    if reflection:
+        grpc_reflection.enable_server_reflection((*service_names, grpc_reflection.SERVICE_NAME), server)
+    try:
+        port = server.add_insecure_port(listen)
+    except RuntimeError as exc:
+        raise OSError(f"cannot bind the gRPC server to {listen}: {exc}") from None
+    if not port:  # older grpcio reports a failed bind as port 0
+        raise OSError(f"cannot bind the gRPC server to {listen}")
+    await server.start()
+    logger.info("gRPC server listening on %s (port %d)", listen, port)
+    return server, port
+

@@ -1,0 +1,252 @@
+"""The read path: a resolve request run through small ordered stages to reply bytes.
+
+Every front end (gRPC today; HTTP and DNS later) builds a :class:`Query` and
+calls :func:`resolve` or :func:`resolve_many`. The stages share one contract,
+modelled on CoreDNS plugins::
+
+    def stage(query: Query, registry) -> bytes | None
+
+A stage fills fields of the query and returns ``None`` to pass on, returns
+the reply bytes to answer, or raises a
+:class:`~idnode.registry.errors.HandleError` to fail. :data:`STAGES` declares
+their order. Replies are ``idnode.v1.ResolveResponse`` wire bytes assembled
+from the stored value frames by the ``_fastpath`` byte functions: no protobuf
+Python object is built on this path (DESIGN.md, principles 2 and 3).
+
+``registry`` is anything with the read helpers of
+:class:`idnode.registry.service.Registry`: ``lookup(prefix, suffix)``,
+``serves(prefix)`` and ``can_read_private(principal, prefix)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from idnode._fastpath import (
+    FLAG_TOMBSTONE,
+    PERM_PUBLIC_READ,
+    RecordError,
+    decode_header,
+    encode_batch_response,
+    encode_resolve_response,
+    parse_handle,
+    select_frames,
+)
+from idnode.registry.auth import ANONYMOUS, Principal
+from idnode.registry.errors import (
+    HandleDeleted,
+    HandleError,
+    HandleNotFound,
+    InvalidValue,
+    ServerError,
+    ServerNotResponsible,
+    ValuesNotFound,
+)
+
+__all__ = [
+    "MAX_BATCH_HANDLES", "Query", "Stage", "STAGES",
+    "normalise", "local_store", "referral", "render", "resolve", "resolve_many",
+]
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH_HANDLES = 1000
+"""Handles per batch (BatchResolve, each ResolveStream message)."""
+
+SUCCESS = 1
+
+
+class Query:
+    """One handle being resolved: the request, and what the stages learn.
+
+    Set by the caller: ``text`` (the handle as received), ``indexes`` and
+    ``types`` (filters; empty = all), ``principal``. Filled by the stages:
+    ``prefix``/``suffix``/``handle`` (normalised, by :func:`normalise`),
+    ``record`` and ``offset`` (stored record bytes and its frames offset, by
+    :func:`local_store`; ``record`` stays ``None`` for a prefix this node does
+    not serve).
+    """
+
+    __slots__ = ("text", "indexes", "types", "principal", "prefix", "suffix", "handle", "record", "offset")
+
+    def __init__(
+        self,
+        text: str,
+        indexes: tuple[int, ...] = (),
+        types: tuple[str, ...] = (),
+        principal: Principal = ANONYMOUS,
+    ) -> None:
+        self.text = text
+        self.indexes = indexes
+        self.types = types
+        self.principal = principal
+        self.prefix = ""
+        self.suffix = ""
+        self.handle = ""
+        self.record: bytes | None = None
+        self.offset = 0
+
+    def __repr__(self) -> str:
+        return f"Query({self.text!r}, indexes={self.indexes!r}, types={self.types!r}, principal={self.principal!r})"
+
+
+Stage = Callable[[Query, Any], "bytes | None"]
+
+
+def normalise(query: Query, registry: Any) -> None:
+    """Split and normalise the handle text.
+
+    Raises:
+        InvalidHandle (102): the text is not a valid handle.
+    """
+    query.prefix, query.suffix = parse_handle(query.text)
+    query.handle = query.prefix + "/" + query.suffix
+    return None
+
+
+def local_store(query: Query, registry: Any) -> None:
+    """Read the stored record of a handle under a prefix this node serves.
+
+    Passes on with ``query.record`` set, or with it ``None`` when the prefix
+    is not served here (the referral stage decides then).
+
+    Raises:
+        HandleDeleted (100): the record is a tombstone.
+        HandleNotFound (100): never registered under a served prefix.
+        ServerError (2): the stored record cannot be decoded.
+    """
+    record = registry.lookup(query.prefix, query.suffix)
+    if record is None:
+        if registry.serves(query.prefix):
+            raise HandleNotFound(f"handle {query.handle} not found", handle=query.handle)
+        return None
+    try:
+        flags, _, _, _, stored_handle, offset = decode_header(record)
+    except RecordError as exc:
+        logger.error("stored record of %s cannot be decoded: %s", query.handle, exc)
+        raise ServerError(f"stored record of handle {query.handle} cannot be read", handle=query.handle) from None
+    if stored_handle and stored_handle != query.handle:
+        # A digested key (handles over LMDB's key limit) matched another handle.
+        raise HandleNotFound(f"handle {query.handle} not found", handle=query.handle)
+    if flags & FLAG_TOMBSTONE:
+        raise HandleDeleted(f"handle {query.handle} was deleted", handle=query.handle)
+    query.record = record
+    query.offset = offset
+    return None
+
+
+def referral(query: Query, registry: Any) -> None:
+    """Answer for prefixes this node does not serve.
+
+    Placeholder until the hierarchy work adds recursion through the
+    top-level node (with a TTL cache); it stays a stage so that work only
+    replaces this function.
+
+    Raises:
+        ServerNotResponsible (301): the prefix is not served here.
+    """
+    if query.record is None:
+        raise ServerNotResponsible(
+            f"this node does not serve prefix {query.prefix}; "
+            "recursion via the top-level node is not configured",
+            handle=query.handle,
+        )
+    return None
+
+
+def render(query: Query, registry: Any) -> bytes:
+    """The ResolveResponse of the values the principal may read, filtered.
+
+    Anonymous readers see public-readable values only (the hot path: no
+    registry call). When nothing is visible because of permissions the
+    answer is success with no values, as Handle servers answer public-only
+    resolution.
+
+    Raises:
+        ValuesNotFound (200): index or type filters were given and no value
+            of the handle matches them.
+        ServerError (2): the stored record cannot be decoded.
+    """
+    principal = query.principal
+    required = PERM_PUBLIC_READ
+    if principal is not ANONYMOUS and principal != ANONYMOUS and registry.can_read_private(principal, query.prefix):
+        required = 0
+    record = query.record
+    assert record is not None  # referral answers otherwise
+    try:
+        frames = select_frames(record, query.offset, required, query.indexes, query.types)
+        if not frames and (query.indexes or query.types):
+            # Tell "nothing matches" (200) apart from "the matches are private" (empty success).
+            if not required or not select_frames(record, query.offset, 0, query.indexes, query.types):
+                raise ValuesNotFound(
+                    f"handle {query.handle} has no values matching {_describe_filters(query)}",
+                    handle=query.handle,
+                )
+    except RecordError as exc:
+        logger.error("stored record of %s cannot be decoded: %s", query.handle, exc)
+        raise ServerError(f"stored record of handle {query.handle} cannot be read", handle=query.handle) from None
+    return encode_resolve_response(SUCCESS, query.handle, frames)
+
+
+def _describe_filters(query: Query) -> str:
+    parts = []
+    if query.indexes:
+        parts.append("index " + ", ".join(str(i) for i in query.indexes))
+    if query.types:
+        parts.append("type " + ", ".join(query.types))
+    return " and ".join(parts)
+
+
+STAGES: tuple[Stage, ...] = (normalise, local_store, referral, render)
+"""The read path, in order (the ``plugin.cfg`` of this node)."""
+
+
+def resolve(query: Query, registry: Any) -> bytes:
+    """Run the stages until one answers.
+
+    Returns:
+        ``idnode.v1.ResolveResponse`` wire bytes with response_code 1.
+
+    Raises:
+        HandleError: the failing stage's error (InvalidHandle 102,
+            HandleNotFound/HandleDeleted 100, ValuesNotFound 200,
+            ServerNotResponsible 301, ServerError 2).
+    """
+    for stage in STAGES:
+        reply = stage(query, registry)
+        if reply is not None:
+            return reply
+    raise ServerError(f"no stage answered for handle {query.text}")  # render always answers
+
+
+def resolve_many(
+    handles: Sequence[str],
+    indexes: tuple[int, ...],
+    types: tuple[str, ...],
+    principal: Principal,
+    registry: Any,
+) -> bytes:
+    """Resolve a batch; the same filters apply to every handle.
+
+    Each handle that fails becomes an in-band ResolveResponse carrying its
+    response_code and message, with the normalised handle, or the handle as
+    given when it could not be normalised. Results keep the request order.
+
+    Returns:
+        ``idnode.v1.BatchResolveResponse`` wire bytes.
+
+    Raises:
+        InvalidValue (202): more than :data:`MAX_BATCH_HANDLES` handles.
+    """
+    if len(handles) > MAX_BATCH_HANDLES:
+        raise InvalidValue(f"at most {MAX_BATCH_HANDLES} handles per batch, got {len(handles)}")
+    replies = []
+    for text in handles:
+        query = Query(text, indexes, types, principal)
+        try:
+            replies.append(resolve(query, registry))
+        except HandleError as err:
+            replies.append(encode_resolve_response(err.code, query.handle or text, [], err.message))
+    return encode_batch_response(replies)
