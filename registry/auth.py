@@ -47,7 +47,7 @@ ANONYMOUS_ROLE = "anonymous"
 KINDS = ("sha256", "scrypt")
 TOKEN_SCHEME = "idn1"
 MAX_TOKEN_CHARS = 256
-MAX_LABEL_CHARS = 128
+MAX_LABEL_CHARS = 200
 TOKEN_ID_CHARS = 16  # secrets.token_hex(8)
 DIGEST_BYTES = 32
 SALT_BYTES = 16
@@ -145,7 +145,7 @@ class Credential:
         token_id: 16 lowercase hex characters, the public part of the token.
         role: one of :data:`ROLES`.
         credit_code: the enterprise's code for role ``enterprise``, else empty.
-        label: free text chosen by the issuer (at most 128 characters).
+        label: free text chosen by the issuer (at most 200 characters).
         kind: ``"sha256"`` (digest = SHA-256 of the secret, empty salt) or
             ``"scrypt"`` (digest = scrypt of the secret with ``salt``).
         digest: 32 bytes.
@@ -291,7 +291,7 @@ def issue_credential(
         credit_code: required for ``enterprise`` (validated and normalised
             with :func:`~idnode.registry.uscc.validate_credit_code`), empty
             otherwise.
-        label: free text for listings, at most 128 characters.
+        label: free text for listings, at most 200 characters.
         now: seconds since 1970 UTC, stored as ``created``.
         slow: store an scrypt digest instead of SHA-256 (the node-admin
             credential).
@@ -329,8 +329,8 @@ def issue_credential(
 def verify_secret(credential: Credential, secret: str) -> bool:
     """True when ``secret`` matches the credential and it is not revoked.
 
-    The digest comparison is constant-time. A secret that is not text or is
-    longer than a whole token may be is False without hashing.
+    The digest comparison is constant-time. A secret that is not text, or
+    longer than :data:`MAX_TOKEN_CHARS`, gives False without hashing.
     """
     if credential.revoked or not isinstance(secret, str) or len(secret) > MAX_TOKEN_CHARS:
         return False

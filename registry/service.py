@@ -32,7 +32,6 @@ from idnode.registry.errors import (
     StoreError,
     ValueAlreadyExists,
     ValuesNotFound,
-    from_code,
 )
 from idnode.registry.model import (
     ENTERPRISE_STATUSES,
@@ -763,11 +762,9 @@ class Registry:
         except HandleError as exc:
             return exc
 
-    @staticmethod
-    def _single(outcome: WriteOutcome) -> WriteOutcome:
-        if outcome.code != 1:
-            raise from_code(outcome.code, outcome.message, outcome.handle)
-        return outcome
+    async def _run_one(self, principal: Principal, item: _Prepared, one: Callable[..., WriteOutcome]) -> WriteOutcome:
+        """One write in its own writer operation; its typed error propagates."""
+        return await self._write(lambda ctx: one(ctx, principal, item, {}, {}))
 
     @staticmethod
     def _given_handle(item: Any) -> str:
@@ -783,7 +780,7 @@ class Registry:
         """
         auth.require_authenticated(principal)
         prepared = self._prepare(item.handle, item.values, item.template_version, need_values=True)
-        return self._single((await self._run_items(principal, [prepared], [prepared.handle], self._create_one))[0])
+        return await self._run_one(principal, prepared, self._create_one)
 
     async def update(self, principal: Principal, item: IdentifierUpdate) -> WriteOutcome:
         """Replace all values, or add / modify / remove values by index.
@@ -796,13 +793,13 @@ class Registry:
         prepared = self._prepare_update(item)
         if isinstance(prepared, HandleError):
             raise prepared
-        return self._single((await self._run_items(principal, [prepared], [prepared.handle], self._update_one))[0])
+        return await self._run_one(principal, prepared, self._update_one)
 
     async def delete(self, principal: Principal, handle: str) -> WriteOutcome:
         """Delete an identifier, leaving a tombstone (resolves as "deleted")."""
         auth.require_authenticated(principal)
         prepared = self._prepare(handle, (), "", need_values=False)
-        return self._single((await self._run_items(principal, [prepared], [prepared.handle], self._delete_one))[0])
+        return await self._run_one(principal, prepared, self._delete_one)
 
     async def batch_create(
         self, principal: Principal, items: Sequence[IdentifierWrite | HandleError]

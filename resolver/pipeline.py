@@ -69,7 +69,9 @@ class Query:
     not serve).
     """
 
-    __slots__ = ("text", "indexes", "types", "principal", "prefix", "suffix", "handle", "record", "offset")
+    __slots__ = (
+        "text", "indexes", "types", "principal", "prefix", "suffix", "handle", "record", "offset",
+    )
 
     def __init__(
         self,
@@ -89,7 +91,10 @@ class Query:
         self.offset = 0
 
     def __repr__(self) -> str:
-        return f"Query({self.text!r}, indexes={self.indexes!r}, types={self.types!r}, principal={self.principal!r})"
+        return (
+            f"Query({self.text!r}, indexes={self.indexes!r}, types={self.types!r}, "
+            f"principal={self.principal!r})"
+        )
 
 
 Stage = Callable[[Query, Any], "bytes | None"]
@@ -110,7 +115,8 @@ def local_store(query: Query, registry: Any) -> None:
     """Read the stored record of a handle under a prefix this node serves.
 
     Passes on with ``query.record`` set, or with it ``None`` when the prefix
-    is not served here (the referral stage decides then).
+    is not served here (the referral stage decides then). ``registry.lookup``
+    already compares the full handle stored with digested (over-long) keys.
 
     Raises:
         HandleDeleted (100): the record is a tombstone.
@@ -123,13 +129,9 @@ def local_store(query: Query, registry: Any) -> None:
             raise HandleNotFound(f"handle {query.handle} not found", handle=query.handle)
         return None
     try:
-        flags, _, _, _, stored_handle, offset = decode_header(record)
+        flags, _, _, _, _, offset = decode_header(record)
     except RecordError as exc:
-        logger.error("stored record of %s cannot be decoded: %s", query.handle, exc)
-        raise ServerError(f"stored record of handle {query.handle} cannot be read", handle=query.handle) from None
-    if stored_handle and stored_handle != query.handle:
-        # A digested key (handles over LMDB's key limit) matched another handle.
-        raise HandleNotFound(f"handle {query.handle} not found", handle=query.handle)
+        raise _unreadable(query, exc) from None
     if flags & FLAG_TOMBSTONE:
         raise HandleDeleted(f"handle {query.handle} was deleted", handle=query.handle)
     query.record = record
@@ -171,23 +173,34 @@ def render(query: Query, registry: Any) -> bytes:
     """
     principal = query.principal
     required = PERM_PUBLIC_READ
-    if principal is not ANONYMOUS and principal != ANONYMOUS and registry.can_read_private(principal, query.prefix):
+    if (
+        principal is not ANONYMOUS
+        and not principal.is_anonymous
+        and registry.can_read_private(principal, query.prefix)
+    ):
         required = 0
     record = query.record
     assert record is not None  # referral answers otherwise
+    indexes, types = query.indexes, query.types
     try:
-        frames = select_frames(record, query.offset, required, query.indexes, query.types)
-        if not frames and (query.indexes or query.types):
-            # Tell "nothing matches" (200) apart from "the matches are private" (empty success).
-            if not required or not select_frames(record, query.offset, 0, query.indexes, query.types):
-                raise ValuesNotFound(
-                    f"handle {query.handle} has no values matching {_describe_filters(query)}",
-                    handle=query.handle,
-                )
+        frames = select_frames(record, query.offset, required, indexes, types)
+        # Tell "nothing matches" (200) apart from "the matches are private" (empty success).
+        if not frames and (indexes or types) and (
+            not required or not select_frames(record, query.offset, 0, indexes, types)
+        ):
+            raise ValuesNotFound(
+                f"handle {query.handle} has no values matching {_describe_filters(query)}",
+                handle=query.handle,
+            )
     except RecordError as exc:
-        logger.error("stored record of %s cannot be decoded: %s", query.handle, exc)
-        raise ServerError(f"stored record of handle {query.handle} cannot be read", handle=query.handle) from None
+        raise _unreadable(query, exc) from None
     return encode_resolve_response(SUCCESS, query.handle, frames)
+
+
+def _unreadable(query: Query, exc: RecordError) -> ServerError:
+    logger.error("stored record of %s cannot be decoded: %s", query.handle, exc)
+    message = f"stored record of handle {query.handle} cannot be read"
+    return ServerError(message, handle=query.handle)
 
 
 def _describe_filters(query: Query) -> str:

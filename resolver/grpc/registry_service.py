@@ -87,7 +87,9 @@ def _values(msgs: Any, handle: str) -> tuple[Value, ...]:
 def _identifier_write(msg: registry_pb2.IdentifierWrite) -> IdentifierWrite:
     """Raises InvalidValue (202) naming the handle when a value is malformed."""
     return IdentifierWrite(
-        handle=msg.handle, values=_values(msg.values, msg.handle), template_version=msg.template_version
+        handle=msg.handle,
+        values=_values(msg.values, msg.handle),
+        template_version=msg.template_version,
     )
 
 
@@ -184,7 +186,11 @@ def _template_pb(t: Template) -> registry_pb2.Template:
 
 def _write_result_pb(o: WriteOutcome) -> registry_pb2.WriteResult:
     return registry_pb2.WriteResult(
-        handle=o.handle, response_code=o.code, message=o.message, created=o.created, sequence=o.sequence
+        handle=o.handle,
+        response_code=o.code,
+        message=o.message,
+        created=o.created,
+        sequence=o.sequence,
     )
 
 
@@ -209,7 +215,9 @@ def _stats_pb(stats: dict) -> registry_pb2.Stats:
         version=node_version(),
     )
     msg.per_prefix.extend(
-        registry_pb2.PrefixStats(**{name: p[name] for name in _PREFIX_STATS_FIELDS if p.get(name) is not None})
+        registry_pb2.PrefixStats(
+            **{name: p[name] for name in _PREFIX_STATS_FIELDS if p.get(name) is not None}
+        )
         for p in stats.get("per_prefix") or ()
     )
     return msg
@@ -242,8 +250,12 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
     # -- enterprises, prefixes, templates --------------------------------------
 
     @_edge
-    async def AddEnterprise(self, request: registry_pb2.Enterprise, principal: Principal) -> registry_pb2.Enterprise:
-        e = await self._registry.add_enterprise(principal, request.credit_code, request.name, request.contact)
+    async def AddEnterprise(
+        self, request: registry_pb2.Enterprise, principal: Principal
+    ) -> registry_pb2.Enterprise:
+        e = await self._registry.add_enterprise(
+            principal, request.credit_code, request.name, request.contact
+        )
         return _enterprise_pb(e)
 
     @_edge
@@ -261,24 +273,27 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
         status = _ENTERPRISE_STATUS_FROM_PB.get(request.status)
         if status is None:
             raise InvalidValue("status must be one of PENDING, APPROVED, SUSPENDED")
-        return _enterprise_pb(await self._registry.set_enterprise_status(principal, request.credit_code, status))
+        e = await self._registry.set_enterprise_status(principal, request.credit_code, status)
+        return _enterprise_pb(e)
 
     @_edge
     async def AllocatePrefix(
         self, request: registry_pb2.AllocatePrefixRequest, principal: Principal
     ) -> registry_pb2.Prefix:
-        return _prefix_pb(await self._registry.allocate_prefix(principal, request.credit_code, request.prefix))
+        p = await self._registry.allocate_prefix(principal, request.credit_code, request.prefix)
+        return _prefix_pb(p)
 
     @_edge
     async def ListPrefixes(
         self, request: registry_pb2.ListPrefixesRequest, principal: Principal
     ) -> registry_pb2.ListPrefixesResponse:
-        return registry_pb2.ListPrefixesResponse(
-            prefixes=[_prefix_pb(p) for p in self._registry.list_prefixes(principal, request.credit_code)]
-        )
+        prefixes = self._registry.list_prefixes(principal, request.credit_code)
+        return registry_pb2.ListPrefixesResponse(prefixes=[_prefix_pb(p) for p in prefixes])
 
     @_edge
-    async def PutTemplate(self, request: registry_pb2.Template, principal: Principal) -> registry_pb2.Template:
+    async def PutTemplate(
+        self, request: registry_pb2.Template, principal: Principal
+    ) -> registry_pb2.Template:
         return _template_pb(await self._registry.put_template(principal, _template(request)))
 
     @_edge
@@ -293,17 +308,22 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
     async def CreateToken(
         self, request: registry_pb2.CreateTokenRequest, principal: Principal
     ) -> registry_pb2.CreateTokenResponse:
-        issued = await self._registry.create_token(principal, request.role, request.credit_code, request.label)
+        issued = await self._registry.create_token(
+            principal, request.role, request.credit_code, request.label
+        )
         return registry_pb2.CreateTokenResponse(token_id=issued.token_id, token=issued.token)
 
     @_edge
     async def RevokeToken(
         self, request: registry_pb2.RevokeTokenRequest, principal: Principal
     ) -> registry_pb2.RevokeTokenResponse:
-        return registry_pb2.RevokeTokenResponse(revoked=await self._registry.revoke_token(principal, request.token_id))
+        revoked = await self._registry.revoke_token(principal, request.token_id)
+        return registry_pb2.RevokeTokenResponse(revoked=revoked)
 
     @_edge
-    async def WhoAmI(self, request: registry_pb2.WhoAmIRequest, principal: Principal) -> registry_pb2.WhoAmIResponse:
+    async def WhoAmI(
+        self, request: registry_pb2.WhoAmIRequest, principal: Principal
+    ) -> registry_pb2.WhoAmIResponse:
         role, credit_code, prefixes, actor, token_id = self._registry.whoami(principal)
         return registry_pb2.WhoAmIResponse(
             role=role, credit_code=credit_code, prefixes=prefixes, actor=actor, token_id=token_id
@@ -347,7 +367,8 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
     async def BatchDelete(
         self, request: registry_pb2.BatchDeleteRequest, principal: Principal
     ) -> registry_pb2.BatchWriteResponse:
-        return _batch_pb(await self._registry.batch_delete(principal, [item.handle for item in request.items]))
+        handles = [item.handle for item in request.items]
+        return _batch_pb(await self._registry.batch_delete(principal, handles))
 
     async def ExportIdentifiers(
         self, request: registry_pb2.ExportRequest, context: grpc.aio.ServicerContext
@@ -361,5 +382,7 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
             await abort(context, exc)
 
     @_edge
-    async def GetStats(self, request: registry_pb2.StatsRequest, principal: Principal) -> registry_pb2.Stats:
+    async def GetStats(
+        self, request: registry_pb2.StatsRequest, principal: Principal
+    ) -> registry_pb2.Stats:
         return _stats_pb(self._registry.stats(principal))

@@ -63,7 +63,8 @@ class ResolverService:
                 handle, indexes, types = decode_resolve_request(request)
             except RecordError as exc:
                 raise ProtocolError(f"malformed ResolveRequest: {exc}") from None
-            return pipeline.resolve(pipeline.Query(handle, indexes, types, principal), self._registry)
+            query = pipeline.Query(handle, indexes, types, principal)
+            return pipeline.resolve(query, self._registry)
         except Exception as exc:  # noqa: BLE001 - every failure is mapped by to_status
             await abort(context, exc)
 

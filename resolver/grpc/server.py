@@ -72,7 +72,9 @@ async def start_grpc_server(
         ]
     )
     server.add_generic_rpc_handlers((resolver_service.resolver_handler(registry),))
-    registry_pb2_grpc.add_RegistryServicer_to_server(registry_service.RegistryService(registry), server)
+    registry_pb2_grpc.add_RegistryServicer_to_server(
+        registry_service.RegistryService(registry), server
+    )
     service_names = [resolver_service.SERVICE_NAME, registry_service.SERVICE_NAME]
     if health:
         servicer = _health_servicer()
@@ -81,7 +83,8 @@ async def start_grpc_server(
             await _set_serving(servicer, name)
         service_names.append(health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
     if reflection:
-        grpc_reflection.enable_server_reflection((*service_names, grpc_reflection.SERVICE_NAME), server)
+        service_names.append(grpc_reflection.SERVICE_NAME)
+        grpc_reflection.enable_server_reflection(service_names, server)
     try:
         port = server.add_insecure_port(listen)
     except RuntimeError as exc:

@@ -5,7 +5,7 @@ gRPC code comes from :data:`GRPC_CODES` (keyed by Handle response code, so
 subclasses sharing a code such as HandleDeleted share its status) and the
 ``google.rpc.Status`` details carry an ``idnode.v1.HandleError`` with the
 Handle response code, message and handle. Clients rebuild the typed error
-with :func:`error_from_rpc`.
+with :func:`handle_error_from_rpc`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from grpc_status import rpc_status
 from idnode.proto import common_pb2
 from idnode.registry.errors import HandleError, ServerError, from_code
 
-__all__ = ["GRPC_CODES", "INTERNAL_MESSAGE", "grpc_code", "to_status", "abort", "error_from_rpc"]
+__all__ = [
+    "GRPC_CODES", "INTERNAL_MESSAGE", "grpc_code", "to_status", "abort", "handle_error_from_rpc",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +73,12 @@ def to_status(error: BaseException) -> grpc.Status:
         error = ServerError(INTERNAL_MESSAGE)
     code = grpc_code(error)
     detail = any_pb2.Any()
-    detail.Pack(common_pb2.HandleError(response_code=error.code, message=error.message, handle=error.handle))
-    return rpc_status.to_status(status_pb2.Status(code=code.value[0], message=error.message, details=[detail]))
+    detail.Pack(
+        common_pb2.HandleError(response_code=error.code, message=error.message, handle=error.handle)
+    )
+    return rpc_status.to_status(
+        status_pb2.Status(code=code.value[0], message=error.message, details=[detail])
+    )
 
 
 async def abort(context: grpc.aio.ServicerContext, error: BaseException) -> NoReturn:
@@ -81,7 +87,7 @@ async def abort(context: grpc.aio.ServicerContext, error: BaseException) -> NoRe
     raise AssertionError("abort_with_status returned")  # it raises; this keeps NoReturn honest
 
 
-def error_from_rpc(error: grpc.RpcError) -> HandleError | None:
+def handle_error_from_rpc(error: grpc.RpcError) -> HandleError | None:
     """Rebuild the typed Handle error from a failed call (sync or aio).
 
     Returns:
@@ -96,7 +102,7 @@ def error_from_rpc(error: grpc.RpcError) -> HandleError | None:
         status = status_pb2.Status.FromString(value)
         for detail in status.details:
             if detail.Is(common_pb2.HandleError.DESCRIPTOR):
-                handle_error = common_pb2.HandleError()
-                detail.Unpack(handle_error)
-                return from_code(handle_error.response_code, handle_error.message, handle_error.handle)
+                found = common_pb2.HandleError()
+                detail.Unpack(found)
+                return from_code(found.response_code, found.message, found.handle)
     return None

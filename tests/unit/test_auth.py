@@ -139,7 +139,7 @@ def test_scrypt_path_round_trip():
         ("enterprise", "914403001922038217", "", "check character should be '6', got '7'"),
         ("auditor", CODE, "", "role auditor takes no credit code"),
         ("node-admin", CODE, "", "role node-admin takes no credit code"),
-        ("auditor", "", "x" * 129, "label has 129 characters, at most 128"),
+        ("auditor", "", "x" * 201, "label has 201 characters, at most 200"),
         ("auditor", "", "a\nb", "label has a control character"),
     ],
 )

@@ -13,7 +13,13 @@ from grpc_status import rpc_status
 from idnode.proto import common_pb2
 from idnode.registry import errors
 from idnode.resolver.grpc import status
-from idnode.resolver.grpc.status import GRPC_CODES, INTERNAL_MESSAGE, error_from_rpc, grpc_code, to_status
+from idnode.resolver.grpc.status import (
+    GRPC_CODES,
+    INTERNAL_MESSAGE,
+    grpc_code,
+    handle_error_from_rpc,
+    to_status,
+)
 
 S = grpc.StatusCode
 EXPECTED = {
@@ -41,7 +47,10 @@ EXPECTED = {
 
 def all_handle_errors():
     return sorted(
-        (cls for _, cls in inspect.getmembers(errors, inspect.isclass) if issubclass(cls, errors.HandleError)),
+        (
+            cls for _, cls in inspect.getmembers(errors, inspect.isclass)
+            if issubclass(cls, errors.HandleError)
+        ),
         key=lambda cls: cls.__name__,
     )
 
@@ -65,8 +74,8 @@ def test_mapping(cls):
      (100, S.NOT_FOUND), (101, S.ALREADY_EXISTS), (102, S.INVALID_ARGUMENT), (200, S.NOT_FOUND),
      (201, S.ALREADY_EXISTS), (202, S.INVALID_ARGUMENT), (301, S.FAILED_PRECONDITION),
      (302, S.FAILED_PRECONDITION), (303, S.FAILED_PRECONDITION), (400, S.PERMISSION_DENIED),
-     (401, S.PERMISSION_DENIED), (402, S.UNAUTHENTICATED), (403, S.UNAUTHENTICATED), (6, S.INTERNAL),
-     (999, S.INTERNAL)],
+     (401, S.PERMISSION_DENIED), (402, S.UNAUTHENTICATED), (403, S.UNAUTHENTICATED),
+     (6, S.INTERNAL), (999, S.INTERNAL)],
 )
 def test_table_by_code(code, expected):
     assert GRPC_CODES.get(code, S.INTERNAL) == expected
@@ -97,21 +106,23 @@ def test_details_carry_the_handle_error_and_round_trip():
     (detail,) = msg.details
     he = common_pb2.HandleError()
     assert detail.Unpack(he)
-    assert (he.response_code, he.message, he.handle) == (100, "handle 88.118.8/X not found", "88.118.8/X")
+    expected = (100, "handle 88.118.8/X not found", "88.118.8/X")
+    assert (he.response_code, he.message, he.handle) == expected
 
-    back = error_from_rpc(FakeRpcError(st))
+    back = handle_error_from_rpc(FakeRpcError(st))
     assert type(back) is errors.HandleNotFound
-    assert (back.code, back.message, back.handle) == (100, "handle 88.118.8/X not found", "88.118.8/X")
+    assert (back.code, back.message, back.handle) == expected
 
 
 def test_non_ascii_message_round_trips():
     error = errors.InvalidValue("值 2 (productName): 太长", handle="88.118.8/电机")
-    back = error_from_rpc(FakeRpcError(to_status(error)))
-    assert (type(back), back.message, back.handle) == (errors.InvalidValue, error.message, error.handle)
+    back = handle_error_from_rpc(FakeRpcError(to_status(error)))
+    assert type(back) is errors.InvalidValue
+    assert (back.message, back.handle) == (error.message, error.handle)
 
 
-def test_error_from_rpc_without_details():
-    assert error_from_rpc(FakeRpcError(None)) is None
+def test_handle_error_from_rpc_without_details():
+    assert handle_error_from_rpc(FakeRpcError(None)) is None
 
 
 def test_unexpected_exception_is_internal_logged_once_and_not_leaked(caplog):

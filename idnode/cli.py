@@ -1,0 +1,723 @@
+"""The ``idnode`` command line: run a node (``serve``) and administer one over gRPC.
+
+Successful commands print JSON or plain lines on stdout. Failures print
+``error: <code> <message>`` on stderr (the Handle response code) and exit 1;
+usage and configuration errors exit 2. Client commands take ``--node``,
+``--token``, ``--token-file`` and ``--data-dir`` (also ``IDNODE_NODE``,
+``IDNODE_TOKEN``, ``IDNODE_TOKEN_FILE``, ``IDNODE_DATA_DIR``); without a token
+they use ``<data-dir>/admin.credential`` when it is readable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import platform
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from idnode import __version__
+from idnode.client import DEFAULT_TARGET, ClientError, call, call_stream, connect, resolve_token
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+MAX_REJECTS_SHOWN = 20
+
+
+# -- output helpers ---------------------------------------------------------------
+
+
+def _dump(obj: Any) -> None:
+    click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+def _fail(code: int, message: str) -> None:
+    click.echo(f"error: {code} {message}", err=True)
+    sys.exit(1)
+
+
+def _enum_name(enum: Any, number: int, prefix: str) -> str:
+    try:
+        name = enum.Name(number)
+    except ValueError:
+        return str(number)
+    return name.removeprefix(prefix).lower()
+
+
+def _enterprise_json(msg: Any) -> dict[str, Any]:
+    from idnode.proto import registry_pb2
+
+    return {
+        "credit_code": msg.credit_code,
+        "name": msg.name,
+        "contact": msg.contact,
+        "status": _enum_name(registry_pb2.EnterpriseStatus, msg.status, "ENTERPRISE_STATUS_"),
+        "prefixes": list(msg.prefixes),
+        "created": msg.created,
+    }
+
+
+def _prefix_json(msg: Any) -> dict[str, Any]:
+    from idnode.proto import registry_pb2
+
+    return {
+        "prefix": msg.prefix,
+        "owner": msg.owner,
+        "status": _enum_name(registry_pb2.PrefixStatus, msg.status, "PREFIX_STATUS_"),
+        "created": msg.created,
+        "identifiers": msg.identifiers,
+    }
+
+
+def _write_result(result: Any) -> None:
+    """Print a WriteResult; exit 1 when it is not a success."""
+    _dump({
+        "handle": result.handle,
+        "response_code": result.response_code,
+        "message": result.message,
+        "created": result.created,
+        "sequence": result.sequence,
+    })
+    if result.response_code != 1:
+        _fail(result.response_code, result.message or "write failed")
+
+
+def template_from_json(obj: Any) -> Any:
+    """A ``registry_pb2.Template`` from the enterprise API's JSON shape.
+
+    Keys: ``prefix``, ``version``, ``industryCode``, ``carrierType``,
+    ``description``, ``items``: ``[{name, idType, required, index,
+    metadata: {type, minLength, maxLength}}]`` (snake_case also accepted).
+
+    Raises:
+        ValueError: a missing or mistyped key, named.
+    """
+    from idnode.proto import registry_pb2
+
+    def get(source: dict[str, Any], camel: str, kind: type, default: Any, where: str) -> Any:
+        snake = "".join("_" + c.lower() if c.isupper() else c for c in camel)
+        value = source.get(camel, source.get(snake, default))
+        if value is None:
+            raise ValueError(f"missing {where}{camel}")
+        if (isinstance(value, bool) and kind is int) or not isinstance(value, kind):
+            wanted = {str: "text", int: "an integer", bool: "true or false"}[kind]
+            raise ValueError(f"{where}{camel} must be {wanted}, got {value!r}")
+        return value
+
+    if not isinstance(obj, dict):
+        raise ValueError("a template must be a JSON object")
+    template = registry_pb2.Template(
+        prefix=get(obj, "prefix", str, None, ""),
+        version=get(obj, "version", str, None, ""),
+        industry_code=get(obj, "industryCode", str, "", ""),
+        carrier_type=get(obj, "carrierType", str, "", ""),
+        description=get(obj, "description", str, "", ""),
+    )
+    items = obj.get("items", [])
+    if not isinstance(items, list):
+        raise ValueError("items must be a list")
+    for position, item in enumerate(items):
+        where = f"items[{position}]."
+        if not isinstance(item, dict):
+            raise ValueError(f"items[{position}] must be an object")
+        meta = item.get("metadata", {})
+        if not isinstance(meta, dict):
+            raise ValueError(f"{where}metadata must be an object")
+        template.items.add(
+            name=get(item, "name", str, None, where),
+            id_type=get(item, "idType", str, "string", where),
+            required=get(item, "required", bool, False, where),
+            index=get(item, "index", int, 0, where),
+            metadata_type=get(meta, "type", str, "string", where + "metadata."),
+            min_length=get(meta, "minLength", int, 0, where + "metadata."),
+            max_length=get(meta, "maxLength", int, 0, where + "metadata."),
+        )
+    return template
+
+
+def template_to_json(msg: Any) -> dict[str, Any]:
+    """The enterprise API's JSON shape of a ``registry_pb2.Template`` (inverse of :func:`template_from_json`)."""
+    return {
+        "prefix": msg.prefix,
+        "version": msg.version,
+        "industryCode": msg.industry_code,
+        "carrierType": msg.carrier_type,
+        "description": msg.description,
+        "items": [
+            {
+                "name": item.name,
+                "idType": item.id_type,
+                "required": item.required,
+                "index": item.index,
+                "metadata": {
+                    "type": item.metadata_type,
+                    "minLength": item.min_length,
+                    "maxLength": item.max_length,
+                },
+            }
+            for item in msg.items
+        ],
+        "created": msg.created,
+    }
+
+
+# -- connection -------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Node:
+    """A node to talk to: address, credential and a lazily opened channel."""
+
+    target: str
+    token: str | None
+    _channel: Any = None
+
+    def channel(self) -> Any:
+        if self._channel is None:
+            self._channel = connect(self.target)
+        return self._channel
+
+    def registry(self) -> Any:
+        from idnode.proto import registry_pb2_grpc
+
+        return registry_pb2_grpc.RegistryStub(self.channel())
+
+    def resolver(self) -> Any:
+        from idnode.proto import resolver_pb2_grpc
+
+        return resolver_pb2_grpc.ResolverStub(self.channel())
+
+    def call(self, method: Callable[..., Any], request: Any, timeout: float | None = 30) -> Any:
+        return call(method, request, self.token, timeout, target=self.target)
+
+    def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+
+
+_CLIENT_OPTIONS = (
+    click.option("--node", "node_target", envvar="IDNODE_NODE", default=DEFAULT_TARGET, show_default=True,
+                 metavar="HOST:PORT", help="gRPC address of the node [env IDNODE_NODE]."),
+    click.option("--token", envvar="IDNODE_TOKEN", metavar="TOKEN",
+                 help="Bearer credential [env IDNODE_TOKEN]."),
+    click.option("--token-file", envvar="IDNODE_TOKEN_FILE", metavar="FILE",
+                 type=click.Path(dir_okay=False), help="Read the credential from FILE [env IDNODE_TOKEN_FILE]."),
+    click.option("--data-dir", envvar="IDNODE_DATA_DIR", default="idnode-data", show_default=True,
+                 metavar="DIR", type=click.Path(file_okay=False),
+                 help="Node data folder; its admin.credential is used when no token is given "
+                      "[env IDNODE_DATA_DIR]."),
+)
+
+
+def client_command(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add the connection options; pass ``node``; turn ClientError into ``error: CODE MESSAGE``, exit 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, node_target: str, token: str | None, token_file: str | None, data_dir: str,
+                **kwargs: Any) -> Any:
+        try:
+            credential = resolve_token(token, token_file, data_dir)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        node = Node(node_target, credential)
+        try:
+            return func(*args, node=node, **kwargs)
+        except ClientError as exc:
+            _fail(exc.code, exc.message)
+        finally:
+            node.close()
+
+    for option in reversed(_CLIENT_OPTIONS):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def _values(specs: tuple[str, ...], values_json: IO[str] | None) -> list[Any]:
+    """HandleValue messages from ``--value INDEX:TYPE:DATA`` and ``--values-json``."""
+    from idnode.importer import value_from_text
+    from idnode.registry.errors import HandleError
+    from idnode.registry.values import Value
+
+    values = []
+    for spec in specs:
+        parts = spec.split(":", 2)
+        if len(parts) != 3:
+            raise click.BadParameter(f"{spec!r}: expected INDEX:TYPE:DATA", param_hint="--value")
+        try:
+            values.append(value_from_text(parts[0], parts[1], parts[2]))
+        except HandleError as exc:
+            raise click.BadParameter(exc.message, param_hint="--value") from None
+    if values_json is not None:
+        try:
+            document = json.load(values_json)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--values-json") from None
+        if isinstance(document, dict) and "values" in document:
+            document = document["values"]
+        if not isinstance(document, list):
+            raise click.BadParameter("expected a JSON list of values (or {\"values\": [...]})",
+                                     param_hint="--values-json")
+        for position, raw in enumerate(document):
+            try:
+                values.append(Value.from_json(raw))
+            except HandleError as exc:
+                raise click.BadParameter(f"values[{position}]: {exc.message}", param_hint="--values-json") from None
+    return [value.to_pb() for value in values]
+
+
+_VALUE_HELP = "A string value INDEX:TYPE:DATA, e.g. 1:URL:https://example.com (repeatable)."
+_VALUES_JSON_HELP = "A JSON file (or - for stdin) holding a list of Handle REST values."
+
+
+# -- the group --------------------------------------------------------------------
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="idnode", message="%(prog)s %(version)s")
+def main() -> None:
+    """idnode: a secondary node of the industrial-internet identifier resolution system.
+
+    `idnode serve` runs a node; the other commands administer a running node
+    over gRPC.
+    """
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--config", metavar="FILE", type=click.Path(dir_okay=False),
+              help="TOML settings file [env IDNODE_CONFIG].")
+@click.option("--data-dir", metavar="DIR", help="Data folder [default: ./idnode-data].")
+@click.option("--grpc-listen", metavar="HOST:PORT", help="gRPC address [default: 127.0.0.1:50051].")
+@click.option("--http-listen", metavar="HOST:PORT", help="HTTP address [default: 127.0.0.1:8000].")
+@click.option("--dns-listen", metavar="HOST:PORT", help="DNS address [default: 127.0.0.1:8053].")
+@click.option("--node-prefix", metavar="PREFIX", help="The prefix this node serves [default: 88.118].")
+@click.option("--demo/--no-demo", default=None, help="Load demo data on first start.")
+@click.option("--workers", type=int, metavar="N", help="Reader worker processes [default: 1].")
+@click.option("--map-size", metavar="SIZE", help="Initial LMDB map size, e.g. 1GiB (grows by itself).")
+@click.option("--max-readers", type=int, metavar="N", help="LMDB reader slots [default: 2048].")
+@click.option("--log-level", metavar="LEVEL", help="debug, info, warning or error [default: info].")
+@click.option("--log-format", metavar="FORMAT", help="text or json [default: text].")
+@click.option("--top", metavar="HOST:PORT", help="Upstream top-level node [default: stand-alone].")
+@click.option("--grace", type=float, metavar="SECONDS", help="Drain time on SIGTERM [default: 10].")
+def serve(config: str | None, **flags: Any) -> None:
+    """Run a node.
+
+    Every flag is also an environment variable IDNODE_<NAME> (e.g.
+    IDNODE_GRPC_LISTEN) and a key in the TOML file (grpc_listen). Flags win
+    over the environment, which wins over the file.
+    """
+    from idnode.settings import ConfigError, load_settings
+
+    try:
+        settings = load_settings(flags, config_path=config)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    from idnode.node import run
+
+    sys.exit(run(settings))
+
+
+@main.command(context_settings=CONTEXT)
+def version() -> None:
+    """Print versions and the fast-path implementation."""
+    from idnode._fastpath import IMPLEMENTATION
+
+    click.echo(f"idnode {__version__}")
+    click.echo(f"Python {platform.python_version()}")
+    click.echo(f"fast path: {IMPLEMENTATION}")
+
+
+# -- identifiers ------------------------------------------------------------------
+
+
+@main.group("id", context_settings=CONTEXT)
+def id_group() -> None:
+    """Resolve, register, update and delete identifiers."""
+
+
+@id_group.command("get", context_settings=CONTEXT)
+@click.argument("handle")
+@click.option("--index", "indexes", type=click.IntRange(1), multiple=True, metavar="N",
+              help="Only the value at this index (repeatable).")
+@click.option("--type", "types", multiple=True, metavar="T",
+              help="Only values of this type; 'A.' matches A.x subtypes (repeatable).")
+@client_command
+def id_get(node: Node, handle: str, indexes: tuple[int, ...], types: tuple[str, ...]) -> None:
+    """Resolve HANDLE and print its values as Handle REST JSON."""
+    from idnode.proto import resolver_pb2
+    from idnode.registry.values import Value
+
+    request = resolver_pb2.ResolveRequest(handle=handle, indexes=indexes, types=types)
+    response = node.call(node.resolver().Resolve, request)
+    if response.response_code not in (0, 1):
+        _fail(response.response_code, response.message or "resolution failed")
+    _dump({"handle": response.handle or handle, "values": [Value.from_pb(v).to_json() for v in response.values]})
+
+
+@id_group.command("register", context_settings=CONTEXT)
+@click.argument("handle")
+@click.option("--value", "value_specs", multiple=True, metavar="INDEX:TYPE:DATA", help=_VALUE_HELP)
+@click.option("--values-json", type=click.File("r", encoding="utf-8"), metavar="FILE|-", help=_VALUES_JSON_HELP)
+@click.option("--template-version", default="", metavar="V", help="Check the values against this template version.")
+@client_command
+def id_register(node: Node, handle: str, value_specs: tuple[str, ...], values_json: IO[str] | None,
+                template_version: str) -> None:
+    """Register HANDLE with the given values."""
+    from idnode.proto import registry_pb2
+
+    values = _values(value_specs, values_json)
+    if not values:
+        raise click.UsageError("give at least one --value or --values-json")
+    request = registry_pb2.IdentifierWrite(handle=handle, values=values, template_version=template_version)
+    _write_result(node.call(node.registry().CreateIdentifier, request))
+
+
+@id_group.command("update", context_settings=CONTEXT)
+@click.argument("handle")
+@click.option("--mode", type=click.Choice(["replace", "add", "modify", "remove"]),
+              help="replace all values (default), add new indexes, modify existing indexes, "
+                   "or remove --remove-index values (default when only --remove-index is given).")
+@click.option("--value", "value_specs", multiple=True, metavar="INDEX:TYPE:DATA", help=_VALUE_HELP)
+@click.option("--values-json", type=click.File("r", encoding="utf-8"), metavar="FILE|-", help=_VALUES_JSON_HELP)
+@click.option("--remove-index", "remove_indexes", type=click.IntRange(1), multiple=True, metavar="N",
+              help="Index to remove with --mode remove (repeatable).")
+@click.option("--template-version", default="", metavar="V", help="New template version (default: keep).")
+@client_command
+def id_update(node: Node, handle: str, mode: str | None, value_specs: tuple[str, ...],
+              values_json: IO[str] | None, remove_indexes: tuple[int, ...], template_version: str) -> None:
+    """Change the values of HANDLE."""
+    from idnode.proto import registry_pb2
+
+    values = _values(value_specs, values_json)
+    if mode is None:
+        mode = "remove" if remove_indexes and not values else "replace"
+    if mode == "remove":
+        if not remove_indexes or values:
+            raise click.UsageError("--mode remove takes --remove-index and no values")
+    elif remove_indexes or not values:
+        raise click.UsageError(f"--mode {mode} takes --value/--values-json and no --remove-index")
+    request = registry_pb2.IdentifierUpdate(
+        handle=handle,
+        mode=registry_pb2.UpdateMode.Value("UPDATE_MODE_" + mode.upper()),
+        values=values,
+        remove_indexes=remove_indexes,
+        template_version=template_version,
+    )
+    _write_result(node.call(node.registry().UpdateIdentifier, request))
+
+
+@id_group.command("delete", context_settings=CONTEXT)
+@click.argument("handle")
+@client_command
+def id_delete(node: Node, handle: str) -> None:
+    """Delete HANDLE (it then resolves as not found)."""
+    from idnode.proto import registry_pb2
+
+    _write_result(node.call(node.registry().DeleteIdentifier, registry_pb2.IdentifierDelete(handle=handle)))
+
+
+# -- enterprises and prefixes -----------------------------------------------------
+
+
+@main.group(context_settings=CONTEXT)
+def enterprise() -> None:
+    """Register and approve enterprises."""
+
+
+@enterprise.command("add", context_settings=CONTEXT)
+@click.option("--credit-code", required=True, metavar="C", help="Unified social credit code (18 characters).")
+@click.option("--name", required=True, metavar="N", help="Registered name.")
+@click.option("--contact", default="", metavar="X", help="Contact person, mail or phone.")
+@client_command
+def enterprise_add(node: Node, credit_code: str, name: str, contact: str) -> None:
+    """Register an enterprise (it starts pending)."""
+    from idnode.proto import registry_pb2
+
+    request = registry_pb2.Enterprise(credit_code=credit_code, name=name, contact=contact)
+    _dump(_enterprise_json(node.call(node.registry().AddEnterprise, request)))
+
+
+@enterprise.command("list", context_settings=CONTEXT)
+@client_command
+def enterprise_list(node: Node) -> None:
+    """List the enterprises the caller may see."""
+    from idnode.proto import registry_pb2
+
+    response = node.call(node.registry().ListEnterprises, registry_pb2.ListEnterprisesRequest())
+    _dump([_enterprise_json(e) for e in response.enterprises])
+
+
+def _set_status(node: Node, credit_code: str, status: str) -> None:
+    from idnode.proto import registry_pb2
+
+    request = registry_pb2.SetEnterpriseStatusRequest(
+        credit_code=credit_code, status=registry_pb2.EnterpriseStatus.Value("ENTERPRISE_STATUS_" + status)
+    )
+    _dump(_enterprise_json(node.call(node.registry().SetEnterpriseStatus, request)))
+
+
+@enterprise.command("approve", context_settings=CONTEXT)
+@click.argument("credit_code")
+@client_command
+def enterprise_approve(node: Node, credit_code: str) -> None:
+    """Approve the enterprise CREDIT_CODE."""
+    _set_status(node, credit_code, "APPROVED")
+
+
+@enterprise.command("suspend", context_settings=CONTEXT)
+@click.argument("credit_code")
+@client_command
+def enterprise_suspend(node: Node, credit_code: str) -> None:
+    """Suspend the enterprise CREDIT_CODE (its writes are refused)."""
+    _set_status(node, credit_code, "SUSPENDED")
+
+
+@main.group(context_settings=CONTEXT)
+def prefix() -> None:
+    """Allocate and list prefixes."""
+
+
+@prefix.command("allocate", context_settings=CONTEXT)
+@click.argument("credit_code")
+@click.option("--prefix", "wanted", default="", metavar="P",
+              help="The prefix to allocate, e.g. 88.118.8 (default: the next free one).")
+@client_command
+def prefix_allocate(node: Node, credit_code: str, wanted: str) -> None:
+    """Allocate a prefix to the enterprise CREDIT_CODE."""
+    from idnode.proto import registry_pb2
+
+    request = registry_pb2.AllocatePrefixRequest(credit_code=credit_code, prefix=wanted)
+    _dump(_prefix_json(node.call(node.registry().AllocatePrefix, request)))
+
+
+@prefix.command("list", context_settings=CONTEXT)
+@click.option("--credit-code", default="", metavar="C", help="Only this enterprise's prefixes.")
+@client_command
+def prefix_list(node: Node, credit_code: str) -> None:
+    """List the prefixes the caller may see."""
+    from idnode.proto import registry_pb2
+
+    response = node.call(node.registry().ListPrefixes, registry_pb2.ListPrefixesRequest(credit_code=credit_code))
+    _dump([_prefix_json(p) for p in response.prefixes])
+
+
+# -- templates --------------------------------------------------------------------
+
+
+@main.group(context_settings=CONTEXT)
+def template() -> None:
+    """Store and read metadata templates."""
+
+
+@template.command("put", context_settings=CONTEXT)
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@client_command
+def template_put(node: Node, file: IO[str]) -> None:
+    """Store the template in FILE (JSON, enterprise API shape; - for stdin)."""
+    try:
+        request = template_from_json(json.load(file))
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise click.BadParameter(str(exc), param_hint="FILE") from None
+    _dump(template_to_json(node.call(node.registry().PutTemplate, request)))
+
+
+@template.command("get", context_settings=CONTEXT)
+@click.argument("prefix_text", metavar="PREFIX")
+@click.option("--version", "template_version", default="", metavar="V", help="Version (default: the latest).")
+@client_command
+def template_get(node: Node, prefix_text: str, template_version: str) -> None:
+    """Print the template of PREFIX."""
+    from idnode.proto import registry_pb2
+
+    request = registry_pb2.GetTemplateRequest(prefix=prefix_text, version=template_version)
+    _dump(template_to_json(node.call(node.registry().GetTemplate, request)))
+
+
+# -- credentials ------------------------------------------------------------------
+
+
+@main.group(context_settings=CONTEXT)
+def token() -> None:
+    """Issue and revoke API tokens."""
+
+
+@token.command("create", context_settings=CONTEXT)
+@click.option("--role", required=True, type=click.Choice(["enterprise", "auditor", "node-admin"]))
+@click.option("--credit-code", default="", metavar="C", help="The enterprise, for role enterprise.")
+@click.option("--label", default="", metavar="L", help="A note to recognise the token by.")
+@client_command
+def token_create(node: Node, role: str, credit_code: str, label: str) -> None:
+    """Issue a token. It is printed once; only its digest is stored."""
+    from idnode.proto import registry_pb2
+
+    if role == "enterprise" and not credit_code:
+        raise click.UsageError("--role enterprise needs --credit-code")
+    request = registry_pb2.CreateTokenRequest(role=role, credit_code=credit_code, label=label)
+    response = node.call(node.registry().CreateToken, request)
+    _dump({"token_id": response.token_id, "token": response.token})
+    click.echo("note: store the token now; it cannot be shown again", err=True)
+
+
+@token.command("revoke", context_settings=CONTEXT)
+@click.argument("token_id")
+@client_command
+def token_revoke(node: Node, token_id: str) -> None:
+    """Revoke the token TOKEN_ID."""
+    from idnode.proto import registry_pb2
+
+    response = node.call(node.registry().RevokeToken, registry_pb2.RevokeTokenRequest(token_id=token_id))
+    _dump({"token_id": token_id, "revoked": response.revoked})
+    if not response.revoked:
+        _fail(100, f"token {token_id} not found or already revoked")
+
+
+@main.command(context_settings=CONTEXT)
+@client_command
+def whoami(node: Node) -> None:
+    """Print who the node takes the caller for."""
+    from idnode.proto import registry_pb2
+
+    response = node.call(node.registry().WhoAmI, registry_pb2.WhoAmIRequest())
+    _dump({
+        "role": response.role,
+        "credit_code": response.credit_code,
+        "prefixes": list(response.prefixes),
+        "actor": response.actor,
+        "token_id": response.token_id,
+    })
+
+
+# -- bulk -------------------------------------------------------------------------
+
+
+@main.command("import", context_settings=CONTEXT)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="Default: from the file extension.")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 2000),
+              help="Identifiers per BatchCreate call.")
+@click.option("--in-flight", default=4, show_default=True, type=click.IntRange(1, 64),
+              help="Calls outstanding at once.")
+@click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE",
+              help="Write every reject as JSONL (line, handle, code, message) to FILE.")
+@client_command
+def import_(node: Node, file: str, fmt: str | None, batch_size: int, in_flight: int,
+            rejects_path: str | None) -> None:
+    """Register the identifiers in FILE (CSV or JSONL; - for stdin).
+
+    JSONL: one {"handle", "templateVersion", "values": [...]} per line, the
+    shape `idnode export` writes. CSV: header handle,index,type,data
+    [,format,ttl,permissions,template_version], one row per value;
+    consecutive rows with the same handle form one identifier. Exits 1 when
+    anything was rejected.
+    """
+    from idnode.importer import ImportAborted, detect_format, iter_items, run_import
+
+    try:
+        kind = detect_format(None if file == "-" else file, fmt)
+    except ValueError as exc:
+        raise click.UsageError(f"{exc} with --format") from None
+    stream: IO[bytes] = click.get_binary_stream("stdin") if file == "-" else open(file, "rb")  # noqa: SIM115
+    total = 0 if file == "-" else os.path.getsize(file)
+    aborted: ImportAborted | None = None
+    try:
+        with click.progressbar(length=max(total, 1), label="importing", file=click.get_text_stream("stderr"),
+                               item_show_func=lambda s: s and f"{s.accepted} accepted, {len(s.rejected)} rejected",
+                               ) as bar:
+            seen = 0
+
+            def progress(summary: Any) -> None:
+                nonlocal seen
+                try:
+                    position = stream.tell() if total else 0
+                except OSError:
+                    position = seen
+                bar.update(max(position - seen, 0), summary)
+                seen = max(position, seen)
+
+            try:
+                summary = run_import(node.registry(), iter_items(stream, kind), node.token, batch_size,
+                                     in_flight, progress, target=node.target)
+            except ImportAborted as exc:
+                aborted, summary = exc, exc.summary
+            bar.update(max(total - seen, 0), summary)
+    finally:
+        if file != "-":
+            stream.close()
+    rejected = summary.rejected
+    click.echo(f"imported: {summary.accepted} accepted, {len(rejected)} rejected in {summary.seconds:.1f} s "
+               f"({summary.rate:.0f} rows/s)")
+    for reject in rejected[:MAX_REJECTS_SHOWN]:
+        click.echo(f"reject: line {reject.line} {reject.handle or '-'}: {reject.code} {reject.message}", err=True)
+    if len(rejected) > MAX_REJECTS_SHOWN:
+        more = len(rejected) - MAX_REJECTS_SHOWN
+        click.echo(f"reject: ... and {more} more" + ("" if rejects_path else " (write them all with --rejects FILE)"),
+                   err=True)
+    if rejects_path:
+        with click.open_file(rejects_path, "w", encoding="utf-8") as out:
+            for reject in rejected:
+                out.write(json.dumps(reject.to_json(), ensure_ascii=False) + "\n")
+    if aborted is not None:
+        _fail(aborted.code, f"import stopped: {aborted.message}")
+    sys.exit(1 if rejected else 0)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--prefix", "prefix_text", default="", metavar="P", help="Only this prefix (default: everything).")
+@click.option("--output", "-o", default="-", show_default=True, metavar="FILE|-",
+              type=click.Path(dir_okay=False, allow_dash=True), help="Where to write the JSONL.")
+@client_command
+def export(node: Node, prefix_text: str, output: str) -> None:
+    """Write identifiers as JSONL (the shape `idnode import` reads)."""
+    from idnode.importer import dumps_line, record_to_json
+    from idnode.proto import registry_pb2
+
+    records = call_stream(node.registry().ExportIdentifiers, registry_pb2.ExportRequest(prefix=prefix_text),
+                          node.token, target=node.target)
+    count = 0
+    if output == "-":
+        out = click.get_text_stream("stdout")
+        for record in records:
+            out.write(dumps_line(record_to_json(record)) + "\n")
+            count += 1
+        out.flush()
+    else:
+        # Write beside the target and rename at the end: a failed export
+        # never leaves a truncated file under the final name.
+        final = Path(output)
+        partial = final.with_name(final.name + ".partial")
+        try:
+            with partial.open("w", encoding="utf-8") as out:
+                for record in records:
+                    out.write(dumps_line(record_to_json(record)) + "\n")
+                    count += 1
+            partial.replace(final)
+        finally:
+            partial.unlink(missing_ok=True)
+    click.echo(f"exported: {count} identifiers", err=True)
+
+
+@main.command(context_settings=CONTEXT)
+@client_command
+def stats(node: Node) -> None:
+    """Print node statistics as JSON."""
+    from google.protobuf.json_format import MessageToDict
+
+    from idnode.proto import registry_pb2
+
+    response = node.call(node.registry().GetStats, registry_pb2.StatsRequest())
+    options: dict[str, Any] = {"preserving_proto_field_name": True, "always_print_fields_with_no_presence": True}
+    try:
+        document = MessageToDict(response, unquote_int64_if_possible=True, **options)
+    except TypeError:  # older protobuf: 64-bit numbers stay JSON strings
+        document = MessageToDict(response, **options)
+    _dump(document)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(prog_name="idnode")

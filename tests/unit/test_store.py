@@ -1,0 +1,176 @@
+"""The LMDB store: folder lock, schema check, map growth, change log and writer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from idnode.registry import changelog
+from idnode.registry.errors import HandleNotFound, SchemaMismatch, ServerError, StoreLocked
+from idnode.registry.store import Store, u64
+from idnode.registry.writer import Writer
+
+
+def test_second_open_of_a_folder_is_refused(tmp_path):
+    store = Store(tmp_path, map_size=1 << 20)
+    try:
+        with pytest.raises(StoreLocked, match="in use by another idnode process"):
+            Store(tmp_path, map_size=1 << 20)
+    finally:
+        store.close()
+    Store(tmp_path, map_size=1 << 20).close()  # released on close
+
+
+def test_schema_mismatch_is_a_clear_error(tmp_path):
+    store = Store(tmp_path, map_size=1 << 20)
+    with store.env.begin(write=True) as txn:
+        txn.put(b"schema_version", b"99", db=store.dbs["meta"])
+    store.close()
+    with pytest.raises(SchemaMismatch, match="schema version 99; this idnode reads version 1"):
+        Store(tmp_path, map_size=1 << 20)
+
+
+def test_every_named_database_exists(tmp_path):
+    store = Store(tmp_path, map_size=1 << 20)
+    try:
+        for name in ("identifiers", "prefixes", "enterprises", "templates", "credentials",
+                     "idx_gtin", "idx_oid", "counters", "changelog", "meta"):
+            assert name in store.dbs
+        assert store.usage()["readers_max"] >= 2048
+    finally:
+        store.close()
+
+
+def _put_many(n: int, size: int):
+    def op(ctx):
+        for i in range(n):
+            key = f"k{i:08d}".encode()
+            ctx.put("identifiers", key, b"x" * size)
+            ctx.log(changelog.OP_CREATE, "identifiers", key, b"x" * size, "test")
+        return n
+
+    return op
+
+
+def test_map_grows_instead_of_failing(tmp_path):
+    store = Store(tmp_path, map_size=1 << 20)
+    writer = Writer(store)
+    try:
+        assert writer.run(_put_many(3000, 1000)) == 3000  # ~6 MB into a 1 MiB map
+        assert store.env.info()["map_size"] > 1 << 20
+        with store.begin() as txn:
+            assert txn.stat(store.dbs["identifiers"])["entries"] == 3000
+    finally:
+        store.close()
+
+
+def test_group_commit_isolates_failing_operations(tmp_path):
+    store = Store(tmp_path, map_size=1 << 22)
+    writer = Writer(store)
+    writer.start()
+    gate = threading.Event()
+    running = threading.Event()
+
+    def block(ctx):
+        running.set()
+        return gate.wait(5)
+
+    try:
+        blocker = writer.submit(block)  # holds the thread while the rest queue up
+        assert running.wait(5)
+
+        def good(i):
+            def op(ctx):
+                ctx.put("meta", f"g{i}".encode(), b"1")
+                return ctx.log(changelog.OP_PUT, "meta", f"g{i}".encode(), b"1", "t")
+            return op
+
+        def bad(ctx):
+            ctx.put("meta", b"bad", b"1")
+            ctx.log(changelog.OP_PUT, "meta", b"bad", b"1", "t")
+            raise HandleNotFound("nope")
+
+        futures = [writer.submit(good(0)), writer.submit(bad), writer.submit(good(1))]
+        commits_before = writer.commits
+        gate.set()
+        blocker.result(5)
+        assert futures[0].result(5) == 1
+        with pytest.raises(HandleNotFound):
+            futures[1].result(5)
+        assert futures[2].result(5) == 2  # no gap left by the failed operation
+        assert writer.commits == commits_before + 2  # blocker alone, then the queued three together
+        assert store.get("meta", b"bad") is None
+        assert store.get("meta", b"g1") == b"1"
+    finally:
+        writer.stop()
+        store.close()
+
+
+def test_unexpected_exception_becomes_server_error(tmp_path):
+    store = Store(tmp_path, map_size=1 << 20)
+    writer = Writer(store)
+    try:
+        with pytest.raises(ServerError, match="write failed: ZeroDivisionError"):
+            writer.run(lambda ctx: 1 / 0)
+    finally:
+        store.close()
+
+
+def test_change_log_chain_verifies_and_detects_tampering(tmp_path):
+    store = Store(tmp_path, map_size=1 << 22)
+    writer = Writer(store)
+    try:
+        writer.run(_put_many(50, 10))
+        with store.begin() as txn:
+            entries = [(int.from_bytes(k, "big"), bytes(v)) for k, v in txn.cursor(db=store.dbs["changelog"])]
+        assert [s for s, _ in entries] == list(range(1, 51))
+        assert changelog.verify_chain(entries, changelog.GENESIS) == 50
+        entry = changelog.decode_entry(*entries[3])
+        assert (entry.op_name, entry.db, entry.actor, entry.key) == ("create", "identifiers", "test", b"k00000003")
+        tampered = list(entries)
+        seq, raw = tampered[10]
+        tampered[10] = (seq, raw[:-40] + b"y" + raw[-39:])  # change one payload byte
+        with pytest.raises(changelog.ChangeLogError, match="entry 12: previous-entry digest does not match"):
+            changelog.verify_chain(tampered, changelog.GENESIS)
+        with pytest.raises(changelog.ChangeLogError, match="gap in the change log: expected 3, found 4"):
+            changelog.verify_chain(entries[:2] + entries[3:], changelog.GENESIS)
+    finally:
+        store.close()
+
+
+def test_writer_resumes_the_sequence_after_reopen(tmp_path):
+    store = Store(tmp_path, map_size=1 << 22)
+    Writer(store).run(_put_many(5, 1))
+    store.close()
+    store = Store(tmp_path, map_size=1 << 22)
+    try:
+        writer = Writer(store)
+        assert writer.sequence == 5
+        writer.run(lambda ctx: ctx.log(changelog.OP_PUT, "meta", b"x", b"", "t"))
+        with store.begin() as txn:
+            cur = txn.cursor(db=store.dbs["changelog"])
+            assert cur.last() and cur.key() == u64(6)
+            raws = [(int.from_bytes(k, "big"), bytes(v)) for k, v in cur.iterprev()]
+        assert changelog.verify_chain(reversed(raws), changelog.GENESIS) == 6
+    finally:
+        store.close()
+
+
+def test_reader_sees_map_grown_by_another_process(tmp_path):
+    store = Store(tmp_path, map_size=1 << 20)
+    script = (
+        "import lmdb, sys\n"
+        "env = lmdb.open(sys.argv[1], max_dbs=16, map_size=1 << 20)\n"
+        "env.set_mapsize(1 << 24)\n"
+        "db = env.open_db(b'meta')\n"
+        "with env.begin(write=True) as txn:\n"
+        "    txn.put(b'k' * 10, b'v' * 2_000_000, db=db)\n"
+    )
+    try:
+        subprocess.run([sys.executable, "-c", script, str(tmp_path / "lmdb")], check=True, timeout=60)
+        assert store.get("meta", b"k" * 10) == b"v" * 2_000_000
+    finally:
+        store.close()
