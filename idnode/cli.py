@@ -278,7 +278,7 @@ _VALUES_JSON_HELP = "A JSON file (or - for stdin) holding a list of Handle REST 
 # -- the group --------------------------------------------------------------------
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(name="idnode", context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="idnode", message="%(prog)s %(version)s")
 def main() -> None:
     """idnode: a secondary node of the industrial-internet identifier resolution system.
@@ -622,11 +622,11 @@ def import_(node: Node, file: str, fmt: str | None, batch_size: int, in_flight: 
         kind = detect_format(None if file == "-" else file, fmt)
     except ValueError as exc:
         raise click.UsageError(f"{exc} with --format") from None
-    stream: IO[bytes] = click.get_binary_stream("stdin") if file == "-" else open(file, "rb")  # noqa: SIM115
+    stream: IO[bytes] = sys.stdin.buffer if file == "-" else open(file, "rb")  # noqa: SIM115
     total = 0 if file == "-" else os.path.getsize(file)
     aborted: ImportAborted | None = None
     try:
-        with click.progressbar(length=max(total, 1), label="importing", file=click.get_text_stream("stderr"),
+        with click.progressbar(length=max(total, 1), label="importing", file=sys.stderr,
                                item_show_func=lambda s: s and f"{s.accepted} accepted, {len(s.rejected)} rejected",
                                ) as bar:
             seen = 0
@@ -681,7 +681,7 @@ def export(node: Node, prefix_text: str, output: str) -> None:
                           node.token, target=node.target)
     count = 0
     if output == "-":
-        out = click.get_text_stream("stdout")
+        out = sys.stdout
         for record in records:
             out.write(dumps_line(record_to_json(record)) + "\n")
             count += 1

@@ -59,6 +59,7 @@ FORMATS_BY_SUFFIX = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".jso
 CODE_MALFORMED = 4  # ProtocolError: not JSON, wrong columns, not UTF-8, empty file
 CODE_INVALID_HANDLE = InvalidHandle.code  # 102
 CODE_INVALID_VALUE = InvalidValue.code  # 202
+_CSV_FIELD_LIMIT = 1 << 20
 # Statuses after which a BatchCreate is sent again: creates are idempotent
 # (an identical repeat succeeds with created=False), so a retry is safe.
 _TRANSIENT = {grpc.StatusCode.UNAVAILABLE.name, grpc.StatusCode.RESOURCE_EXHAUSTED.name}
@@ -333,7 +334,11 @@ def _iter_csv(lines: Iterator[tuple[int, str | None]]) -> Iterator[ImportItem]:
                 text = "\n"  # keeps csv's line count; the row is rejected below
             yield text
 
-    reader = csv.reader(text_lines(), strict=False)
+    # A hex cell of a 64 KiB value is 131072 characters, csv's default limit;
+    # raise the (process-wide) limit so the value model, not csv, decides.
+    if csv.field_size_limit() < _CSV_FIELD_LIMIT:
+        csv.field_size_limit(_CSV_FIELD_LIMIT)
+    reader = csv.reader(text_lines(), strict=True)
     columns: dict[str, int] = {}
     width = 0
     group_handle: str | None = None
@@ -342,6 +347,7 @@ def _iter_csv(lines: Iterator[tuple[int, str | None]]) -> Iterator[ImportItem]:
     group_versions: set[str] = set()
     group_error: ImportItem | None = None
     previous_end = 0
+    data_rows = 0  # rows after the header, bad ones included
 
     def flush() -> ImportItem | None:
         if group_handle is None:
@@ -361,6 +367,7 @@ def _iter_csv(lines: Iterator[tuple[int, str | None]]) -> Iterator[ImportItem]:
             break
         except csv.Error as exc:
             start, previous_end = previous_end + 1, reader.line_num
+            data_rows += 1
             if columns:
                 item = flush()
                 if item is not None:
@@ -371,6 +378,7 @@ def _iter_csv(lines: Iterator[tuple[int, str | None]]) -> Iterator[ImportItem]:
         start, previous_end = previous_end + 1, reader.line_num
         if not row or all(not cell.strip() for cell in row):
             if any(line in bad_lines for line in range(start, previous_end + 1)):
+                data_rows += 1
                 if columns:
                     item = flush()
                     if item is not None:
@@ -385,6 +393,7 @@ def _iter_csv(lines: Iterator[tuple[int, str | None]]) -> Iterator[ImportItem]:
                 return
             width = len(row)
             continue
+        data_rows += 1
         handle = row[columns["handle"]].strip() if len(row) > columns["handle"] else ""
         if handle != group_handle:
             item = flush()
@@ -413,10 +422,10 @@ def _iter_csv(lines: Iterator[tuple[int, str | None]]) -> Iterator[ImportItem]:
         yield _reject(0, "", CODE_MALFORMED, f"empty file: expected a header row {','.join(CSV_REQUIRED)}")
         return
     item = flush()
-    if item is None:
-        yield _reject(last_line or 1, "", CODE_MALFORMED, "no identifiers after the header row")
-    else:
+    if item is not None:
         yield item
+    elif not data_rows:
+        yield _reject(last_line or 1, "", CODE_MALFORMED, "no identifiers after the header row")
 
 
 def iter_items(source: str | os.PathLike[str] | IO[Any], fmt: str | None = None) -> Iterator[ImportItem]:

@@ -1,0 +1,1 @@
+"""Load testing: Locust users and data generators (later issues)."""

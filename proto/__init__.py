@@ -1,0 +1,1 @@
+"""The gRPC API: .proto files and their generated stubs (see generate.py)."""

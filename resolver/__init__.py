@@ -1,0 +1,1 @@
+"""The read path: resolve pipeline stages and the front ends (gRPC today)."""

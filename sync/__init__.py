@@ -1,0 +1,1 @@
+"""Upward sync to the top-level node and read-replica following (later issues)."""

@@ -131,7 +131,7 @@ def test_csv_bad_index_rejects_the_whole_identifier() -> None:
         ("88.118.8/A,1,HS_ADMIN,x,string", 202, "HS_ADMIN values need admin data"),
         ("88.118.8/A,1,HS_ADMIN,88.118.8/ADMIN,admin", 202, "expected INDEX:HANDLE"),
         ("88.118.8/A,1,,x", 202, "is empty"),
-        ("88.118.8/A,1,T", 4, "row has 3 fields, the header has 5"),
+        ("88.118.8/A,1,T", 4, "row has 3 fields, the header has 7"),
         ("88.118.8,1,T,x", 102, "no '/' between prefix and suffix"),
         (",1,T,x", 102, "empty handle"),
     ],
@@ -175,6 +175,24 @@ def test_csv_multiline_quoted_field_line_numbers() -> None:
     items = _items(HEADER + '88.118.8/A,1,T,"two\nlines"\n88.118.8/B,x,T,y\n', "csv")
     assert items[0].line == 2 and _values(items[0])[0].text == "two\nlines"
     assert _rejects(items) == [(4, "88.118.8/B", 202, "index 'x' is not a number")]
+
+
+def test_csv_malformed_quoting() -> None:
+    text = HEADER + '88.118.8/A,1,T,x\n88.118.8/B,1,T,"a"b\n88.118.8/C,1,T,z\n88.118.8/D,1,T,"open\n'
+    items = _items(text, "csv")
+    assert _rejects(items) == [
+        (3, "", 4, "not valid CSV: ',' expected after '\"'"),
+        (5, "", 4, "not valid CSV: unexpected end of data"),
+    ]
+    assert [i.handle for i in items if i.write is not None] == ["88.118.8/A", "88.118.8/C"]
+
+
+def test_csv_large_cells_left_to_the_value_model() -> None:
+    hex_cell = "ab" * 65536  # 64 KiB of data: the largest binary value
+    items = _items(HEADER.replace("data", "data,format") + f"88.118.8/A,1,T,{hex_cell},hex\n"
+                   + f"88.118.8/B,1,T,{'y' * 300},string\n", "csv")
+    assert items[0].error == ""
+    assert _rejects(items) == [(3, "88.118.8/B", 202, "value 1 (T): string data has 300 characters, at most 255 allowed")]
 
 
 def test_csv_empty_file() -> None:

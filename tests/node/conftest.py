@@ -1,0 +1,134 @@
+"""Whole-node fixtures: a real `idnode serve` process on a loopback port with
+a real LMDB in a temporary folder, driven over gRPC like any client."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from idnode.proto import registry_pb2, registry_pb2_grpc, resolver_pb2_grpc
+from idnode.registry.uscc import check_character
+
+READY = re.compile(r"gRPC listening on [^ ]+:(\d+)")
+
+
+def credit_code(head: str) -> str:
+    return head + check_character(head)
+
+
+class Node:
+    """One node process; ``start()`` waits until it serves and learns its port."""
+
+    def __init__(self, data_dir: Path, *extra: str) -> None:
+        self.data_dir = data_dir
+        self.extra = extra
+        self.proc: subprocess.Popen[str] | None = None
+        self.port = 0
+        self.output: list[str] = []
+        self.channels: list[grpc.Channel] = []
+
+    def start(self, timeout: float = 60) -> Node:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "idnode", "serve", "--data-dir", str(self.data_dir),
+             "--grpc-listen", "127.0.0.1:0", "--map-size", "1MiB", *self.extra],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        )
+        deadline = time.monotonic() + timeout
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            match = READY.search(line)
+            if match:
+                self.port = int(match.group(1))
+                return self
+        self.stop()
+        raise AssertionError("node did not start:\n" + "".join(self.output))
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def admin_token(self) -> str:
+        return (self.data_dir / "admin.credential").read_text().strip()
+
+    def channel(self) -> grpc.Channel:
+        ch = grpc.insecure_channel(self.target)
+        self.channels.append(ch)
+        return ch
+
+    def resolver(self) -> resolver_pb2_grpc.ResolverStub:
+        return resolver_pb2_grpc.ResolverStub(self.channel())
+
+    def registry(self) -> registry_pb2_grpc.RegistryStub:
+        return registry_pb2_grpc.RegistryStub(self.channel())
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int | None:
+        for ch in self.channels:
+            ch.close()
+        self.channels.clear()
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout is not None:
+            self.output.extend(self.proc.stdout.readlines())
+            self.proc.stdout.close()
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
+
+@pytest.fixture
+def node_factory(tmp_path):
+    nodes: list[Node] = []
+
+    def make(*extra: str, data_dir: Path | None = None) -> Node:
+        node = Node(data_dir or tmp_path / "data", *extra)
+        nodes.append(node)
+        return node.start()
+
+    yield make
+    for node in nodes:
+        node.stop()
+
+
+@pytest.fixture
+def node(node_factory):
+    return node_factory()
+
+
+def auth(token: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),)
+
+
+def setup_enterprise(node: Node, head: str, prefix: str, approve: bool = True) -> str:
+    """Register, approve and give a prefix to an enterprise; return its token."""
+    reg = node.registry()
+    admin = auth(node.admin_token)
+    code = credit_code(head)
+    reg.AddEnterprise(registry_pb2.Enterprise(credit_code=code, name=f"Co {head[-4:]}", contact="x@y.z"), metadata=admin)
+    if approve:
+        reg.SetEnterpriseStatus(
+            registry_pb2.SetEnterpriseStatusRequest(credit_code=code, status=registry_pb2.ENTERPRISE_STATUS_APPROVED),
+            metadata=admin,
+        )
+    reg.AllocatePrefix(registry_pb2.AllocatePrefixRequest(credit_code=code, prefix=prefix), metadata=admin)
+    return reg.CreateToken(registry_pb2.CreateTokenRequest(role="enterprise", credit_code=code), metadata=admin).token
