@@ -165,7 +165,11 @@ def call_stream(
         responses.cancel()
 
 
-def resolve_token(explicit: str | None, token_file: str | os.PathLike[str] | None, data_dir: str | os.PathLike[str] | None) -> str | None:
+def resolve_token(
+    explicit: str | None,
+    token_file: str | os.PathLike[str] | None,
+    data_dir: str | os.PathLike[str] | None,
+) -> str | None:
     """The bearer credential to send, or None for anonymous calls.
 
     In order: ``explicit``; the stripped contents of ``token_file``; the

@@ -234,42 +234,48 @@ def _finish(line: int, handle: str, values: list[Value], template_version: str) 
     return ImportItem(line, handle, write, "")
 
 
-def _open_lines(source: str | os.PathLike[str] | IO[Any]) -> tuple[Iterator[tuple[int, str | None]], Callable[[], None]]:
-    """Numbered text lines of a path or file (binary or text); None marks a line that is not UTF-8."""
+def _open_lines(
+    source: str | os.PathLike[str] | IO[Any],
+) -> tuple[Iterator[tuple[int, str, bool]], Callable[[], None]]:
+    """Numbered text lines ``(number, text, valid)`` of a path or file (binary or text).
+
+    A line that is not UTF-8 comes decoded with U+FFFD replacements and
+    ``valid`` False, so its handle can still be named in the reject.
+    """
     if isinstance(source, (str, os.PathLike)):
         handle: IO[Any] = open(source, "rb")  # noqa: SIM115 - closed by the caller's cleanup
         close = handle.close
     else:
         handle, close = source, (lambda: None)
 
-    def lines() -> Iterator[tuple[int, str | None]]:
+    def lines() -> Iterator[tuple[int, str, bool]]:
         for number, raw in enumerate(handle, 1):
+            valid = True
             if isinstance(raw, bytes):
                 try:
                     text = raw.decode("utf-8")
                 except UnicodeDecodeError:
-                    yield number, None
-                    continue
+                    text, valid = raw.decode("utf-8", "replace"), False
             else:
                 text = raw
             if number == 1 and text.startswith("\ufeff"):
                 text = text[1:]
-            yield number, text
+            yield number, text, valid
 
     return lines(), close
 
 
-def _iter_jsonl(lines: Iterator[tuple[int, str | None]]) -> Iterator[ImportItem]:
+def _iter_jsonl(lines: Iterator[tuple[int, str, bool]]) -> Iterator[ImportItem]:
     seen_any = False
-    for number, text in lines:
-        if text is None:
-            seen_any = True
-            yield _reject(number, "", CODE_MALFORMED, "line is not valid UTF-8")
-            continue
+    for number, text, valid in lines:
         if not text.strip():
             continue
         seen_any = True
-        yield _parse_json_line(number, text)
+        if valid:
+            yield _parse_json_line(number, text)
+        else:
+            item = _parse_json_line(number, text)
+            yield _reject(number, item.handle, CODE_MALFORMED, "line is not valid UTF-8")
     if not seen_any:
         yield _reject(0, "", CODE_MALFORMED, "empty file: no identifiers to import")
 
@@ -321,17 +327,26 @@ def _csv_header(row: list[str]) -> tuple[dict[str, int], str]:
     return columns, ""
 
 
-def _iter_csv(lines: Iterator[tuple[int, str | None]]) -> Iterator[ImportItem]:
+def _first_field(lines: list[str]) -> str:
+    """The handle cell of a record csv could not parse, as well as it can be guessed."""
+    text = lines[0] if lines else ""
+    if text.startswith('"'):
+        return text[1:].partition('"')[0].strip()
+    return text.partition(",")[0].strip()
+
+
+def _iter_csv(lines: Iterator[tuple[int, str, bool]]) -> Iterator[ImportItem]:
     bad_lines: set[int] = set()
+    record_text: list[str] = []  # the physical lines of the record being parsed
     last_line = 0
 
     def text_lines() -> Iterator[str]:
         nonlocal last_line
-        for number, text in lines:
+        for number, text, valid in lines:
             last_line = number
-            if text is None:
+            if not valid:
                 bad_lines.add(number)
-                text = "\n"  # keeps csv's line count; the row is rejected below
+            record_text.append(text)
             yield text
 
     # A hex cell of a 64 KiB value is 131072 characters, csv's default limit;
@@ -361,51 +376,46 @@ def _iter_csv(lines: Iterator[tuple[int, str | None]]) -> Iterator[ImportItem]:
         return _finish(group_line, group_handle, group_values, version)
 
     while True:
+        record_text.clear()
+        problem = ""
         try:
-            row = next(reader)
+            row: list[str] | None = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
-            start, previous_end = previous_end + 1, reader.line_num
-            data_rows += 1
-            if columns:
-                item = flush()
-                if item is not None:
-                    yield item
-                group_handle = None
-            yield _reject(start, "", CODE_MALFORMED, f"not valid CSV: {exc}")
-            continue
+            row, problem = None, f"not valid CSV: {exc}"
         start, previous_end = previous_end + 1, reader.line_num
-        if not row or all(not cell.strip() for cell in row):
-            if any(line in bad_lines for line in range(start, previous_end + 1)):
-                data_rows += 1
-                if columns:
-                    item = flush()
-                    if item is not None:
-                        yield item
-                    group_handle = None
-                yield _reject(start, "", CODE_MALFORMED, "line is not valid UTF-8")
-            continue
+        if not problem and any(line in bad_lines for line in range(start, previous_end + 1)):
+            problem = "line is not valid UTF-8"
+        if row is not None and all(not cell.strip() for cell in row):
+            continue  # blank line
         if not columns:
-            columns, problem = _csv_header(row)
-            if problem:
-                yield _reject(start, "", CODE_MALFORMED, problem)
+            columns, header_problem = _csv_header(row) if row is not None and not problem else ({}, problem)
+            if header_problem:
+                yield _reject(start, "", CODE_MALFORMED, header_problem)
                 return
-            width = len(row)
+            width = len(row)  # type: ignore[arg-type]
             continue
         data_rows += 1
-        handle = row[columns["handle"]].strip() if len(row) > columns["handle"] else ""
+        if row is None:
+            handle = _first_field(record_text)
+        else:
+            handle = row[columns["handle"]].strip() if len(row) > columns["handle"] else ""
         if handle != group_handle:
             item = flush()
             if item is not None:
                 yield item
             group_handle, group_line, group_values, group_versions, group_error = handle, start, [], set(), None
         if group_error is not None:
-            continue  # this identifier is already rejected
+            continue  # this identifier is already rejected; its other rows are skipped
+        if problem or row is None:
+            # A row of this identifier is unreadable: reject all of it, never a part.
+            group_error = _reject(start, handle, CODE_MALFORMED, problem)
+            continue
         if len(row) != width:
             group_error = _reject(start, handle, CODE_MALFORMED, f"row has {len(row)} fields, the header has {width}")
             continue
-        cell = dict((name, row[position]) for name, position in columns.items())
+        cell = {name: row[position] for name, position in columns.items()}
         try:
             value = value_from_text(
                 cell["index"], cell["type"].strip(), cell["data"], cell.get("format", "string"),

@@ -167,8 +167,17 @@ def test_csv_template_versions_disagree() -> None:
 def test_csv_not_utf8_line() -> None:
     data = HEADER.encode() + b"88.118.8/A,1,T,x\n88.118.8/B,1,T,\xff\xfe\n88.118.8/C,1,T,z\n"
     items = _items(data, "csv")
-    assert _rejects(items) == [(3, "", 4, "line is not valid UTF-8")]
+    assert _rejects(items) == [(3, "88.118.8/B", 4, "line is not valid UTF-8")]
     assert [i.handle for i in items if i.write is not None] == ["88.118.8/A", "88.118.8/C"]
+
+
+@pytest.mark.parametrize("bad_row", [b'88.118.8/A,2,T,"a"b', b"88.118.8/A,2,T,\xff", b'"88.118.8/A",2,T,"a"b'])
+def test_csv_unreadable_row_rejects_its_whole_identifier(bad_row: bytes) -> None:
+    """Never a part of an identifier: its other rows go down with the unreadable one."""
+    data = HEADER.encode() + b"88.118.8/A,1,T,x\n" + bad_row + b"\n88.118.8/A,3,T,z\n88.118.8/B,1,T,y\n"
+    items = _items(data, "csv")
+    assert [(line, handle, code) for line, handle, code, _ in _rejects(items)] == [(3, "88.118.8/A", 4)]
+    assert [i.handle for i in items if i.write is not None] == ["88.118.8/B"]
 
 
 def test_csv_multiline_quoted_field_line_numbers() -> None:
@@ -181,8 +190,8 @@ def test_csv_malformed_quoting() -> None:
     text = HEADER + '88.118.8/A,1,T,x\n88.118.8/B,1,T,"a"b\n88.118.8/C,1,T,z\n88.118.8/D,1,T,"open\n'
     items = _items(text, "csv")
     assert _rejects(items) == [
-        (3, "", 4, "not valid CSV: ',' expected after '\"'"),
-        (5, "", 4, "not valid CSV: unexpected end of data"),
+        (3, "88.118.8/B", 4, "not valid CSV: ',' expected after '\"'"),
+        (5, "88.118.8/D", 4, "not valid CSV: unexpected end of data"),
     ]
     assert [i.handle for i in items if i.write is not None] == ["88.118.8/A", "88.118.8/C"]
 
