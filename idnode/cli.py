@@ -215,14 +215,23 @@ _CLIENT_OPTIONS = (
 )
 
 
+def anonymous_by_default(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a command that resolves: it sends no credential unless one is given."""
+    func.anonymous_by_default = True  # type: ignore[attr-defined]
+    return func
+
+
 def client_command(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add the connection options; pass ``node``; turn ClientError into ``error: CODE MESSAGE``, exit 1."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, node_target: str, token: str | None, token_file: str | None, data_dir: str,
                 **kwargs: Any) -> Any:
+        # Resolution is anonymous unless a credential is given explicitly;
+        # administrative commands fall back to the local admin credential.
+        fallback = None if getattr(func, "anonymous_by_default", False) else data_dir
         try:
-            credential = resolve_token(token, token_file, data_dir)
+            credential = resolve_token(token, token_file, fallback)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
         node = Node(node_target, credential)
@@ -348,6 +357,7 @@ def id_group() -> None:
 @click.option("--type", "types", multiple=True, metavar="T",
               help="Only values of this type; 'A.' matches A.x subtypes (repeatable).")
 @client_command
+@anonymous_by_default
 def id_get(node: Node, handle: str, indexes: tuple[int, ...], types: tuple[str, ...]) -> None:
     """Resolve HANDLE and print its values as Handle REST JSON."""
     from idnode.proto import resolver_pb2

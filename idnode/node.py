@@ -117,7 +117,8 @@ async def serve(settings: Settings, ready: Callable[[int], None] | None = None) 
             _say(f"idnode: node-admin credential: {settings.admin_credential_path}")
         server, port = await start_grpc_server(registry, settings.grpc_listen)
         host, _ = parse_listen(settings.grpc_listen)
-        _say(f"idnode: gRPC listening on {host}:{port} (node prefix {registry.node_prefix}, "
+        shown = f"[{host}]" if ":" in host else host
+        _say(f"idnode: gRPC listening on {shown}:{port} (node prefix {registry.node_prefix}, "
              f"data {settings.data_dir}, fast path {_fastpath.IMPLEMENTATION})")
         if ready is not None:
             ready(port)
