@@ -333,6 +333,33 @@ def serve(config: str | None, **flags: Any) -> None:
 
 
 @main.command(context_settings=CONTEXT)
+@click.option("--data-dir", envvar="IDNODE_DATA_DIR", default="idnode-data", show_default=True, metavar="DIR",
+              type=click.Path(file_okay=False), help="Data folder to migrate [env IDNODE_DATA_DIR].")
+def migrate(data_dir: str) -> None:
+    """Bring a stopped node's data folder to this version's schema.
+
+    `idnode serve` applies the same migrations at start-up; this command does
+    it ahead of time (for example before a rolling upgrade). It fails while a
+    node uses the folder.
+    """
+    from idnode.registry.errors import StoreError
+    from idnode.registry.store import SCHEMA_VERSION, Store
+
+    if not (Path(data_dir) / "lmdb").exists():
+        click.echo(f"error: {data_dir} holds no idnode data", err=True)
+        sys.exit(2)
+    try:
+        store = Store(data_dir, map_size=1 << 20)
+    except StoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    try:
+        click.echo(f"{data_dir}: schema version {store.schema_version} (this idnode: {SCHEMA_VERSION})")
+    finally:
+        store.close()
+
+
+@main.command(context_settings=CONTEXT)
 def version() -> None:
     """Print versions and the fast-path implementation."""
     from idnode._fastpath import IMPLEMENTATION

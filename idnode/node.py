@@ -94,7 +94,7 @@ def _loop_grow_hook(loop: asyncio.AbstractEventLoop) -> Callable[[Callable[[], N
 
 async def serve(settings: Settings, ready: Callable[[int], None] | None = None) -> int:
     """Run a node until SIGTERM/SIGINT; return the process exit code."""
-    from idnode.resolver.grpc.server import start_grpc_server
+    from idnode.resolver.grpc.server import start_grpc_server, stop_grpc_server
 
     check_port_free(settings.grpc_listen)
     store = Store(settings.data_dir, map_size=settings.map_size, max_readers=settings.max_readers)
@@ -128,7 +128,7 @@ async def serve(settings: Settings, ready: Callable[[int], None] | None = None) 
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         _say(f"idnode: stopping (grace {settings.grace:g} s)")
-        await server.stop(settings.grace)
+        await stop_grpc_server(server, settings.grace)
         server = None
         return 0
     finally:
@@ -141,6 +141,13 @@ async def serve(settings: Settings, ready: Callable[[int], None] | None = None) 
 
 def run(settings: Settings) -> int:
     """Entry point of ``idnode serve``."""
+    if settings.workers != 1:
+        print(
+            f"error: settings: workers = {settings.workers}: prefork reader workers arrive with the "
+            "fast-path work; this version serves every front end from one process (workers = 1)",
+            file=sys.stderr,
+        )
+        return 2
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

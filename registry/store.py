@@ -39,6 +39,11 @@ from idnode.registry.errors import SchemaMismatch, StoreError, StoreLocked
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+# Migrations from version N to N + 1, applied in order at open (start-up and
+# `idnode migrate`), each in one write transaction with the version bump.
+# Every change of an on-disk format adds one here, with a test that opens a
+# folder written in the previous version.
+MIGRATIONS: dict[int, Callable[[lmdb.Transaction, "Store"], None]] = {}
 DB_NAMES = (
     "identifiers", "prefixes", "enterprises", "templates", "credentials",
     "idx_gtin", "idx_oid", "counters", "changelog", "meta",
@@ -135,12 +140,22 @@ class Store:
                 txn.put(b"schema_version", str(SCHEMA_VERSION).encode(), db=meta)
                 return
         found = int(raw)
+        while found < SCHEMA_VERSION and found in MIGRATIONS:
+            with self.env.begin(write=True) as txn:
+                MIGRATIONS[found](txn, self)
+                found += 1
+                txn.put(b"schema_version", str(found).encode(), db=meta)
+            log.warning("data folder %s migrated to schema version %d", self.path, found)
         if found != SCHEMA_VERSION:
             self.close()
             raise SchemaMismatch(
                 f"data folder {self.path} has schema version {found}; this idnode reads "
-                f"version {SCHEMA_VERSION} (run `idnode migrate` with a version that knows both)"
+                f"version {SCHEMA_VERSION} and has no migration from it (use an idnode release that knows both)"
             )
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.get("meta", b"schema_version") or b"0")
 
     # -- reads -----------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import weakref
 from typing import Any
 
 import grpc
@@ -19,6 +20,7 @@ __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "start_grpc_server"]
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+_HEALTH: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()  # server -> its health servicer
 
 
 def _health_servicer() -> Any:
@@ -92,6 +94,19 @@ async def start_grpc_server(
     if not port:  # older grpcio reports a failed bind as port 0
         raise OSError(f"cannot bind the gRPC server to {listen}")
     await server.start()
+    if health:
+        _HEALTH[server] = servicer
     logger.info("gRPC server listening on %s (port %d)", listen, port)
     return server, port
+
+
+async def stop_grpc_server(server: grpc.aio.Server, grace: float) -> None:
+    """Drain: report NOT_SERVING to health checks (so balancers stop sending),
+    refuse new calls, and give in-flight calls ``grace`` seconds to finish."""
+    servicer = _HEALTH.pop(server, None)
+    if servicer is not None:
+        result = servicer.enter_graceful_shutdown()
+        if inspect.isawaitable(result):
+            await result
+    await server.stop(grace)
 

@@ -29,8 +29,30 @@ def test_schema_mismatch_is_a_clear_error(tmp_path):
     with store.env.begin(write=True) as txn:
         txn.put(b"schema_version", b"99", db=store.dbs["meta"])
     store.close()
-    with pytest.raises(SchemaMismatch, match="schema version 99; this idnode reads version 1"):
+    with pytest.raises(SchemaMismatch, match="schema version 99; this idnode reads version 1 and has no migration"):
         Store(tmp_path, map_size=1 << 20)
+
+
+def test_migrations_run_at_open_in_order(tmp_path, monkeypatch):
+    from idnode.registry import store as store_module
+
+    Store(tmp_path, map_size=1 << 20).close()  # a version-1 folder
+    applied = []
+
+    def to_v2(txn, store):
+        applied.append(2)
+        txn.put(b"migrated", b"yes", db=store.dbs["meta"])
+
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(store_module.MIGRATIONS, 1, to_v2)
+    store = Store(tmp_path, map_size=1 << 20)
+    try:
+        assert applied == [2] and store.schema_version == 2
+        assert store.get("meta", b"migrated") == b"yes"
+    finally:
+        store.close()
+    Store(tmp_path, map_size=1 << 20).close()
+    assert applied == [2]  # not applied twice
 
 
 def test_every_named_database_exists(tmp_path):
