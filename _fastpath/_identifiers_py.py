@@ -12,8 +12,13 @@ import unicodedata
 from idnode.registry.errors import InvalidHandle
 
 __all__ = [
-    "parse_handle", "normalise_handle", "parse_prefix", "handle_key", "key_is_digested",
-    "prefix_key", "key_handle",
+    "handle_key",
+    "key_handle",
+    "key_is_digested",
+    "normalise_handle",
+    "parse_handle",
+    "parse_prefix",
+    "prefix_key",
 ]
 
 MAX_HANDLE_CHARS = 255
@@ -71,7 +76,7 @@ def parse_handle(text: str) -> tuple[str, str]:
     if slash > MAX_PREFIX_CHARS:
         raise _bad(text, f"prefix of {slash} characters, at most {MAX_PREFIX_CHARS} allowed")
     prefix = text[:slash]
-    suffix = text[slash + 1:]
+    suffix = text[slash + 1 :]
     _check_chars(text, 0, prefix, text)
     _check_chars(text, slash + 1, suffix, text)
     position = 0

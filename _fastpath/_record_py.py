@@ -24,9 +24,16 @@ from __future__ import annotations
 import struct
 
 __all__ = [
-    "encode_record", "decode_header", "iter_frames", "frame_type", "type_matches",
-    "select_frames", "encode_resolve_response", "encode_batch_response",
-    "decode_resolve_request", "decode_batch_request",
+    "decode_batch_request",
+    "decode_header",
+    "decode_resolve_request",
+    "encode_batch_response",
+    "encode_record",
+    "encode_resolve_response",
+    "frame_type",
+    "iter_frames",
+    "select_frames",
+    "type_matches",
 ]
 
 FORMAT_VERSION = 1
@@ -96,7 +103,7 @@ def decode_header(record: bytes) -> tuple[int, int, int, str, str, int]:
     offset = _HEAD.size
     if len(record) < offset + tv_len:
         raise RecordError("record truncated in template version")
-    template_version = bytes(record[offset:offset + tv_len]).decode()
+    template_version = bytes(record[offset : offset + tv_len]).decode()
     offset += tv_len
     handle = ""
     if flags & FLAG_FULL_HANDLE:
@@ -106,7 +113,7 @@ def decode_header(record: bytes) -> tuple[int, int, int, str, str, int]:
         offset += 2
         if len(record) < offset + h_len:
             raise RecordError("record truncated in handle")
-        handle = bytes(record[offset:offset + h_len]).decode()
+        handle = bytes(record[offset : offset + h_len]).decode()
         offset += h_len
     return flags, created, updated, template_version, handle, offset
 
@@ -174,7 +181,7 @@ def frame_type(frame: bytes) -> str:
             if field == 2:
                 if pos + length > size:
                     raise RecordError("truncated value type")
-                return frame[pos:pos + length].decode()
+                return frame[pos : pos + length].decode()
             pos += length
         elif wire == 1:
             pos += 8
@@ -187,10 +194,7 @@ def frame_type(frame: bytes) -> str:
 
 def type_matches(value_type: str, types: tuple[str, ...]) -> bool:
     """Handle type filter: equal, or ``A.`` matching ``A.x`` subtypes."""
-    for wanted in types:
-        if value_type == wanted or (wanted.endswith(".") and value_type.startswith(wanted)):
-            return True
-    return False
+    return any(value_type == wanted or (wanted.endswith(".") and value_type.startswith(wanted)) for wanted in types)
 
 
 def select_frames(
@@ -241,9 +245,7 @@ def encode_batch_response(replies: list[bytes]) -> bytes:
     return b"".join(parts)
 
 
-def _decode_filters(
-    buf: bytes, handle_field_repeated: bool
-) -> tuple[list[str], tuple[int, ...], tuple[str, ...]]:
+def _decode_filters(buf: bytes, handle_field_repeated: bool) -> tuple[list[str], tuple[int, ...], tuple[str, ...]]:
     handles: list[str] = []
     indexes: list[int] = []
     types: list[str] = []
@@ -257,7 +259,7 @@ def _decode_filters(
             if pos + length > size:
                 raise RecordError("truncated handle")
             try:
-                handles.append(buf[pos:pos + length].decode())
+                handles.append(buf[pos : pos + length].decode())
             except UnicodeDecodeError:
                 raise RecordError("handle is not valid UTF-8") from None
             pos += length
@@ -279,7 +281,7 @@ def _decode_filters(
             if pos + length > size:
                 raise RecordError("truncated type")
             try:
-                types.append(buf[pos:pos + length].decode())
+                types.append(buf[pos : pos + length].decode())
             except UnicodeDecodeError:
                 raise RecordError("type is not valid UTF-8") from None
             pos += length

@@ -76,13 +76,15 @@ def _prefix_json(msg: Any) -> dict[str, Any]:
 
 def _write_result(result: Any) -> None:
     """Print a WriteResult; exit 1 when it is not a success."""
-    _dump({
-        "handle": result.handle,
-        "response_code": result.response_code,
-        "message": result.message,
-        "created": result.created,
-        "sequence": result.sequence,
-    })
+    _dump(
+        {
+            "handle": result.handle,
+            "response_code": result.response_code,
+            "message": result.message,
+            "created": result.created,
+            "sequence": result.sequence,
+        }
+    )
     if result.response_code != 1:
         _fail(result.response_code, result.message or "write failed")
 
@@ -202,16 +204,32 @@ class Node:
 
 
 _CLIENT_OPTIONS = (
-    click.option("--node", "node_target", envvar="IDNODE_NODE", default=DEFAULT_TARGET, show_default=True,
-                 metavar="HOST:PORT", help="gRPC address of the node [env IDNODE_NODE]."),
-    click.option("--token", envvar="IDNODE_TOKEN", metavar="TOKEN",
-                 help="Bearer credential [env IDNODE_TOKEN]."),
-    click.option("--token-file", envvar="IDNODE_TOKEN_FILE", metavar="FILE",
-                 type=click.Path(dir_okay=False), help="Read the credential from FILE [env IDNODE_TOKEN_FILE]."),
-    click.option("--data-dir", envvar="IDNODE_DATA_DIR", default="idnode-data", show_default=True,
-                 metavar="DIR", type=click.Path(file_okay=False),
-                 help="Node data folder; its admin.credential is used when no token is given "
-                      "[env IDNODE_DATA_DIR]."),
+    click.option(
+        "--node",
+        "node_target",
+        envvar="IDNODE_NODE",
+        default=DEFAULT_TARGET,
+        show_default=True,
+        metavar="HOST:PORT",
+        help="gRPC address of the node [env IDNODE_NODE].",
+    ),
+    click.option("--token", envvar="IDNODE_TOKEN", metavar="TOKEN", help="Bearer credential [env IDNODE_TOKEN]."),
+    click.option(
+        "--token-file",
+        envvar="IDNODE_TOKEN_FILE",
+        metavar="FILE",
+        type=click.Path(dir_okay=False),
+        help="Read the credential from FILE [env IDNODE_TOKEN_FILE].",
+    ),
+    click.option(
+        "--data-dir",
+        envvar="IDNODE_DATA_DIR",
+        default="idnode-data",
+        show_default=True,
+        metavar="DIR",
+        type=click.Path(file_okay=False),
+        help="Node data folder; its admin.credential is used when no token is given [env IDNODE_DATA_DIR].",
+    ),
 )
 
 
@@ -225,8 +243,9 @@ def client_command(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add the connection options; pass ``node``; turn ClientError into ``error: CODE MESSAGE``, exit 1."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, node_target: str, token: str | None, token_file: str | None, data_dir: str,
-                **kwargs: Any) -> Any:
+    def wrapper(
+        *args: Any, node_target: str, token: str | None, token_file: str | None, data_dir: str, **kwargs: Any
+    ) -> Any:
         # Resolution is anonymous unless a credential is given explicitly;
         # administrative commands fall back to the local admin credential.
         fallback = None if getattr(func, "anonymous_by_default", False) else data_dir
@@ -270,8 +289,9 @@ def _values(specs: tuple[str, ...], values_json: IO[str] | None) -> list[Any]:
         if isinstance(document, dict) and "values" in document:
             document = document["values"]
         if not isinstance(document, list):
-            raise click.BadParameter("expected a JSON list of values (or {\"values\": [...]})",
-                                     param_hint="--values-json")
+            raise click.BadParameter(
+                'expected a JSON list of values (or {"values": [...]})', param_hint="--values-json"
+            )
         for position, raw in enumerate(document):
             try:
                 values.append(Value.from_json(raw))
@@ -298,8 +318,9 @@ def main() -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--config", metavar="FILE", type=click.Path(dir_okay=False),
-              help="TOML settings file [env IDNODE_CONFIG].")
+@click.option(
+    "--config", metavar="FILE", type=click.Path(dir_okay=False), help="TOML settings file [env IDNODE_CONFIG]."
+)
 @click.option("--data-dir", metavar="DIR", help="Data folder [default: ./idnode-data].")
 @click.option("--grpc-listen", metavar="HOST:PORT", help="gRPC address [default: 127.0.0.1:50051].")
 @click.option("--http-listen", metavar="HOST:PORT", help="HTTP address [default: 127.0.0.1:8000].")
@@ -333,8 +354,15 @@ def serve(config: str | None, **flags: Any) -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--data-dir", envvar="IDNODE_DATA_DIR", default="idnode-data", show_default=True, metavar="DIR",
-              type=click.Path(file_okay=False), help="Data folder to migrate [env IDNODE_DATA_DIR].")
+@click.option(
+    "--data-dir",
+    envvar="IDNODE_DATA_DIR",
+    default="idnode-data",
+    show_default=True,
+    metavar="DIR",
+    type=click.Path(file_okay=False),
+    help="Data folder to migrate [env IDNODE_DATA_DIR].",
+)
 def migrate(data_dir: str) -> None:
     """Bring a stopped node's data folder to this version's schema.
 
@@ -379,10 +407,21 @@ def id_group() -> None:
 
 @id_group.command("get", context_settings=CONTEXT)
 @click.argument("handle")
-@click.option("--index", "indexes", type=click.IntRange(1), multiple=True, metavar="N",
-              help="Only the value at this index (repeatable).")
-@click.option("--type", "types", multiple=True, metavar="T",
-              help="Only values of this type; 'A.' matches A.x subtypes (repeatable).")
+@click.option(
+    "--index",
+    "indexes",
+    type=click.IntRange(1),
+    multiple=True,
+    metavar="N",
+    help="Only the value at this index (repeatable).",
+)
+@click.option(
+    "--type",
+    "types",
+    multiple=True,
+    metavar="T",
+    help="Only values of this type; 'A.' matches A.x subtypes (repeatable).",
+)
 @client_command
 @anonymous_by_default
 def id_get(node: Node, handle: str, indexes: tuple[int, ...], types: tuple[str, ...]) -> None:
@@ -403,8 +442,9 @@ def id_get(node: Node, handle: str, indexes: tuple[int, ...], types: tuple[str, 
 @click.option("--values-json", type=click.File("r", encoding="utf-8"), metavar="FILE|-", help=_VALUES_JSON_HELP)
 @click.option("--template-version", default="", metavar="V", help="Check the values against this template version.")
 @client_command
-def id_register(node: Node, handle: str, value_specs: tuple[str, ...], values_json: IO[str] | None,
-                template_version: str) -> None:
+def id_register(
+    node: Node, handle: str, value_specs: tuple[str, ...], values_json: IO[str] | None, template_version: str
+) -> None:
     """Register HANDLE with the given values."""
     from idnode.proto import registry_pb2
 
@@ -417,17 +457,33 @@ def id_register(node: Node, handle: str, value_specs: tuple[str, ...], values_js
 
 @id_group.command("update", context_settings=CONTEXT)
 @click.argument("handle")
-@click.option("--mode", type=click.Choice(["replace", "add", "modify", "remove"]),
-              help="replace all values (default), add new indexes, modify existing indexes, "
-                   "or remove --remove-index values (default when only --remove-index is given).")
+@click.option(
+    "--mode",
+    type=click.Choice(["replace", "add", "modify", "remove"]),
+    help="replace all values (default), add new indexes, modify existing indexes, "
+    "or remove --remove-index values (default when only --remove-index is given).",
+)
 @click.option("--value", "value_specs", multiple=True, metavar="INDEX:TYPE:DATA", help=_VALUE_HELP)
 @click.option("--values-json", type=click.File("r", encoding="utf-8"), metavar="FILE|-", help=_VALUES_JSON_HELP)
-@click.option("--remove-index", "remove_indexes", type=click.IntRange(1), multiple=True, metavar="N",
-              help="Index to remove with --mode remove (repeatable).")
+@click.option(
+    "--remove-index",
+    "remove_indexes",
+    type=click.IntRange(1),
+    multiple=True,
+    metavar="N",
+    help="Index to remove with --mode remove (repeatable).",
+)
 @click.option("--template-version", default="", metavar="V", help="New template version (default: keep).")
 @client_command
-def id_update(node: Node, handle: str, mode: str | None, value_specs: tuple[str, ...],
-              values_json: IO[str] | None, remove_indexes: tuple[int, ...], template_version: str) -> None:
+def id_update(
+    node: Node,
+    handle: str,
+    mode: str | None,
+    value_specs: tuple[str, ...],
+    values_json: IO[str] | None,
+    remove_indexes: tuple[int, ...],
+    template_version: str,
+) -> None:
     """Change the values of HANDLE."""
     from idnode.proto import registry_pb2
 
@@ -522,8 +578,13 @@ def prefix() -> None:
 
 @prefix.command("allocate", context_settings=CONTEXT)
 @click.argument("credit_code")
-@click.option("--prefix", "wanted", default="", metavar="P",
-              help="The prefix to allocate, e.g. 88.118.8 (default: the next free one).")
+@click.option(
+    "--prefix",
+    "wanted",
+    default="",
+    metavar="P",
+    help="The prefix to allocate, e.g. 88.118.8 (default: the next free one).",
+)
 @client_command
 def prefix_allocate(node: Node, credit_code: str, wanted: str) -> None:
     """Allocate a prefix to the enterprise CREDIT_CODE."""
@@ -621,13 +682,15 @@ def whoami(node: Node) -> None:
     from idnode.proto import registry_pb2
 
     response = node.call(node.registry().WhoAmI, registry_pb2.WhoAmIRequest())
-    _dump({
-        "role": response.role,
-        "credit_code": response.credit_code,
-        "prefixes": list(response.prefixes),
-        "actor": response.actor,
-        "token_id": response.token_id,
-    })
+    _dump(
+        {
+            "role": response.role,
+            "credit_code": response.credit_code,
+            "prefixes": list(response.prefixes),
+            "actor": response.actor,
+            "token_id": response.token_id,
+        }
+    )
 
 
 # -- bulk -------------------------------------------------------------------------
@@ -636,15 +699,25 @@ def whoami(node: Node) -> None:
 @main.command("import", context_settings=CONTEXT)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), help="Default: from the file extension.")
-@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 2000),
-              help="Identifiers per BatchCreate call.")
-@click.option("--in-flight", default=4, show_default=True, type=click.IntRange(1, 64),
-              help="Calls outstanding at once.")
-@click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False, allow_dash=True), metavar="FILE",
-              help="Write every reject as JSONL (line, handle, code, message) to FILE.")
+@click.option(
+    "--batch-size",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 2000),
+    help="Identifiers per BatchCreate call.",
+)
+@click.option(
+    "--in-flight", default=4, show_default=True, type=click.IntRange(1, 64), help="Calls outstanding at once."
+)
+@click.option(
+    "--rejects",
+    "rejects_path",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    metavar="FILE",
+    help="Write every reject as JSONL (line, handle, code, message) to FILE.",
+)
 @client_command
-def import_(node: Node, file: str, fmt: str | None, batch_size: int, in_flight: int,
-            rejects_path: str | None) -> None:
+def import_(node: Node, file: str, fmt: str | None, batch_size: int, in_flight: int, rejects_path: str | None) -> None:
     """Register the identifiers in FILE (CSV or JSONL; - for stdin).
 
     JSONL: one {"handle", "templateVersion", "values": [...]} per line, the
@@ -663,9 +736,12 @@ def import_(node: Node, file: str, fmt: str | None, batch_size: int, in_flight: 
     total = 0 if file == "-" else os.path.getsize(file)
     aborted: ImportAborted | None = None
     try:
-        with click.progressbar(length=max(total, 1), label="importing", file=sys.stderr,
-                               item_show_func=lambda s: s and f"{s.accepted} accepted, {len(s.rejected)} rejected",
-                               ) as bar:
+        with click.progressbar(
+            length=max(total, 1),
+            label="importing",
+            file=sys.stderr,
+            item_show_func=lambda s: s and f"{s.accepted} accepted, {len(s.rejected)} rejected",
+        ) as bar:
             seen = 0
 
             def progress(summary: Any) -> None:
@@ -678,8 +754,15 @@ def import_(node: Node, file: str, fmt: str | None, batch_size: int, in_flight: 
                 seen = max(position, seen)
 
             try:
-                summary = run_import(node.registry(), iter_items(stream, kind), node.token, batch_size,
-                                     in_flight, progress, target=node.target)
+                summary = run_import(
+                    node.registry(),
+                    iter_items(stream, kind),
+                    node.token,
+                    batch_size,
+                    in_flight,
+                    progress,
+                    target=node.target,
+                )
             except ImportAborted as exc:
                 aborted, summary = exc, exc.summary
             bar.update(max(total - seen, 0), summary)
@@ -687,14 +770,17 @@ def import_(node: Node, file: str, fmt: str | None, batch_size: int, in_flight: 
         if file != "-":
             stream.close()
     rejected = summary.rejected
-    click.echo(f"imported: {summary.accepted} accepted, {len(rejected)} rejected in {summary.seconds:.1f} s "
-               f"({summary.rate:.0f} rows/s)")
+    click.echo(
+        f"imported: {summary.accepted} accepted, {len(rejected)} rejected in {summary.seconds:.1f} s "
+        f"({summary.rate:.0f} rows/s)"
+    )
     for reject in rejected[:MAX_REJECTS_SHOWN]:
         click.echo(f"reject: line {reject.line} {reject.handle or '-'}: {reject.code} {reject.message}", err=True)
     if len(rejected) > MAX_REJECTS_SHOWN:
         more = len(rejected) - MAX_REJECTS_SHOWN
-        click.echo(f"reject: ... and {more} more" + ("" if rejects_path else " (write them all with --rejects FILE)"),
-                   err=True)
+        click.echo(
+            f"reject: ... and {more} more" + ("" if rejects_path else " (write them all with --rejects FILE)"), err=True
+        )
     if rejects_path:
         with click.open_file(rejects_path, "w", encoding="utf-8") as out:
             for reject in rejected:
@@ -706,16 +792,27 @@ def import_(node: Node, file: str, fmt: str | None, batch_size: int, in_flight: 
 
 @main.command(context_settings=CONTEXT)
 @click.option("--prefix", "prefix_text", default="", metavar="P", help="Only this prefix (default: everything).")
-@click.option("--output", "-o", default="-", show_default=True, metavar="FILE|-",
-              type=click.Path(dir_okay=False, allow_dash=True), help="Where to write the JSONL.")
+@click.option(
+    "--output",
+    "-o",
+    default="-",
+    show_default=True,
+    metavar="FILE|-",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Where to write the JSONL.",
+)
 @client_command
 def export(node: Node, prefix_text: str, output: str) -> None:
     """Write identifiers as JSONL (the shape `idnode import` reads)."""
     from idnode.importer import dumps_line, record_to_json
     from idnode.proto import registry_pb2
 
-    records = call_stream(node.registry().ExportIdentifiers, registry_pb2.ExportRequest(prefix=prefix_text),
-                          node.token, target=node.target)
+    records = call_stream(
+        node.registry().ExportIdentifiers,
+        registry_pb2.ExportRequest(prefix=prefix_text),
+        node.token,
+        target=node.target,
+    )
     count = 0
     if output == "-":
         out = sys.stdout

@@ -20,8 +20,15 @@ from idnode.proto import common_pb2
 from idnode.registry.errors import HandleError, from_code
 
 __all__ = [
-    "ClientError", "DEFAULT_TARGET", "MAX_MESSAGE_BYTES", "call", "call_stream", "connect",
-    "error_from_rpc", "metadata", "resolve_token",
+    "DEFAULT_TARGET",
+    "MAX_MESSAGE_BYTES",
+    "ClientError",
+    "call",
+    "call_stream",
+    "connect",
+    "error_from_rpc",
+    "metadata",
+    "resolve_token",
 ]
 
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -95,7 +102,7 @@ def error_from_rpc(err: grpc.RpcError, target: str | None = None) -> ClientError
     if isinstance(err, grpc.Call):
         try:
             rich = _rich_status(err)
-        except Exception:  # noqa: BLE001 - a malformed trailer must not hide the failure
+        except Exception:
             rich = None
     if rich is not None:
         for detail in rich.details:

@@ -91,10 +91,15 @@ async def load_demo(registry: Registry, data_dir: Path) -> tuple[str, str]:
     batch = 2000
     for start in range(1, DEMO_COUNT + 1, batch):
         last = min(start + batch - 1, DEMO_COUNT)
-        if registry.lookup(prefix, f"DEMO-{last:06d}") is not None and registry.lookup(prefix, f"DEMO-{start:06d}") is not None:
+        if (
+            registry.lookup(prefix, f"DEMO-{last:06d}") is not None
+            and registry.lookup(prefix, f"DEMO-{start:06d}") is not None
+        ):
             continue
         outcomes = await registry.batch_create(enterprise, [demo_item(prefix, n) for n in range(start, last + 1)])
         failed = [o for o in outcomes if o.code != 1]
         if failed:
-            raise RuntimeError(f"demo data: {len(failed)} identifiers failed, first: {failed[0].code} {failed[0].message}")
+            raise RuntimeError(
+                f"demo data: {len(failed)} identifiers failed, first: {failed[0].code} {failed[0].message}"
+            )
     return prefix, token

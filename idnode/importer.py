@@ -22,6 +22,7 @@ rows with the same handle form one identifier.
 from __future__ import annotations
 
 import collections
+import contextlib
 import csv
 import dataclasses
 import json
@@ -46,9 +47,22 @@ from idnode.registry.values import (
 )
 
 __all__ = [
-    "CSV_COLUMNS", "CSV_REQUIRED", "FORMATS_BY_SUFFIX", "ImportAborted", "ImportItem",
-    "ImportReject", "ImportSummary", "MAX_BATCH", "Reason", "batched", "detect_format",
-    "dumps_line", "iter_items", "record_to_json", "run_import", "value_from_text",
+    "CSV_COLUMNS",
+    "CSV_REQUIRED",
+    "FORMATS_BY_SUFFIX",
+    "MAX_BATCH",
+    "ImportAborted",
+    "ImportItem",
+    "ImportReject",
+    "ImportSummary",
+    "Reason",
+    "batched",
+    "detect_format",
+    "dumps_line",
+    "iter_items",
+    "record_to_json",
+    "run_import",
+    "value_from_text",
 ]
 
 MAX_BATCH = 2000  # the node's BatchCreate limit
@@ -187,14 +201,17 @@ def value_from_text(
         index = int(stripped)
     fmt = (fmt or "string").strip().lower()
     if fmt not in FORMATS:
-        raise InvalidValue(f"value {index} ({vtype}): unknown data format {fmt!r}, expected one of {', '.join(FORMATS)}")
+        raise InvalidValue(
+            f"value {index} ({vtype}): unknown data format {fmt!r}, expected one of {', '.join(FORMATS)}"
+        )
     payload: Any = text
     if fmt == "admin":
         head, _, perms = text.strip().partition(" ")
         ref_index, ref_handle = _split_ref(head, index, vtype)
         payload = {"index": ref_index, "handle": ref_handle, "permissions": perms.strip() or "111111111111"}
     elif fmt == "vlist":
-        payload = [dict(zip(("index", "handle"), _split_ref(part, index, vtype))) for part in text.split()]
+        refs = (_split_ref(part, index, vtype) for part in text.split())
+        payload = [{"index": ref_index, "handle": ref_handle} for ref_index, ref_handle in refs]
     obj: dict[str, Any] = {"index": index, "type": vtype, "data": {"format": fmt, "value": payload}}
     if ttl not in (None, ""):
         if isinstance(ttl, str):
@@ -304,7 +321,7 @@ def _parse_json_line(number: int, text: str) -> ImportItem:
             values.append(Value.from_json(raw))
         except HandleError as exc:
             return _reject(number, handle, CODE_INVALID_VALUE, f"values[{position}]: {exc.message}")
-        except Exception as exc:  # noqa: BLE001 - odd JSON shapes must stay a reject
+        except Exception as exc:
             return _reject(number, handle, CODE_INVALID_VALUE, f"values[{position}]: {exc}")
     return _finish(number, handle, values, template_version)
 
@@ -370,8 +387,12 @@ def _iter_csv(lines: Iterator[tuple[int, str, bool]]) -> Iterator[ImportItem]:
         if group_error is not None:
             return group_error
         if len(group_versions) > 1:
-            return _reject(group_line, group_handle, CODE_INVALID_VALUE,
-                           f"rows disagree on template_version: {', '.join(sorted(group_versions))}")
+            return _reject(
+                group_line,
+                group_handle,
+                CODE_INVALID_VALUE,
+                f"rows disagree on template_version: {', '.join(sorted(group_versions))}",
+            )
         version = next(iter(group_versions), "")
         return _finish(group_line, group_handle, group_values, version)
 
@@ -418,8 +439,12 @@ def _iter_csv(lines: Iterator[tuple[int, str, bool]]) -> Iterator[ImportItem]:
         cell = {name: row[position] for name, position in columns.items()}
         try:
             value = value_from_text(
-                cell["index"], cell["type"].strip(), cell["data"], cell.get("format", "string"),
-                cell.get("ttl"), cell.get("permissions"),
+                cell["index"],
+                cell["type"].strip(),
+                cell["data"],
+                cell.get("format", "string"),
+                cell.get("ttl"),
+                cell.get("permissions"),
             )
         except HandleError as exc:
             group_error = _reject(start, handle, CODE_INVALID_VALUE, exc.message)
@@ -563,10 +588,8 @@ def run_import(
     def drain_after(error: ClientError) -> ImportAborted:
         while pending:
             batch, request, future = pending.popleft()
-            try:
+            with contextlib.suppress(ClientError):
                 settle(batch, request, future)
-            except ClientError:
-                pass
         summary.finished = time.monotonic()
         return ImportAborted(error, summary)
 
@@ -604,10 +627,7 @@ def record_to_json(record: registry_pb2.IdentifierRecord) -> dict[str, Any]:
     """
     values = [Value.from_pb(v) for v in record.values]
     if record.template_version:
-        values = [
-            v for v in values
-            if not (v.index == TEMPLATE_VERSION_INDEX and v.type == TEMPLATE_VERSION_TYPE)
-        ]
+        values = [v for v in values if not (v.index == TEMPLATE_VERSION_INDEX and v.type == TEMPLATE_VERSION_TYPE)]
     out: dict[str, Any] = {"handle": record.handle}
     if record.template_version:
         out["templateVersion"] = record.template_version
@@ -618,4 +638,3 @@ def record_to_json(record: registry_pb2.IdentifierRecord) -> dict[str, Any]:
 def dumps_line(obj: dict[str, Any]) -> str:
     """One JSONL line (no trailing newline): compact, UTF-8 kept as is."""
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-

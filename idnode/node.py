@@ -76,7 +76,7 @@ def _loop_grow_hook(loop: asyncio.AbstractEventLoop) -> Callable[[Callable[[], N
         def call() -> None:
             try:
                 resize()
-            except BaseException as exc:  # noqa: BLE001 - handed back to the writer
+            except BaseException as exc:
                 failure.append(exc)
             finally:
                 done.set()
@@ -112,14 +112,17 @@ async def serve(settings: Settings, ready: Callable[[int], None] | None = None) 
             from idnode.demo import DEMO_COUNT, load_demo
 
             prefix, demo_token = await load_demo(registry, settings.data_dir)
-            _say(f"idnode: demo data ready: {DEMO_COUNT} identifiers {prefix}/DEMO-000001 .. {prefix}/DEMO-{DEMO_COUNT:06d}")
+            last = f"{prefix}/DEMO-{DEMO_COUNT:06d}"
+            _say(f"idnode: demo data ready: {DEMO_COUNT} identifiers {prefix}/DEMO-000001 .. {last}")
             _say(f"idnode: demo enterprise token (also in {settings.data_dir / 'demo.token'}): {demo_token}")
             _say(f"idnode: node-admin credential: {settings.admin_credential_path}")
         server, port = await start_grpc_server(registry, settings.grpc_listen)
         host, _ = parse_listen(settings.grpc_listen)
         shown = f"[{host}]" if ":" in host else host
-        _say(f"idnode: gRPC listening on {shown}:{port} (node prefix {registry.node_prefix}, "
-             f"data {settings.data_dir}, fast path {_fastpath.IMPLEMENTATION})")
+        _say(
+            f"idnode: gRPC listening on {shown}:{port} (node prefix {registry.node_prefix}, "
+            f"data {settings.data_dir}, fast path {_fastpath.IMPLEMENTATION})"
+        )
         if ready is not None:
             ready(port)
         stop = asyncio.Event()

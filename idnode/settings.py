@@ -19,8 +19,14 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
-    "ConfigError", "Settings", "load_settings", "parse_listen", "parse_size",
-    "ENV_PREFIX", "LOG_LEVELS", "LOG_FORMATS",
+    "ENV_PREFIX",
+    "LOG_FORMATS",
+    "LOG_LEVELS",
+    "ConfigError",
+    "Settings",
+    "load_settings",
+    "parse_listen",
+    "parse_size",
 ]
 
 ENV_PREFIX = "IDNODE_"
@@ -33,11 +39,20 @@ GIB = 1024 * MIB
 MIN_MAP_SIZE = MIB
 
 _SIZE_UNITS = {
-    "": 1, "b": 1,
-    "k": KIB, "kib": KIB, "kb": 1000,
-    "m": MIB, "mib": MIB, "mb": 1000**2,
-    "g": GIB, "gib": GIB, "gb": 1000**3,
-    "t": 1024 * GIB, "tib": 1024 * GIB, "tb": 1000**4,
+    "": 1,
+    "b": 1,
+    "k": KIB,
+    "kib": KIB,
+    "kb": 1000,
+    "m": MIB,
+    "mib": MIB,
+    "mb": 1000**2,
+    "g": GIB,
+    "gib": GIB,
+    "gb": 1000**3,
+    "t": 1024 * GIB,
+    "tib": 1024 * GIB,
+    "tb": 1000**4,
 }
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 _TRUE = ("1", "true", "yes", "on")
@@ -73,7 +88,7 @@ def parse_listen(text: str) -> tuple[str, int]:
         close = text.find("]")
         if close < 0:
             raise _Invalid(f"{text!r}: missing ']' after the IPv6 address")
-        host, rest = text[1:close], text[close + 1:]
+        host, rest = text[1:close], text[close + 1 :]
         if not rest.startswith(":"):
             raise _Invalid(f"{text!r}: expected [IPV6]:PORT")
         port_text = rest[1:]
@@ -313,9 +328,7 @@ def _read_file(path: Path) -> dict[str, object]:
     for key, value in document.items():
         name = key.replace("-", "_")
         if name not in FIELD_NAMES:
-            raise ConfigError(
-                f"{where}: unknown key {key!r} (known keys: {', '.join(FIELD_NAMES)})"
-            )
+            raise ConfigError(f"{where}: unknown key {key!r} (known keys: {', '.join(FIELD_NAMES)})")
         if name in values:
             raise ConfigError(f"{where}: key {key!r} given twice (with dashes and underscores)")
         values[name] = value

@@ -36,7 +36,7 @@ READY = re.compile(r"listening on [^ ]+:(\d+)")
 RESOLVE = "/idnode.v1.Resolver/Resolve"
 BATCH = "/idnode.v1.Resolver/BatchResolve"
 
-_BASELINE_SERVER = r'''
+_BASELINE_SERVER = r"""
 import asyncio, sys, grpc
 reply, batch = bytes.fromhex(sys.argv[1]), bytes.fromhex(sys.argv[2])
 async def resolve(request, context): return reply
@@ -51,7 +51,7 @@ async def main():
     print(f"baseline listening on 127.0.0.1:{port}", flush=True)
     await server.wait_for_termination()
 asyncio.run(main())
-'''
+"""
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -60,8 +60,9 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _start(args: list[str]) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1")
+    )
     deadline = time.monotonic() + 120
     assert proc.stdout is not None
     lines = []
@@ -77,8 +78,9 @@ def _start(args: list[str]) -> tuple[subprocess.Popen[str], int]:
     raise RuntimeError("server did not start:\n" + "".join(lines))
 
 
-async def _drive(port: int, method: str, requests: list[bytes], seconds: float, in_flight: int,
-                 channels: int, per_call: int) -> float:
+async def _drive(
+    port: int, method: str, requests: list[bytes], seconds: float, in_flight: int, channels: int, per_call: int
+) -> float:
     """Items per second over a fixed time with ``in_flight`` calls outstanding."""
     chans = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for _ in range(channels)]
     calls = [ch.unary_unary(method) for ch in chans]
@@ -108,11 +110,19 @@ def _import_rows(port: int, token: str, rows: int, workdir: Path) -> float:
     path = workdir / "rows.jsonl"
     with path.open("w") as fh:
         for i in range(rows):
-            fh.write(json.dumps({"handle": f"88.118.8/BENCH-{i:08d}", "values": [
-                {"index": 1, "type": "URL", "data": f"https://bench.example/{i}"},
-                {"index": 2, "type": "productName", "data": "Bench pump"},
-                {"index": 3, "type": "model", "data": f"BP-{i % 7}"},
-            ]}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "handle": f"88.118.8/BENCH-{i:08d}",
+                        "values": [
+                            {"index": 1, "type": "URL", "data": f"https://bench.example/{i}"},
+                            {"index": 2, "type": "productName", "data": "Bench pump"},
+                            {"index": 3, "type": "model", "data": f"BP-{i % 7}"},
+                        ],
+                    }
+                )
+                + "\n"
+            )
     channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     stub = registry_pb2_grpc.RegistryStub(channel)
     start = time.monotonic()
@@ -136,14 +146,29 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="idnode-bench-") as tmp:
         workdir = Path(tmp)
-        node, node_port = _start([sys.executable, "-m", "idnode", "serve", "--demo", "--data-dir",
-                                  str(workdir / "data"), "--grpc-listen", "127.0.0.1:0", "--log-level", "warning"])
+        node, node_port = _start(
+            [
+                sys.executable,
+                "-m",
+                "idnode",
+                "serve",
+                "--demo",
+                "--data-dir",
+                str(workdir / "data"),
+                "--grpc-listen",
+                "127.0.0.1:0",
+                "--log-level",
+                "warning",
+            ]
+        )
         try:
             handles = [f"88.118.8/DEMO-{n:06d}" for n in range(1, 10001)]
             singles = [resolver_pb2.ResolveRequest(handle=h).SerializeToString() for h in handles]
             rnd = random.Random(7)
-            batches = [resolver_pb2.BatchResolveRequest(handles=rnd.sample(handles, args.batch)).SerializeToString()
-                       for _ in range(200)]
+            batches = [
+                resolver_pb2.BatchResolveRequest(handles=rnd.sample(handles, args.batch)).SerializeToString()
+                for _ in range(200)
+            ]
             # The baseline answers with a real node reply of the same size.
             channel = grpc.insecure_channel(f"127.0.0.1:{node_port}")
             reply = channel.unary_unary(RESOLVE)(singles[0])
@@ -151,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
             channel.close()
             base, base_port = _start([sys.executable, "-c", _BASELINE_SERVER, reply.hex(), batch_reply.hex()])
             try:
-                results: dict[str, list[float]] = {k: [] for k in ("node_resolve", "base_resolve", "node_batch", "base_batch")}
+                results: dict[str, list[float]] = {
+                    k: [] for k in ("node_resolve", "base_resolve", "node_batch", "base_batch")
+                }
                 cpu: dict[str, list[float]] = {k: [] for k in results}
                 for _ in range(args.rounds):
                     for key, port, pid, method, reqs, per in (
@@ -175,13 +202,17 @@ def main(argv: list[str] | None = None) -> int:
 
     med = {k: statistics.median(v) for k, v in results.items()}
     server_cpu = {k: statistics.median(v) for k, v in cpu.items()}
-    print(f"idnode quickbench: {args.rounds} rounds x {args.seconds:g} s, {args.in_flight} in flight, "
-          f"{args.channels} channels, {os.cpu_count()} cores (client and servers share them)")
+    print(
+        f"idnode quickbench: {args.rounds} rounds x {args.seconds:g} s, {args.in_flight} in flight, "
+        f"{args.channels} channels, {os.cpu_count()} cores (client and servers share them)"
+    )
     print(f"{'measurement':<34}{'node':>12}{'baseline':>12}{'ratio':>8}{'server CPU (node/base)':>26}")
     for label, key, unit in (("Resolve", "resolve", "calls/s"), (f"BatchResolve x{args.batch}", "batch", "ids/s")):
         n, b = med[f"node_{key}"], med[f"base_{key}"]
-        print(f"{label + ' ' + unit:<34}{n:>12,.0f}{b:>12,.0f}{n / b:>8.2f}"
-              f"{server_cpu[f'node_{key}']:>16.2f} / {server_cpu[f'base_{key}']:.2f}")
+        print(
+            f"{label + ' ' + unit:<34}{n:>12,.0f}{b:>12,.0f}{n / b:>8.2f}"
+            f"{server_cpu[f'node_{key}']:>16.2f} / {server_cpu[f'base_{key}']:.2f}"
+        )
     print(f"{'import (BatchCreate x1000) rows/s':<34}{import_rate:>12,.0f}")
     print("per-round figures: " + json.dumps({k: [round(x) for x in v] for k, v in results.items()}))
     return 0

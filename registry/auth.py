@@ -37,9 +37,23 @@ from idnode.registry.errors import (
 from idnode.registry.uscc import validate_credit_code
 
 __all__ = [
-    "ROLES", "ANONYMOUS_ROLE", "KINDS", "TOKEN_SCHEME", "MAX_TOKEN_CHARS", "MAX_LABEL_CHARS",
-    "Principal", "ANONYMOUS", "Credential", "split_token", "issue_credential", "verify_secret",
-    "VerifiedCache", "require_authenticated", "require_role", "check_write_under", "may_read_private",
+    "ANONYMOUS",
+    "ANONYMOUS_ROLE",
+    "KINDS",
+    "MAX_LABEL_CHARS",
+    "MAX_TOKEN_CHARS",
+    "ROLES",
+    "TOKEN_SCHEME",
+    "Credential",
+    "Principal",
+    "VerifiedCache",
+    "check_write_under",
+    "issue_credential",
+    "may_read_private",
+    "require_authenticated",
+    "require_role",
+    "split_token",
+    "verify_secret",
 ]
 
 ROLES = ("node-admin", "enterprise", "auditor")
@@ -256,17 +270,13 @@ def split_token(token: str) -> tuple[str, str]:
     if not isinstance(token, str):
         raise AuthenticationFailed(f"malformed credential: expected text, got {type(token).__name__}")
     if len(token) > MAX_TOKEN_CHARS:
-        raise AuthenticationFailed(
-            f"malformed credential: {len(token)} characters, at most {MAX_TOKEN_CHARS} allowed"
-        )
+        raise AuthenticationFailed(f"malformed credential: {len(token)} characters, at most {MAX_TOKEN_CHARS} allowed")
     scheme, dot, rest = token.partition(".")
     if scheme != TOKEN_SCHEME or not dot:
         raise AuthenticationFailed(f"malformed credential: expected {TOKEN_SCHEME}.<token id>.<secret>")
     token_id, dot, secret = rest.partition(".")
     if not _TOKEN_ID.fullmatch(token_id):
-        raise AuthenticationFailed(
-            f"malformed credential: token id must be {TOKEN_ID_CHARS} lowercase hex characters"
-        )
+        raise AuthenticationFailed(f"malformed credential: token id must be {TOKEN_ID_CHARS} lowercase hex characters")
     if not dot or not secret:
         raise AuthenticationFailed("malformed credential: empty secret")
     if not (secret.isascii() and secret.isprintable()) or " " in secret:

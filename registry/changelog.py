@@ -60,13 +60,18 @@ class Entry:
 
 def encode_entry(op: int, db: str, time: int, actor: str, key: bytes, payload: bytes, prev: bytes) -> bytes:
     a = actor.encode()
-    return b"".join((
-        _HEAD.pack(FORMAT_VERSION, op, DB_NAMES.index(db), time),
-        struct.pack(">H", len(a)), a,
-        struct.pack(">H", len(key)), key,
-        struct.pack(">I", len(payload)), payload,
-        prev,
-    ))
+    return b"".join(
+        (
+            _HEAD.pack(FORMAT_VERSION, op, DB_NAMES.index(db), time),
+            struct.pack(">H", len(a)),
+            a,
+            struct.pack(">H", len(key)),
+            key,
+            struct.pack(">I", len(payload)),
+            payload,
+            prev,
+        )
+    )
 
 
 def digest(raw: bytes) -> bytes:
@@ -85,15 +90,15 @@ def decode_entry(sequence: int, raw: bytes) -> Entry:
             raise ChangeLogError(f"entry {sequence}: unknown format version {version}")
         pos = _HEAD.size
         (n,) = struct.unpack_from(">H", raw, pos)
-        actor = raw[pos + 2:pos + 2 + n].decode()
+        actor = raw[pos + 2 : pos + 2 + n].decode()
         pos += 2 + n
         (n,) = struct.unpack_from(">H", raw, pos)
-        key = bytes(raw[pos + 2:pos + 2 + n])
+        key = bytes(raw[pos + 2 : pos + 2 + n])
         pos += 2 + n
         (n,) = struct.unpack_from(">I", raw, pos)
-        payload = bytes(raw[pos + 4:pos + 4 + n])
+        payload = bytes(raw[pos + 4 : pos + 4 + n])
         pos += 4 + n
-        prev = bytes(raw[pos:pos + 32])
+        prev = bytes(raw[pos : pos + 32])
         if len(prev) != 32 or pos + 32 != len(raw):
             raise ChangeLogError(f"entry {sequence}: truncated")
         return Entry(sequence, op, DB_NAMES[db_index], time, actor, key, payload, prev)

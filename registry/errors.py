@@ -132,10 +132,23 @@ class AuthenticationFailed(HandleError):
 BY_CODE: dict[int, type[HandleError]] = {
     cls.code: cls
     for cls in (
-        ServerError, ServerBusy, ProtocolError, OperationNotSupported, RecursionTooDeep,
-        HandleNotFound, HandleAlreadyExists, InvalidHandle, ValuesNotFound,
-        ValueAlreadyExists, InvalidValue, ServerNotResponsible, PrefixReferral,
-        InvalidAdmin, InsufficientPermissions, AuthenticationNeeded, AuthenticationFailed,
+        ServerError,
+        ServerBusy,
+        ProtocolError,
+        OperationNotSupported,
+        RecursionTooDeep,
+        HandleNotFound,
+        HandleAlreadyExists,
+        InvalidHandle,
+        ValuesNotFound,
+        ValueAlreadyExists,
+        InvalidValue,
+        ServerNotResponsible,
+        PrefixReferral,
+        InvalidAdmin,
+        InsufficientPermissions,
+        AuthenticationNeeded,
+        AuthenticationFailed,
     )
 }
 

@@ -48,8 +48,8 @@ from idnode.registry.model import (
 )
 from idnode.registry.store import Store, from_u64
 from idnode.registry.values import (
-    ADMIN_ALL,
     ADMIN_ADD_PREFIX,
+    ADMIN_ALL,
     ADMIN_DELETE_PREFIX,
     PERM_ADMIN_READ,
     PERM_ADMIN_WRITE,
@@ -248,7 +248,7 @@ class Registry:
                 for k in cur.iternext(values=False):
                     if not bytes(k).startswith(start):
                         break
-                    idkey = bytes(k)[len(start):]
+                    idkey = bytes(k)[len(start) :]
                     raw = txn.get(idkey, db=self._ids)
                     head = _fastpath.decode_header(raw) if raw else None
                     out.append(head[4] if head and head[4] else _fastpath.key_handle(idkey))
@@ -389,7 +389,7 @@ class Registry:
                 name = bytes(k).decode()
                 if not name.startswith(base):
                     break
-                tail = name[len(base):]
+                tail = name[len(base) :]
                 if tail.isdigit():
                     highest = max(highest, int(tail))
         return f"{base}{highest + 1}"
@@ -401,7 +401,9 @@ class Registry:
             Value(
                 100,
                 "HS_ADMIN",
-                AdminData(f"{prefix}/ADMIN", ADMIN_IDENTITY_INDEX, ADMIN_ALL & ~(ADMIN_ADD_PREFIX | ADMIN_DELETE_PREFIX)),
+                AdminData(
+                    f"{prefix}/ADMIN", ADMIN_IDENTITY_INDEX, ADMIN_ALL & ~(ADMIN_ADD_PREFIX | ADMIN_DELETE_PREFIX)
+                ),
                 "admin",
                 timestamp=ctx.now,
                 permissions=PERM_ADMIN_READ | PERM_ADMIN_WRITE | PERM_PUBLIC_READ,
@@ -497,7 +499,9 @@ class Registry:
 
     # -- tokens ----------------------------------------------------------------
 
-    async def create_token(self, principal: Principal, role: str, credit_code: str = "", label: str = "") -> IssuedToken:
+    async def create_token(
+        self, principal: Principal, role: str, credit_code: str = "", label: str = ""
+    ) -> IssuedToken:
         """Issue a random API token; only its SHA-256 digest is stored.
 
         Node-admin may issue any role; an enterprise only enterprise tokens
@@ -586,7 +590,12 @@ class Registry:
         cache[prefix] = None
 
     def _check_template(
-        self, ctx: WriteContext, prefix: str, version: str, values: Sequence[Value], handle: str,
+        self,
+        ctx: WriteContext,
+        prefix: str,
+        version: str,
+        values: Sequence[Value],
+        handle: str,
         cache: dict[tuple[str, str], Template],
     ) -> None:
         if not version:
@@ -600,8 +609,15 @@ class Registry:
         templates.check_values(template, values, handle)
 
     def _store_live(
-        self, ctx: WriteContext, item: _Prepared, values: Sequence[Value], template_version: str,
-        created: int, old_values: Sequence[Value], op: int, actor: str,
+        self,
+        ctx: WriteContext,
+        item: _Prepared,
+        values: Sequence[Value],
+        template_version: str,
+        created: int,
+        old_values: Sequence[Value],
+        op: int,
+        actor: str,
     ) -> int:
         stored = list(values)
         if template_version:
@@ -622,8 +638,12 @@ class Registry:
             ctx.put(db, ikey, b"")
 
     def _create_one(
-        self, ctx: WriteContext, principal: Principal, item: _Prepared,
-        auth_cache: dict[str, None], tpl_cache: dict[tuple[str, str], Template],
+        self,
+        ctx: WriteContext,
+        principal: Principal,
+        item: _Prepared,
+        auth_cache: dict[str, None],
+        tpl_cache: dict[tuple[str, str], Template],
     ) -> WriteOutcome:
         self._check_writable(ctx, principal, item.prefix, auth_cache)
         self._check_template(ctx, item.prefix, item.template_version, item.values, item.handle, tpl_cache)
@@ -637,10 +657,12 @@ class Registry:
                 if (
                     old.template_version == item.template_version
                     and len(old_user) == len(new_user)
-                    and all(a.same_content(b) for a, b in zip(old_user, new_user))
+                    and all(a.same_content(b) for a, b in zip(old_user, new_user, strict=False))
                 ):
                     return WriteOutcome(item.handle, 1, "identifier exists with identical content", created=False)
-                raise HandleAlreadyExists(f"handle {item.handle} already exists with different values", handle=item.handle)
+                raise HandleAlreadyExists(
+                    f"handle {item.handle} already exists with different values", handle=item.handle
+                )
             was_tombstone = True
         seq = self._store_live(ctx, item, item.values, item.template_version, ctx.now, (), OP_CREATE, principal.actor)
         ctx.add_counter(_counter_key(item.prefix, "live"), 1)
@@ -650,8 +672,12 @@ class Registry:
         return WriteOutcome(item.handle, 1, "", created=True, sequence=seq)
 
     def _update_one(
-        self, ctx: WriteContext, principal: Principal, item: _Prepared,
-        auth_cache: dict[str, None], tpl_cache: dict[tuple[str, str], Template],
+        self,
+        ctx: WriteContext,
+        principal: Principal,
+        item: _Prepared,
+        auth_cache: dict[str, None],
+        tpl_cache: dict[tuple[str, str], Template],
     ) -> WriteOutcome:
         upd = item.update
         assert upd is not None
@@ -663,7 +689,9 @@ class Registry:
         elif upd.mode == "add":
             for v in item.values:
                 if v.index in current:
-                    raise ValueAlreadyExists(f"handle {item.handle} already has a value at index {v.index}", handle=item.handle)
+                    raise ValueAlreadyExists(
+                        f"handle {item.handle} already has a value at index {v.index}", handle=item.handle
+                    )
                 current[v.index] = v
         elif upd.mode == "modify":
             for v in item.values:
@@ -692,8 +720,12 @@ class Registry:
         return old
 
     def _delete_one(
-        self, ctx: WriteContext, principal: Principal, item: _Prepared,
-        auth_cache: dict[str, None], tpl_cache: dict[tuple[str, str], Template],
+        self,
+        ctx: WriteContext,
+        principal: Principal,
+        item: _Prepared,
+        auth_cache: dict[str, None],
+        tpl_cache: dict[tuple[str, str], Template],
     ) -> WriteOutcome:
         self._check_writable(ctx, principal, item.prefix, auth_cache)
         old = self._live_record(ctx, item)
@@ -722,7 +754,7 @@ class Registry:
             auth_cache: dict[str, None] = {}
             tpl_cache: dict[tuple[str, str], Template] = {}
             out = []
-            for handle, item in zip(handles, prepared):
+            for handle, item in zip(handles, prepared, strict=False):
                 if isinstance(item, HandleError):
                     out.append(WriteOutcome.failed(handle, item))
                     continue
@@ -767,8 +799,8 @@ class Registry:
         return await self._write(lambda ctx: one(ctx, principal, item, {}, {}))
 
     @staticmethod
-    def _given_handle(item: Any) -> str:
-        return item.handle if not isinstance(item, HandleError) else item.handle
+    def _given_handle(item: IdentifierWrite | IdentifierUpdate | HandleError) -> str:
+        return item.handle
 
     async def create(self, principal: Principal, item: IdentifierWrite) -> WriteOutcome:
         """Create an identifier; an identical repeat succeeds (created=False).
@@ -865,9 +897,8 @@ class Registry:
                     cur = txn.cursor(db=self._ids)
                     if not cur.set_range(position):
                         break
-                    if not first and bytes(cur.key()) == position:
-                        if not cur.next():
-                            break
+                    if not first and bytes(cur.key()) == position and not cur.next():
+                        break
                     for k, v in cur:
                         if start and not bytes(k).startswith(start):
                             break
@@ -893,8 +924,15 @@ class Registry:
                 prefix, _, name = bytes(k).decode().partition("\x00")
                 if own is not None and prefix not in own:
                     continue
-                entry = per.setdefault(prefix, {"prefix": prefix, "identifiers": 0, "registrations": 0, "deletions": 0, "tombstones": 0})
-                field = {"live": "identifiers", "created": "registrations", "deleted": "deletions", "tombstones": "tombstones"}[name]
+                entry = per.setdefault(
+                    prefix, {"prefix": prefix, "identifiers": 0, "registrations": 0, "deletions": 0, "tombstones": 0}
+                )
+                field = {
+                    "live": "identifiers",
+                    "created": "registrations",
+                    "deleted": "deletions",
+                    "tombstones": "tombstones",
+                }[name]
                 entry[field] = from_u64(v)
             enterprises = txn.stat(self.store.dbs["enterprises"])["entries"]
             prefixes = txn.stat(self.store.dbs["prefixes"])["entries"]

@@ -43,10 +43,18 @@ SCHEMA_VERSION = 1
 # `idnode migrate`), each in one write transaction with the version bump.
 # Every change of an on-disk format adds one here, with a test that opens a
 # folder written in the previous version.
-MIGRATIONS: dict[int, Callable[[lmdb.Transaction, "Store"], None]] = {}
+MIGRATIONS: dict[int, Callable[[lmdb.Transaction, Store], None]] = {}
 DB_NAMES = (
-    "identifiers", "prefixes", "enterprises", "templates", "credentials",
-    "idx_gtin", "idx_oid", "counters", "changelog", "meta",
+    "identifiers",
+    "prefixes",
+    "enterprises",
+    "templates",
+    "credentials",
+    "idx_gtin",
+    "idx_oid",
+    "counters",
+    "changelog",
+    "meta",
 )
 DEFAULT_MAP_SIZE = 1 << 30
 MAX_GROWTH_STEP = 8 << 30
@@ -125,8 +133,7 @@ class Store:
             owner = os.pread(fd, 64, 0).decode(errors="replace").strip()
             os.close(fd)
             raise StoreLocked(
-                f"data folder {self.path} is in use by another idnode process"
-                + (f" (pid {owner})" if owner else "")
+                f"data folder {self.path} is in use by another idnode process" + (f" (pid {owner})" if owner else "")
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)

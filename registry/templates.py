@@ -23,8 +23,15 @@ from idnode.registry.model import Template, TemplateItem
 from idnode.registry.values import MAX_INDEX, MAX_TYPE_CHARS, TEMPLATE_VERSION_INDEX, Value
 
 __all__ = [
-    "METADATA_TYPES", "MAX_ITEMS", "MAX_VERSION_CHARS", "MAX_ITEM_NAME_CHARS",
-    "validate_template", "check_values", "gtin_valid", "template_to_json", "template_from_json",
+    "MAX_ITEMS",
+    "MAX_ITEM_NAME_CHARS",
+    "MAX_VERSION_CHARS",
+    "METADATA_TYPES",
+    "check_values",
+    "gtin_valid",
+    "template_from_json",
+    "template_to_json",
+    "validate_template",
 ]
 
 METADATA_TYPES = ("string", "number", "integer", "url", "date", "datetime", "gtin", "email", "boolean")
@@ -74,9 +81,7 @@ def _check_item(position: int, item: Any) -> None:
     if not isinstance(item.required, bool):
         raise InvalidValue(f"{where}: required must be true or false, got {item.required!r}")
     if item.metadata_type not in METADATA_TYPES:
-        raise InvalidValue(
-            f"{where}: metadata type {item.metadata_type!r} is not one of {', '.join(METADATA_TYPES)}"
-        )
+        raise InvalidValue(f"{where}: metadata type {item.metadata_type!r} is not one of {', '.join(METADATA_TYPES)}")
     for field, number in (("minLength", item.min_length), ("maxLength", item.max_length)):
         if not _is_int(number) or number < 0:
             raise InvalidValue(f"{where}: {field} must be a non-negative integer, got {number!r}")
@@ -123,9 +128,7 @@ def validate_template(t: Template) -> Template:
             f"template for {prefix}: version has {len(version)} characters, at most {MAX_VERSION_CHARS} allowed"
         )
     if not _VERSION.fullmatch(version):
-        raise InvalidValue(
-            f"template for {prefix}: version {version!r} may only use letters, digits, '.', '_' and '-'"
-        )
+        raise InvalidValue(f"template for {prefix}: version {version!r} may only use letters, digits, '.', '_' and '-'")
     for field in ("industry_code", "carrier_type", "description"):
         if not isinstance(getattr(t, field), str):
             raise InvalidValue(f"template {prefix} v{version}: {field} must be text")
@@ -143,9 +146,7 @@ def validate_template(t: Template) -> Template:
     for position, item in enumerate(items):
         _check_item(position, item)
         if item.name in names:
-            raise InvalidValue(
-                f"template item {position} ({item.name}): name already used by item {names[item.name]}"
-            )
+            raise InvalidValue(f"template item {position} ({item.name}): name already used by item {names[item.name]}")
         names[item.name] = position
         if item.index:
             if item.index in indexes:
@@ -167,9 +168,7 @@ def gtin_valid(digits: str) -> bool:
     3, ...; the check digit brings the weighted sum to a multiple of 10.
     Anything that is not 8, 12, 13 or 14 ASCII digits is False.
     """
-    if not isinstance(digits, str) or len(digits) not in _GTIN_LENGTHS or not (
-        digits.isascii() and digits.isdigit()
-    ):
+    if not isinstance(digits, str) or len(digits) not in _GTIN_LENGTHS or not (digits.isascii() and digits.isdigit()):
         return False
     body = digits[:-1]
     total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from idnode.registry.errors import InvalidValue
 
-__all__ = ["ALPHABET", "WEIGHTS", "CODE_LENGTH", "check_character", "validate_credit_code"]
+__all__ = ["ALPHABET", "CODE_LENGTH", "WEIGHTS", "check_character", "validate_credit_code"]
 
 # 31 symbols: digits and upper-case letters without I, O, S, V, Z.
 # A symbol's value is its position.
@@ -47,7 +47,7 @@ def check_character(first17: str) -> str:
     bad = _first_bad(first17)
     if bad >= 0:
         raise InvalidValue(f"credit code body: character {first17[bad]!r} not allowed at position {bad}")
-    total = sum(_VALUE[char] * weight for char, weight in zip(first17, WEIGHTS))
+    total = sum(_VALUE[char] * weight for char, weight in zip(first17, WEIGHTS, strict=False))
     return ALPHABET[(31 - total % 31) % 31]
 
 

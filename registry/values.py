@@ -116,8 +116,10 @@ class AdminData:
     def __post_init__(self) -> None:
         _check_text("admin handle", self.handle, 2048)
         _check_index("admin index", self.index)
-        if isinstance(self.permissions, bool) or not isinstance(self.permissions, int) or not (
-            0 <= self.permissions <= ADMIN_ALL
+        if (
+            isinstance(self.permissions, bool)
+            or not isinstance(self.permissions, int)
+            or not (0 <= self.permissions <= ADMIN_ALL)
         ):
             raise InvalidValue(f"admin permissions must be 12 bits, got {self.permissions!r}")
 
@@ -177,8 +179,10 @@ class Value:
         for name, number, top in (("ttl", self.ttl, MAX_INDEX), ("timestamp", self.timestamp, 2**63 - 1)):
             if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number <= top:
                 raise InvalidValue(f"{where}: {name} must be an integer from 0 to {top}, got {number!r}")
-        if isinstance(self.permissions, bool) or not isinstance(self.permissions, int) or not (
-            0 <= self.permissions <= 0b1111
+        if (
+            isinstance(self.permissions, bool)
+            or not isinstance(self.permissions, int)
+            or not (0 <= self.permissions <= 0b1111)
         ):
             raise InvalidValue(f"{where}: permissions must be 4 bits, got {self.permissions!r}")
         if not isinstance(self.references, tuple) or not all(isinstance(r, Reference) for r in self.references):

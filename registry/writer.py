@@ -42,7 +42,7 @@ class WriteContext:
         now: seconds since 1970 UTC, fixed for the whole group.
     """
 
-    __slots__ = ("txn", "store", "now", "sequence", "last_digest")
+    __slots__ = ("last_digest", "now", "sequence", "store", "txn")
 
     def __init__(self, txn: lmdb.Transaction, store: Store, now: int, sequence: int, last_digest: bytes) -> None:
         self.txn = txn
@@ -209,7 +209,7 @@ class Writer:
                 return
         self.sequence, self.last_digest = head
         self.commits += 1
-        for job, (ok, value) in zip(group, outcomes):
+        for job, (ok, value) in zip(group, outcomes, strict=False):
             if ok:
                 job.future.set_result(value)
             else:

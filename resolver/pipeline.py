@@ -46,8 +46,16 @@ from idnode.registry.errors import (
 )
 
 __all__ = [
-    "MAX_BATCH_HANDLES", "Query", "Stage", "STAGES",
-    "normalise", "local_store", "referral", "render", "resolve", "resolve_many",
+    "MAX_BATCH_HANDLES",
+    "STAGES",
+    "Query",
+    "Stage",
+    "local_store",
+    "normalise",
+    "referral",
+    "render",
+    "resolve",
+    "resolve_many",
 ]
 
 logger = logging.getLogger(__name__)
@@ -70,7 +78,15 @@ class Query:
     """
 
     __slots__ = (
-        "text", "indexes", "types", "principal", "prefix", "suffix", "handle", "record", "offset",
+        "handle",
+        "indexes",
+        "offset",
+        "prefix",
+        "principal",
+        "record",
+        "suffix",
+        "text",
+        "types",
     )
 
     def __init__(
@@ -91,10 +107,7 @@ class Query:
         self.offset = 0
 
     def __repr__(self) -> str:
-        return (
-            f"Query({self.text!r}, indexes={self.indexes!r}, types={self.types!r}, "
-            f"principal={self.principal!r})"
-        )
+        return f"Query({self.text!r}, indexes={self.indexes!r}, types={self.types!r}, principal={self.principal!r})"
 
 
 Stage = Callable[[Query, Any], "bytes | None"]
@@ -151,8 +164,7 @@ def referral(query: Query, registry: Any) -> None:
     """
     if query.record is None:
         raise ServerNotResponsible(
-            f"this node does not serve prefix {query.prefix}; "
-            "recursion via the top-level node is not configured",
+            f"this node does not serve prefix {query.prefix}; recursion via the top-level node is not configured",
             handle=query.handle,
         )
     return None
@@ -173,11 +185,7 @@ def render(query: Query, registry: Any) -> bytes:
     """
     principal = query.principal
     required = PERM_PUBLIC_READ
-    if (
-        principal is not ANONYMOUS
-        and not principal.is_anonymous
-        and registry.can_read_private(principal, query.prefix)
-    ):
+    if principal is not ANONYMOUS and not principal.is_anonymous and registry.can_read_private(principal, query.prefix):
         required = 0
     record = query.record
     assert record is not None  # referral answers otherwise
@@ -185,8 +193,10 @@ def render(query: Query, registry: Any) -> bytes:
     try:
         frames = select_frames(record, query.offset, required, indexes, types)
         # Tell "nothing matches" (200) apart from "the matches are private" (empty success).
-        if not frames and (indexes or types) and (
-            not required or not select_frames(record, query.offset, 0, indexes, types)
+        if (
+            not frames
+            and (indexes or types)
+            and (not required or not select_frames(record, query.offset, 0, indexes, types))
         ):
             raise ValuesNotFound(
                 f"handle {query.handle} has no values matching {_describe_filters(query)}",

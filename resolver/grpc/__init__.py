@@ -6,6 +6,9 @@ from idnode.resolver.grpc.server import DEFAULT_MAX_MESSAGE_BYTES, start_grpc_se
 from idnode.resolver.grpc.status import GRPC_CODES, handle_error_from_rpc, to_status
 
 __all__ = [
-    "DEFAULT_MAX_MESSAGE_BYTES", "GRPC_CODES", "handle_error_from_rpc", "start_grpc_server",
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "GRPC_CODES",
+    "handle_error_from_rpc",
+    "start_grpc_server",
     "to_status",
 ]

@@ -58,8 +58,16 @@ _UPDATE_MODE_FROM_PB = {
     registry_pb2.UPDATE_MODE_REMOVE: "remove",
 }
 _STATS_FIELDS = (
-    "node_prefix", "identifiers", "tombstones", "enterprises", "prefixes", "changelog_sequence",
-    "map_size", "map_used", "readers_used", "readers_max",
+    "node_prefix",
+    "identifiers",
+    "tombstones",
+    "enterprises",
+    "prefixes",
+    "changelog_sequence",
+    "map_size",
+    "map_used",
+    "readers_used",
+    "readers_max",
 )
 _PREFIX_STATS_FIELDS = ("prefix", "identifiers", "registrations", "deletions")
 
@@ -215,9 +223,7 @@ def _stats_pb(stats: dict) -> registry_pb2.Stats:
         version=node_version(),
     )
     msg.per_prefix.extend(
-        registry_pb2.PrefixStats(
-            **{name: p[name] for name in _PREFIX_STATS_FIELDS if p.get(name) is not None}
-        )
+        registry_pb2.PrefixStats(**{name: p[name] for name in _PREFIX_STATS_FIELDS if p.get(name) is not None})
         for p in stats.get("per_prefix") or ()
     )
     return msg
@@ -235,7 +241,7 @@ def _edge(method: _Method) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awa
     async def call(self: RegistryService, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
             return await method(self, request, principal_of(context, self._registry))
-        except Exception as exc:  # noqa: BLE001 - every failure is mapped by status.to_status
+        except Exception as exc:
             await abort(context, exc)
 
     return call
@@ -250,12 +256,8 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
     # -- enterprises, prefixes, templates --------------------------------------
 
     @_edge
-    async def AddEnterprise(
-        self, request: registry_pb2.Enterprise, principal: Principal
-    ) -> registry_pb2.Enterprise:
-        e = await self._registry.add_enterprise(
-            principal, request.credit_code, request.name, request.contact
-        )
+    async def AddEnterprise(self, request: registry_pb2.Enterprise, principal: Principal) -> registry_pb2.Enterprise:
+        e = await self._registry.add_enterprise(principal, request.credit_code, request.name, request.contact)
         return _enterprise_pb(e)
 
     @_edge
@@ -291,9 +293,7 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
         return registry_pb2.ListPrefixesResponse(prefixes=[_prefix_pb(p) for p in prefixes])
 
     @_edge
-    async def PutTemplate(
-        self, request: registry_pb2.Template, principal: Principal
-    ) -> registry_pb2.Template:
+    async def PutTemplate(self, request: registry_pb2.Template, principal: Principal) -> registry_pb2.Template:
         return _template_pb(await self._registry.put_template(principal, _template(request)))
 
     @_edge
@@ -308,9 +308,7 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
     async def CreateToken(
         self, request: registry_pb2.CreateTokenRequest, principal: Principal
     ) -> registry_pb2.CreateTokenResponse:
-        issued = await self._registry.create_token(
-            principal, request.role, request.credit_code, request.label
-        )
+        issued = await self._registry.create_token(principal, request.role, request.credit_code, request.label)
         return registry_pb2.CreateTokenResponse(token_id=issued.token_id, token=issued.token)
 
     @_edge
@@ -321,9 +319,7 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
         return registry_pb2.RevokeTokenResponse(revoked=revoked)
 
     @_edge
-    async def WhoAmI(
-        self, request: registry_pb2.WhoAmIRequest, principal: Principal
-    ) -> registry_pb2.WhoAmIResponse:
+    async def WhoAmI(self, request: registry_pb2.WhoAmIRequest, principal: Principal) -> registry_pb2.WhoAmIResponse:
         role, credit_code, prefixes, actor, token_id = self._registry.whoami(principal)
         return registry_pb2.WhoAmIResponse(
             role=role, credit_code=credit_code, prefixes=prefixes, actor=actor, token_id=token_id
@@ -378,11 +374,9 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
             principal = principal_of(context, self._registry)
             for record in self._registry.export(principal, request.prefix):
                 yield _record_pb(record)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             await abort(context, exc)
 
     @_edge
-    async def GetStats(
-        self, request: registry_pb2.StatsRequest, principal: Principal
-    ) -> registry_pb2.Stats:
+    async def GetStats(self, request: registry_pb2.StatsRequest, principal: Principal) -> registry_pb2.Stats:
         return _stats_pb(self._registry.stats(principal))

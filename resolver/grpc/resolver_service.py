@@ -65,7 +65,7 @@ class ResolverService:
                 raise ProtocolError(f"malformed ResolveRequest: {exc}") from None
             query = pipeline.Query(handle, indexes, types, principal)
             return pipeline.resolve(query, self._registry)
-        except Exception as exc:  # noqa: BLE001 - every failure is mapped by to_status
+        except Exception as exc:
             await abort(context, exc)
 
     async def batch_resolve(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
@@ -73,7 +73,7 @@ class ResolverService:
         try:
             principal = principal_of(context, self._registry)
             return self._batch(request, principal)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             await abort(context, exc)
 
     async def resolve_stream(
@@ -85,12 +85,12 @@ class ResolverService:
         """
         try:
             principal = principal_of(context, self._registry)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             await abort(context, exc)
         async for request in requests:
             try:
                 reply = self._batch(request, principal)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 await abort(context, exc)
             yield reply
 

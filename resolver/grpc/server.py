@@ -74,9 +74,7 @@ async def start_grpc_server(
         ]
     )
     server.add_generic_rpc_handlers((resolver_service.resolver_handler(registry),))
-    registry_pb2_grpc.add_RegistryServicer_to_server(
-        registry_service.RegistryService(registry), server
-    )
+    registry_pb2_grpc.add_RegistryServicer_to_server(registry_service.RegistryService(registry), server)
     service_names = [resolver_service.SERVICE_NAME, registry_service.SERVICE_NAME]
     if health:
         servicer = _health_servicer()
@@ -109,4 +107,3 @@ async def stop_grpc_server(server: grpc.aio.Server, grace: float) -> None:
         if inspect.isawaitable(result):
             await result
     await server.stop(grace)
-

@@ -24,31 +24,38 @@ from idnode.proto import common_pb2
 from idnode.registry.errors import HandleError, ServerError, from_code
 
 __all__ = [
-    "GRPC_CODES", "INTERNAL_MESSAGE", "grpc_code", "to_status", "abort", "handle_error_from_rpc",
+    "GRPC_CODES",
+    "INTERNAL_MESSAGE",
+    "abort",
+    "grpc_code",
+    "handle_error_from_rpc",
+    "to_status",
 ]
 
 logger = logging.getLogger(__name__)
 
 _C = grpc.StatusCode
-GRPC_CODES: Mapping[int, grpc.StatusCode] = MappingProxyType({
-    2: _C.INTERNAL,              # ServerError
-    3: _C.RESOURCE_EXHAUSTED,    # ServerBusy
-    4: _C.INVALID_ARGUMENT,      # ProtocolError
-    5: _C.UNIMPLEMENTED,         # OperationNotSupported
-    100: _C.NOT_FOUND,           # HandleNotFound, HandleDeleted
-    101: _C.ALREADY_EXISTS,      # HandleAlreadyExists
-    102: _C.INVALID_ARGUMENT,    # InvalidHandle
-    200: _C.NOT_FOUND,           # ValuesNotFound
-    201: _C.ALREADY_EXISTS,      # ValueAlreadyExists
-    202: _C.INVALID_ARGUMENT,    # InvalidValue
-    301: _C.FAILED_PRECONDITION,  # ServerNotResponsible
-    302: _C.FAILED_PRECONDITION,  # (Handle: server backup)
-    303: _C.FAILED_PRECONDITION,  # PrefixReferral
-    400: _C.PERMISSION_DENIED,   # InvalidAdmin
-    401: _C.PERMISSION_DENIED,   # InsufficientPermissions
-    402: _C.UNAUTHENTICATED,     # AuthenticationNeeded
-    403: _C.UNAUTHENTICATED,     # AuthenticationFailed
-})
+GRPC_CODES: Mapping[int, grpc.StatusCode] = MappingProxyType(
+    {
+        2: _C.INTERNAL,  # ServerError
+        3: _C.RESOURCE_EXHAUSTED,  # ServerBusy
+        4: _C.INVALID_ARGUMENT,  # ProtocolError
+        5: _C.UNIMPLEMENTED,  # OperationNotSupported
+        100: _C.NOT_FOUND,  # HandleNotFound, HandleDeleted
+        101: _C.ALREADY_EXISTS,  # HandleAlreadyExists
+        102: _C.INVALID_ARGUMENT,  # InvalidHandle
+        200: _C.NOT_FOUND,  # ValuesNotFound
+        201: _C.ALREADY_EXISTS,  # ValueAlreadyExists
+        202: _C.INVALID_ARGUMENT,  # InvalidValue
+        301: _C.FAILED_PRECONDITION,  # ServerNotResponsible
+        302: _C.FAILED_PRECONDITION,  # (Handle: server backup)
+        303: _C.FAILED_PRECONDITION,  # PrefixReferral
+        400: _C.PERMISSION_DENIED,  # InvalidAdmin
+        401: _C.PERMISSION_DENIED,  # InsufficientPermissions
+        402: _C.UNAUTHENTICATED,  # AuthenticationNeeded
+        403: _C.UNAUTHENTICATED,  # AuthenticationFailed
+    }
+)
 """Handle response code -> gRPC status code; any other code is INTERNAL."""
 
 INTERNAL_MESSAGE = "internal server error"
@@ -73,12 +80,8 @@ def to_status(error: BaseException) -> grpc.Status:
         error = ServerError(INTERNAL_MESSAGE)
     code = grpc_code(error)
     detail = any_pb2.Any()
-    detail.Pack(
-        common_pb2.HandleError(response_code=error.code, message=error.message, handle=error.handle)
-    )
-    return rpc_status.to_status(
-        status_pb2.Status(code=code.value[0], message=error.message, details=[detail])
-    )
+    detail.Pack(common_pb2.HandleError(response_code=error.code, message=error.message, handle=error.handle))
+    return rpc_status.to_status(status_pb2.Status(code=code.value[0], message=error.message, details=[detail]))
 
 
 async def abort(context: grpc.aio.ServicerContext, error: BaseException) -> NoReturn:

@@ -38,9 +38,23 @@ class Node:
     def start(self, timeout: float = 60) -> Node:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "idnode", "serve", "--data-dir", str(self.data_dir),
-             "--grpc-listen", "127.0.0.1:0", "--map-size", "1MiB", *self.extra],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+            [
+                sys.executable,
+                "-m",
+                "idnode",
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--grpc-listen",
+                "127.0.0.1:0",
+                "--map-size",
+                "1MiB",
+                *self.extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
         )
         deadline = time.monotonic() + timeout
         assert self.proc.stdout is not None
@@ -124,7 +138,9 @@ def setup_enterprise(node: Node, head: str, prefix: str, approve: bool = True) -
     reg = node.registry()
     admin = auth(node.admin_token)
     code = credit_code(head)
-    reg.AddEnterprise(registry_pb2.Enterprise(credit_code=code, name=f"Co {head[-4:]}", contact="x@y.z"), metadata=admin)
+    reg.AddEnterprise(
+        registry_pb2.Enterprise(credit_code=code, name=f"Co {head[-4:]}", contact="x@y.z"), metadata=admin
+    )
     if approve:
         reg.SetEnterpriseStatus(
             registry_pb2.SetEnterpriseStatusRequest(credit_code=code, status=registry_pb2.ENTERPRISE_STATUS_APPROVED),

@@ -22,8 +22,9 @@ def idnode(node, *args, token=None, input=None, check=True):
     env.pop("IDNODE_TOKEN", None)
     if token:
         env["IDNODE_TOKEN"] = token
-    proc = subprocess.run([sys.executable, "-m", "idnode", *args], capture_output=True, text=True,
-                          env=env, input=input, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "idnode", *args], capture_output=True, text=True, env=env, input=input, timeout=120
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"idnode {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -60,8 +61,14 @@ def test_demo_is_idempotent_across_restarts(demo, node_factory):
 
 def test_operator_and_enterprise_workflow(demo, tmp_path):
     code = credit_code("91440300192203821")
-    assert json.loads(idnode(demo, "enterprise", "add", "--credit-code", code, "--name", "Pump Co",
-                             "--contact", "ops@pump.example").stdout)["status"] == "pending"
+    assert (
+        json.loads(
+            idnode(
+                demo, "enterprise", "add", "--credit-code", code, "--name", "Pump Co", "--contact", "ops@pump.example"
+            ).stdout
+        )["status"]
+        == "pending"
+    )
     idnode(demo, "enterprise", "approve", code)
     prefix = json.loads(idnode(demo, "prefix", "allocate", code).stdout)["prefix"]
     assert prefix == "88.118.9"
@@ -69,18 +76,51 @@ def test_operator_and_enterprise_workflow(demo, tmp_path):
     token = issued["token"]
     assert json.loads(idnode(demo, "whoami", token=token).stdout)["credit_code"] == code
     template = tmp_path / "template.json"
-    template.write_text(json.dumps({"prefix": prefix, "version": "1.0", "items": [
-        {"name": "URL", "idType": "url", "required": True, "metadata": {"type": "url"}},
-        {"name": "weight", "idType": "number", "metadata": {"type": "number"}},
-        {"name": "EMAIL", "idType": "email", "metadata": {"type": "email"}},
-    ]}))
+    template.write_text(
+        json.dumps(
+            {
+                "prefix": prefix,
+                "version": "1.0",
+                "items": [
+                    {"name": "URL", "idType": "url", "required": True, "metadata": {"type": "url"}},
+                    {"name": "weight", "idType": "number", "metadata": {"type": "number"}},
+                    {"name": "EMAIL", "idType": "email", "metadata": {"type": "email"}},
+                ],
+            }
+        )
+    )
     idnode(demo, "template", "put", str(template), token=token)
     assert json.loads(idnode(demo, "template", "get", prefix, token=token).stdout)["version"] == "1.0"
-    result = json.loads(idnode(demo, "id", "register", f"{prefix}/P-1", "--value", "1:URL:https://pump.example/1",
-                               "--value", "2:weight:12.5", "--template-version", "1.0", token=token).stdout)
+    result = json.loads(
+        idnode(
+            demo,
+            "id",
+            "register",
+            f"{prefix}/P-1",
+            "--value",
+            "1:URL:https://pump.example/1",
+            "--value",
+            "2:weight:12.5",
+            "--template-version",
+            "1.0",
+            token=token,
+        ).stdout
+    )
     assert result["response_code"] == 1
-    bad = idnode(demo, "id", "register", f"{prefix}/P-2", "--value", "1:URL:https://pump.example/2",
-                 "--value", "2:weight:heavy", "--template-version", "1.0", token=token, check=False)
+    bad = idnode(
+        demo,
+        "id",
+        "register",
+        f"{prefix}/P-2",
+        "--value",
+        "1:URL:https://pump.example/2",
+        "--value",
+        "2:weight:heavy",
+        "--template-version",
+        "1.0",
+        token=token,
+        check=False,
+    )
     assert bad.returncode == 1 and "202" in bad.stderr
     foreign = idnode(demo, "id", "register", "88.118.8/MINE", "--value", "1:URL:https://x", token=token, check=False)
     assert foreign.returncode == 1 and "401" in foreign.stderr
@@ -100,8 +140,11 @@ def test_import_reports_rejects_and_export_round_trips(demo, tmp_path):
     rows = ["handle,index,type,data"]
     for i in range(2500):
         rows += [f"88.118.8/IMP-{i:05d},1,URL,https://imp.example/{i}", f"88.118.8/IMP-{i:05d},2,productName,Item {i}"]
-    rows += ["88.118.8/,1,URL,https://bad.example", "88.118.9/NOT-MINE,1,URL,https://x.example",
-             "88.118.8/BAD-INDEX,zero,URL,https://x.example"]
+    rows += [
+        "88.118.8/,1,URL,https://bad.example",
+        "88.118.9/NOT-MINE,1,URL,https://x.example",
+        "88.118.8/BAD-INDEX,zero,URL,https://x.example",
+    ]
     source = tmp_path / "products.csv"
     source.write_text("\n".join(rows) + "\n")
     rejects = tmp_path / "rejects.jsonl"
@@ -111,7 +154,10 @@ def test_import_reports_rejects_and_export_round_trips(demo, tmp_path):
     reasons = [json.loads(line) for line in rejects.read_text().splitlines()]
     assert sorted(r["code"] for r in reasons) == [102, 202, 401]
     assert all(r["line"] > 0 and r["message"] for r in reasons)
-    assert json.loads(idnode(demo, "id", "get", "88.118.8/IMP-02499").stdout)["values"][0]["data"]["value"] == "https://imp.example/2499"
+    assert (
+        json.loads(idnode(demo, "id", "get", "88.118.8/IMP-02499").stdout)["values"][0]["data"]["value"]
+        == "https://imp.example/2499"
+    )
     # an identical re-import is accepted again (creates are idempotent)
     again = idnode(demo, "import", str(source), token=token, check=False)
     assert "2500 accepted, 3 rejected" in again.stdout
@@ -129,13 +175,21 @@ def test_import_reports_rejects_and_export_round_trips(demo, tmp_path):
 
 
 def test_second_node_on_a_busy_port_fails_clearly(demo, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "idnode", "serve", "--data-dir", str(tmp_path / "other"),
-                           "--grpc-listen", demo.target], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "idnode", "serve", "--data-dir", str(tmp_path / "other"), "--grpc-listen", demo.target],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1
     assert f"cannot listen on {demo.target}" in proc.stderr
 
 
 def test_bad_settings_are_usage_errors(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "idnode", "serve", "--data-dir", str(tmp_path),
-                           "--grpc-listen", "127.0.0.1:99999"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "idnode", "serve", "--data-dir", str(tmp_path), "--grpc-listen", "127.0.0.1:99999"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "grpc_listen" in proc.stderr

@@ -28,10 +28,16 @@ def test_sigkill_mid_import_keeps_every_acknowledged_write(node_factory):
         deadline = time.monotonic() + 30
         while not stop.is_set() and time.monotonic() < deadline and batch_no < 500:
             handles = [f"88.118.8/K{batch_no:04d}-{i:03d}" for i in range(200)]
-            items = [registry_pb2.IdentifierWrite(handle=h, values=[
-                common_pb2.HandleValue(index=1, type="URL", data=f"https://k/{h}".encode())]) for h in handles]
+            items = [
+                registry_pb2.IdentifierWrite(
+                    handle=h, values=[common_pb2.HandleValue(index=1, type="URL", data=f"https://k/{h}".encode())]
+                )
+                for h in handles
+            ]
             try:
-                results = reg.BatchCreate(registry_pb2.BatchCreateRequest(items=items), metadata=auth(token), timeout=10).results
+                results = reg.BatchCreate(
+                    registry_pb2.BatchCreateRequest(items=items), metadata=auth(token), timeout=10
+                ).results
             except grpc.RpcError as err:
                 failures.append(err.code().name)
                 return
@@ -63,7 +69,7 @@ def test_sigkill_mid_import_keeps_every_acknowledged_write(node_factory):
     again = node_factory(data_dir=node.data_dir)
     res = again.resolver()
     for start in range(0, len(acknowledged), 1000):
-        chunk = acknowledged[start:start + 1000]
+        chunk = acknowledged[start : start + 1000]
         results = res.BatchResolve(resolver_pb2.BatchResolveRequest(handles=chunk)).results
         missing = [r.handle for r in results if r.response_code != 1]
         assert not missing, f"acknowledged but lost: {missing[:5]}"

@@ -86,7 +86,11 @@ def test_issue_and_verify_sha256():
     assert cred.digest == hashlib.sha256(secret.encode()).digest()
     assert secret not in cred.to_bytes().decode()
     assert (cred.role, cred.credit_code, cred.label, cred.created, cred.revoked) == (
-        "enterprise", CODE, "ERP connector", NOW, 0,
+        "enterprise",
+        CODE,
+        "ERP connector",
+        NOW,
+        0,
     )
     assert cred.principal() == Principal("enterprise", CODE, token_id)
     assert verify_secret(cred, secret)
@@ -160,8 +164,15 @@ def test_credential_bytes_round_trip():
 
 def _cred(**changes) -> Credential:
     base = dict(
-        token_id=TID, role="auditor", credit_code="", label="", kind="sha256",
-        digest=b"\x00" * 32, salt=b"", created=NOW, revoked=0,
+        token_id=TID,
+        role="auditor",
+        credit_code="",
+        label="",
+        kind="sha256",
+        digest=b"\x00" * 32,
+        salt=b"",
+        created=NOW,
+        revoked=0,
     )
     base.update(changes)
     return Credential(**base)

@@ -38,10 +38,27 @@ ALL_COMMANDS = list(_commands(main))
 
 def test_command_list() -> None:
     assert set(ALL_COMMANDS) >= {
-        (), ("serve",), ("version",), ("id",), ("id", "get"), ("id", "register"), ("id", "update"),
-        ("id", "delete"), ("enterprise", "add"), ("enterprise", "list"), ("enterprise", "approve"),
-        ("enterprise", "suspend"), ("prefix", "allocate"), ("prefix", "list"), ("template", "put"),
-        ("template", "get"), ("token", "create"), ("token", "revoke"), ("whoami",), ("import",), ("export",),
+        (),
+        ("serve",),
+        ("version",),
+        ("id",),
+        ("id", "get"),
+        ("id", "register"),
+        ("id", "update"),
+        ("id", "delete"),
+        ("enterprise", "add"),
+        ("enterprise", "list"),
+        ("enterprise", "approve"),
+        ("enterprise", "suspend"),
+        ("prefix", "allocate"),
+        ("prefix", "list"),
+        ("template", "put"),
+        ("template", "get"),
+        ("token", "create"),
+        ("token", "revoke"),
+        ("whoami",),
+        ("import",),
+        ("export",),
         ("stats",),
     }
 
@@ -100,8 +117,11 @@ def test_serve_passes_settings_to_node_run(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setitem(sys.modules, "idnode.node", fake)
     config = tmp_path / "node.toml"
     config.write_text('workers = 2\nlog-level = "debug"\n', encoding="utf-8")
-    result = CliRunner().invoke(main, ["serve", "--config", str(config), "--data-dir", str(tmp_path), "--demo",
-                                       "--map-size", "64MiB"], env={"IDNODE_WORKERS": "3"})
+    result = CliRunner().invoke(
+        main,
+        ["serve", "--config", str(config), "--data-dir", str(tmp_path), "--demo", "--map-size", "64MiB"],
+        env={"IDNODE_WORKERS": "3"},
+    )
     assert result.exit_code == 0, result.output
     (settings,) = seen
     assert (settings.data_dir, settings.demo, settings.map_size) == (tmp_path, True, 64 << 20)
@@ -175,13 +195,15 @@ class FakeNode(resolver_pb2_grpc.ResolverServicer, registry_pb2_grpc.RegistrySer
         self._auth(context)
         for handle in sorted(self.store):
             item = self.store[handle]
-            yield registry_pb2.IdentifierRecord(handle=handle, values=item.values,
-                                                template_version=item.template_version)
+            yield registry_pb2.IdentifierRecord(
+                handle=handle, values=item.values, template_version=item.template_version
+            )
 
     def GetStats(self, request: Any, context: grpc.ServicerContext) -> Any:
         self._auth(context)
-        return registry_pb2.Stats(node_prefix="88.118", identifiers=len(self.store), map_size=1 << 30,
-                                  fastpath="python")
+        return registry_pb2.Stats(
+            node_prefix="88.118", identifiers=len(self.store), map_size=1 << 30, fastpath="python"
+        )
 
     def WhoAmI(self, request: Any, context: grpc.ServicerContext) -> Any:
         self._auth(context)
@@ -213,11 +235,26 @@ def _run(target: str, *args: str, env: dict[str, str] | None = None) -> Any:
 def test_register_get_and_errors(fake_node: tuple[str, FakeNode], tmp_path: Path) -> None:
     target, node = fake_node
     (tmp_path / "admin.credential").write_text("idn1.admin.s3cret\n", encoding="utf-8")
-    result = _run(target, "id", "register", "88.118.8/A", "--value", "1:URL:https://example.com/a:b",
-                  "--value", "2:NAME:螺栓", "--data-dir", str(tmp_path))
+    result = _run(
+        target,
+        "id",
+        "register",
+        "88.118.8/A",
+        "--value",
+        "1:URL:https://example.com/a:b",
+        "--value",
+        "2:NAME:螺栓",
+        "--data-dir",
+        str(tmp_path),
+    )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"handle": "88.118.8/A", "response_code": 1, "message": "",
-                                         "created": True, "sequence": 7}
+    assert json.loads(result.stdout) == {
+        "handle": "88.118.8/A",
+        "response_code": 1,
+        "message": "",
+        "created": True,
+        "sequence": 7,
+    }
     assert node.credentials[-1] == "Bearer idn1.admin.s3cret"
 
     again = _run(target, "id", "register", "88.118.8/A", "--value", "1:URL:x", "--token", "idn1.t.x")
@@ -257,8 +294,12 @@ def test_client_error_fields(fake_node: tuple[str, FakeNode]) -> None:
     finally:
         channel.close()
     error = caught.value
-    assert (error.code, error.message, error.handle, error.status) == (100, "handle not found", "88.118.8/Z",
-                                                                        "NOT_FOUND")
+    assert (error.code, error.message, error.handle, error.status) == (
+        100,
+        "handle not found",
+        "88.118.8/Z",
+        "NOT_FOUND",
+    )
     assert type(error.as_handle_error()).__name__ == "HandleNotFound"
 
 
@@ -329,10 +370,20 @@ def test_export_to_stdout_and_stats(fake_node: tuple[str, FakeNode]) -> None:
 def test_template_put_round_trip(fake_node: tuple[str, FakeNode], tmp_path: Path) -> None:
     target, _ = fake_node
     document = {
-        "prefix": "88.118.8", "version": "v1", "industryCode": "C3411", "carrierType": "QR",
+        "prefix": "88.118.8",
+        "version": "v1",
+        "industryCode": "C3411",
+        "carrierType": "QR",
         "description": "bolts",
-        "items": [{"name": "productName", "idType": "string", "required": True, "index": 2,
-                   "metadata": {"type": "string", "minLength": 1, "maxLength": 64}}],
+        "items": [
+            {
+                "name": "productName",
+                "idType": "string",
+                "required": True,
+                "index": 2,
+                "metadata": {"type": "string", "minLength": 1, "maxLength": 64},
+            }
+        ],
     }
     path = tmp_path / "template.json"
     path.write_text(json.dumps(document), encoding="utf-8")

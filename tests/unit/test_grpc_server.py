@@ -41,19 +41,25 @@ class ServerRegistry(FakeRegistry):
     async def batch_create(self, principal, items):
         self.batches.append(items)
         return [
-            WriteOutcome.failed("", item) if isinstance(item, errors.HandleError)
+            WriteOutcome.failed("", item)
+            if isinstance(item, errors.HandleError)
             else WriteOutcome(handle=item.handle, created=True, sequence=n + 1)
             for n, item in enumerate(items)
         ]
 
     def stats(self, principal):
         return {
-            "node_prefix": "88.118.8", "identifiers": 2, "tombstones": 1, "enterprises": 1,
+            "node_prefix": "88.118.8",
+            "identifiers": 2,
+            "tombstones": 1,
+            "enterprises": 1,
             "prefixes": 1,
-            "changelog_sequence": 7, "per_prefix": [
-                {"prefix": "88.118.8", "identifiers": 2, "registrations": 3, "deletions": 1}
-            ],
-            "map_size": 1 << 30, "map_used": 1 << 20, "readers_used": 1, "readers_max": 126,
+            "changelog_sequence": 7,
+            "per_prefix": [{"prefix": "88.118.8", "identifiers": 2, "registrations": 3, "deletions": 1}],
+            "map_size": 1 << 30,
+            "map_used": 1 << 20,
+            "readers_used": 1,
+            "readers_max": 126,
         }
 
 
@@ -99,7 +105,9 @@ async def test_resolve(node):
         ("88.118.8/GONE", grpc.StatusCode.NOT_FOUND, 100, "handle 88.118.8/GONE was deleted"),
         ("88.118.8/电机-1", grpc.StatusCode.NOT_FOUND, 100, "handle 88.118.8/电机-1 not found"),
         (
-            "nonsense", grpc.StatusCode.INVALID_ARGUMENT, 102,
+            "nonsense",
+            grpc.StatusCode.INVALID_ARGUMENT,
+            102,
             "invalid handle 'nonsense': no '/' between prefix and suffix",
         ),
         ("86.1/X", grpc.StatusCode.FAILED_PRECONDITION, 301, None),
@@ -158,12 +166,12 @@ async def test_batch_resolve(node):
     _, channel, _ = node
     stub = resolver_pb2_grpc.ResolverStub(channel)
     reply = await stub.BatchResolve(
-        resolver_pb2.BatchResolveRequest(
-            handles=["88.118.8/JXDY2106023", "88.118.8/NOPE", "bad"], indexes=[1]
-        )
+        resolver_pb2.BatchResolveRequest(handles=["88.118.8/JXDY2106023", "88.118.8/NOPE", "bad"], indexes=[1])
     )
     assert [(r.response_code, r.handle) for r in reply.results] == [
-        (1, "88.118.8/JXDY2106023"), (100, "88.118.8/NOPE"), (102, "bad")
+        (1, "88.118.8/JXDY2106023"),
+        (100, "88.118.8/NOPE"),
+        (102, "bad"),
     ]
     assert list(reply.results[0].values) == pbs(PRODUCT_VALUES, {1})
 
@@ -213,9 +221,7 @@ async def test_resolve_stream_interleaved(node):
 async def test_resolve_stream_malformed_message_ends_the_stream(node):
     _, channel, _ = node
     call = channel.stream_stream("/idnode.v1.Resolver/ResolveStream")()
-    await call.write(
-        resolver_pb2.BatchResolveRequest(handles=["88.118.8/NOPE"]).SerializeToString()
-    )
+    await call.write(resolver_pb2.BatchResolveRequest(handles=["88.118.8/NOPE"]).SerializeToString())
     reply = resolver_pb2.BatchResolveResponse.FromString(await call.read())
     assert reply.results[0].response_code == 100
     await call.write(b"\x0a\x10abc")
@@ -243,7 +249,9 @@ async def test_reflection_lists_the_services(node):
     replies = [r async for r in stub.ServerReflectionInfo(ask())]
     names = {s.name for s in replies[0].list_services_response.service}
     assert names == {
-        "idnode.v1.Resolver", "idnode.v1.Registry", "grpc.health.v1.Health",
+        "idnode.v1.Resolver",
+        "idnode.v1.Registry",
+        "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
     }
     assert replies[1].file_descriptor_response.file_descriptor_proto
@@ -266,14 +274,17 @@ async def test_registry_service_batch_create_reports_undecodable_items_in_place(
     good = common_pb2.HandleValue(index=1, type="URL", data=b"https://example.com")
     bad = common_pb2.HandleValue(index=0, type="URL", data=b"x")  # index 0 is invalid
     reply = await stub.BatchCreate(
-        registry_pb2.BatchCreateRequest(items=[
-            registry_pb2.IdentifierWrite(handle="88.118.8/A", values=[good]),
-            registry_pb2.IdentifierWrite(handle="88.118.8/B", values=[good, bad]),
-        ]),
+        registry_pb2.BatchCreateRequest(
+            items=[
+                registry_pb2.IdentifierWrite(handle="88.118.8/A", values=[good]),
+                registry_pb2.IdentifierWrite(handle="88.118.8/B", values=[good, bad]),
+            ]
+        ),
         metadata=AUTH,
     )
     assert [(r.handle, r.response_code, r.created) for r in reply.results] == [
-        ("88.118.8/A", 1, True), ("88.118.8/B", 202, False)
+        ("88.118.8/A", 1, True),
+        ("88.118.8/B", 202, False),
     ]
     assert "value index" in reply.results[1].message
     (items,) = registry.batches

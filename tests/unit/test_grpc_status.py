@@ -47,10 +47,7 @@ EXPECTED = {
 
 def all_handle_errors():
     return sorted(
-        (
-            cls for _, cls in inspect.getmembers(errors, inspect.isclass)
-            if issubclass(cls, errors.HandleError)
-        ),
+        (cls for _, cls in inspect.getmembers(errors, inspect.isclass) if issubclass(cls, errors.HandleError)),
         key=lambda cls: cls.__name__,
     )
 
@@ -70,19 +67,34 @@ def test_mapping(cls):
 
 @pytest.mark.parametrize(
     ("code", "expected"),
-    [(2, S.INTERNAL), (3, S.RESOURCE_EXHAUSTED), (4, S.INVALID_ARGUMENT), (5, S.UNIMPLEMENTED),
-     (100, S.NOT_FOUND), (101, S.ALREADY_EXISTS), (102, S.INVALID_ARGUMENT), (200, S.NOT_FOUND),
-     (201, S.ALREADY_EXISTS), (202, S.INVALID_ARGUMENT), (301, S.FAILED_PRECONDITION),
-     (302, S.FAILED_PRECONDITION), (303, S.FAILED_PRECONDITION), (400, S.PERMISSION_DENIED),
-     (401, S.PERMISSION_DENIED), (402, S.UNAUTHENTICATED), (403, S.UNAUTHENTICATED),
-     (6, S.INTERNAL), (999, S.INTERNAL)],
+    [
+        (2, S.INTERNAL),
+        (3, S.RESOURCE_EXHAUSTED),
+        (4, S.INVALID_ARGUMENT),
+        (5, S.UNIMPLEMENTED),
+        (100, S.NOT_FOUND),
+        (101, S.ALREADY_EXISTS),
+        (102, S.INVALID_ARGUMENT),
+        (200, S.NOT_FOUND),
+        (201, S.ALREADY_EXISTS),
+        (202, S.INVALID_ARGUMENT),
+        (301, S.FAILED_PRECONDITION),
+        (302, S.FAILED_PRECONDITION),
+        (303, S.FAILED_PRECONDITION),
+        (400, S.PERMISSION_DENIED),
+        (401, S.PERMISSION_DENIED),
+        (402, S.UNAUTHENTICATED),
+        (403, S.UNAUTHENTICATED),
+        (6, S.INTERNAL),
+        (999, S.INTERNAL),
+    ],
 )
 def test_table_by_code(code, expected):
     assert GRPC_CODES.get(code, S.INTERNAL) == expected
 
 
 def rich(st: grpc.Status) -> status_pb2.Status:
-    (key, value), = st.trailing_metadata
+    ((key, value),) = st.trailing_metadata
     assert key == rpc_status.GRPC_DETAILS_METADATA_KEY
     return status_pb2.Status.FromString(value)
 

@@ -59,10 +59,15 @@ def test_csv_consecutive_rows_form_one_identifier() -> None:
     )
     items = _items(text, "csv")
     assert [(i.line, i.handle, i.error) for i in items] == [
-        (2, "88.118.8/A", ""), (4, "88.118.8/B", ""), (5, "88.118.8/A", ""),
+        (2, "88.118.8/A", ""),
+        (4, "88.118.8/B", ""),
+        (5, "88.118.8/A", ""),
     ]
     first = _values(items[0])
-    assert [(v.index, v.type, v.text) for v in first] == [(1, "URL", "https://example.com/a"), (2, "productName", "螺栓")]
+    assert [(v.index, v.type, v.text) for v in first] == [
+        (1, "URL", "https://example.com/a"),
+        (2, "productName", "螺栓"),
+    ]
     assert items[0].write.template_version == ""  # type: ignore[union-attr]
 
 
@@ -198,10 +203,16 @@ def test_csv_malformed_quoting() -> None:
 
 def test_csv_large_cells_left_to_the_value_model() -> None:
     hex_cell = "ab" * 65536  # 64 KiB of data: the largest binary value
-    items = _items(HEADER.replace("data", "data,format") + f"88.118.8/A,1,T,{hex_cell},hex\n"
-                   + f"88.118.8/B,1,T,{'y' * 300},string\n", "csv")
+    items = _items(
+        HEADER.replace("data", "data,format")
+        + f"88.118.8/A,1,T,{hex_cell},hex\n"
+        + f"88.118.8/B,1,T,{'y' * 300},string\n",
+        "csv",
+    )
     assert items[0].error == ""
-    assert _rejects(items) == [(3, "88.118.8/B", 202, "value 1 (T): string data has 300 characters, at most 255 allowed")]
+    assert _rejects(items) == [
+        (3, "88.118.8/B", 202, "value 1 (T): string data has 300 characters, at most 255 allowed")
+    ]
 
 
 def test_csv_empty_file() -> None:
@@ -229,11 +240,16 @@ URL = {"index": 1, "type": "URL", "data": {"format": "string", "value": "https:/
 
 
 def test_jsonl_items() -> None:
-    text = "\n".join([
-        _line("88.118.8/A", URL, {"index": 2, "type": "NAME", "data": "螺栓"}, templateVersion="v2"),
-        "",
-        _line("88.118.8/B", URL),
-    ]) + "\n"
+    text = (
+        "\n".join(
+            [
+                _line("88.118.8/A", URL, {"index": 2, "type": "NAME", "data": "螺栓"}, templateVersion="v2"),
+                "",
+                _line("88.118.8/B", URL),
+            ]
+        )
+        + "\n"
+    )
     items = _items(text, "jsonl")
     assert [(i.line, i.handle, i.error) for i in items] == [(1, "88.118.8/A", ""), (3, "88.118.8/B", "")]
     assert items[0].write.template_version == "v2"  # type: ignore[union-attr]
@@ -249,12 +265,21 @@ def test_jsonl_items() -> None:
         ('{"handle": "88.118.8/A"}', 202, 'missing "values"'),
         ('{"handle": "88.118.8/A", "values": []}', 202, "an identifier needs at least one value"),
         ('{"handle": "nope", "values": [{"index": 1, "type": "T", "data": "x"}]}', 102, "no '/'"),
-        ('{"handle": "88.118.8/A", "values": [{"index": 0, "type": "T", "data": "x"}]}', 202,
-         "values[0]: value index must be an integer"),
-        ('{"handle": "88.118.8/A", "values": [{"index": 1, "type": "T", "data": {"format": "hex", "value": "q"}}]}',
-         202, "values[0]: value 1 (T): data is not valid hex"),
-        ('{"handle": "88.118.8/A", "values": [{"index": 1, "type": "T", "data": "x", "ttl": "soon"}]}', 202,
-         "ttl must be an integer"),
+        (
+            '{"handle": "88.118.8/A", "values": [{"index": 0, "type": "T", "data": "x"}]}',
+            202,
+            "values[0]: value index must be an integer",
+        ),
+        (
+            '{"handle": "88.118.8/A", "values": [{"index": 1, "type": "T", "data": {"format": "hex", "value": "q"}}]}',
+            202,
+            "values[0]: value 1 (T): data is not valid hex",
+        ),
+        (
+            '{"handle": "88.118.8/A", "values": [{"index": 1, "type": "T", "data": "x", "ttl": "soon"}]}',
+            202,
+            "ttl must be an integer",
+        ),
         ('{"handle": "88.118.8/A", "values": ["x"]}', 202, "values[0]: a value must be a JSON object"),
         ('{"handle": "88.118.8/A", "templateVersion": 2, "values": []}', 202, "templateVersion"),
     ],
@@ -340,8 +365,11 @@ def test_round_trip_record_to_json_jsonl_iter_items() -> None:
         Value(1001, "TEMPLATE_VERSION", b"v3"),
     ]
     record = registry_pb2.IdentifierRecord(
-        handle="88.118.8/JXDY2106023", values=[v.to_pb() for v in values], template_version="v3",
-        created=1, updated=2,
+        handle="88.118.8/JXDY2106023",
+        values=[v.to_pb() for v in values],
+        template_version="v3",
+        created=1,
+        updated=2,
     )
     obj = record_to_json(record)
     assert list(obj) == ["handle", "templateVersion", "values"]
@@ -429,7 +457,8 @@ class FakeBatchCreate:
             return FakeFuture(self.failures.pop(0))
         results = [
             registry_pb2.WriteResult(handle=i.handle, response_code=101, message="handle already exists")
-            if i.handle.endswith("X") else registry_pb2.WriteResult(handle=i.handle, response_code=1, created=True)
+            if i.handle.endswith("X")
+            else registry_pb2.WriteResult(handle=i.handle, response_code=1, created=True)
             for i in request.items
         ]
         self.outstanding += 1
@@ -460,8 +489,9 @@ def test_run_import_keeps_order_and_collects_rejects() -> None:
     handles[6] = "88.118.8/6X"  # server reject
     stub = FakeStub()
     seen: list[int] = []
-    summary = run_import(stub, _jsonl(handles), token="idn1.t.s", batch_size=3, in_flight=2,
-                         progress=lambda s: seen.append(s.processed))
+    summary = run_import(
+        stub, _jsonl(handles), token="idn1.t.s", batch_size=3, in_flight=2, progress=lambda s: seen.append(s.processed)
+    )
     assert summary.accepted == 8 and summary.created == 8
     assert [(r.line, r.handle, r.code) for r in summary.rejected] == [(4, "", 4), (7, "88.118.8/6X", 101)]
     assert summary.rejected[1].message == "handle already exists"
@@ -479,8 +509,11 @@ def test_run_import_batch_of_only_rejects_sends_nothing() -> None:
 
 
 def test_run_import_aborts_on_auth_failure_with_decoded_handle_error() -> None:
-    denied = FakeRpcError(grpc.StatusCode.UNAUTHENTICATED, "authentication failed",
-                          common_pb2.HandleError(response_code=403, message="unknown token", handle=""))
+    denied = FakeRpcError(
+        grpc.StatusCode.UNAUTHENTICATED,
+        "authentication failed",
+        common_pb2.HandleError(response_code=403, message="unknown token", handle=""),
+    )
     stub = FakeStub([denied])
     with pytest.raises(ImportAborted) as caught:
         run_import(stub, _jsonl([f"88.118.8/{n}" for n in range(4)]), batch_size=2, in_flight=4)

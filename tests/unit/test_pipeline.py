@@ -119,9 +119,7 @@ def test_other_enterprise_sees_public_values_only():
 
 
 def test_prefix_is_normalised():
-    registry = FakeRegistry(
-        {("88.abc.8", "Mixed/Case"): record(PRODUCT_VALUES)}, served=("88.abc.8",)
-    )
+    registry = FakeRegistry({("88.abc.8", "Mixed/Case"): record(PRODUCT_VALUES)}, served=("88.abc.8",))
     msg = answer("88.ABC.8/Mixed/Case", registry=registry)
     assert msg.handle == "88.abc.8/Mixed/Case"
 
@@ -175,7 +173,9 @@ def test_tombstone_is_deleted():
     with pytest.raises(HandleDeleted) as info:
         resolve(Query("88.118.8/GONE"), make_registry())
     assert (info.value.code, info.value.message, info.value.handle) == (
-        100, "handle 88.118.8/GONE was deleted", "88.118.8/GONE"
+        100,
+        "handle 88.118.8/GONE was deleted",
+        "88.118.8/GONE",
     )
 
 
@@ -214,7 +214,11 @@ def test_corrupt_record_is_a_server_error():
 
 def test_resolve_many_reports_failures_in_band_in_order():
     handles = [
-        "88.118.8/JXDY2106023", "88.118.8/NOPE", "not a handle", "88.118.8/GONE", "86.100.1/X",
+        "88.118.8/JXDY2106023",
+        "88.118.8/NOPE",
+        "not a handle",
+        "88.118.8/GONE",
+        "86.100.1/X",
         "88.118.8/SECRET",
     ]
     reply = resolve_many(handles, (), (), ANONYMOUS, make_registry())
@@ -245,9 +249,14 @@ def test_resolve_many_applies_filters_to_every_handle():
 def test_resolve_many_empty_and_limit():
     assert resolve_many([], (), (), ANONYMOUS, make_registry()) == b""
     handles = ["88.118.8/JXDY2106023"] * pipeline.MAX_BATCH_HANDLES
-    assert len(resolver_pb2.BatchResolveResponse.FromString(
-        resolve_many(handles, (), (), ANONYMOUS, make_registry())
-    ).results) == 1000
+    assert (
+        len(
+            resolver_pb2.BatchResolveResponse.FromString(
+                resolve_many(handles, (), (), ANONYMOUS, make_registry())
+            ).results
+        )
+        == 1000
+    )
     with pytest.raises(InvalidValue) as info:
         resolve_many(handles + ["x/y"], (), (), ANONYMOUS, make_registry())
     assert info.value.message == "at most 1000 handles per batch, got 1001"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 
 import pytest
@@ -118,7 +119,5 @@ def test_request_decoding_accepts_unpacked_indexes_and_unknown_fields():
 def test_request_decoding_survives_garbage(raw):
     from idnode import _fastpath
 
-    try:
+    with contextlib.suppress(_fastpath.RecordError):
         _fastpath.decode_batch_request(raw)
-    except _fastpath.RecordError:
-        pass

@@ -69,7 +69,10 @@ async def test_anonymous_sees_only_public_values(two):
     assert [v.type for v in registry.get_record(ANONYMOUS, "88.118.8/P").values] == ["URL"]
     assert [v.type for v in registry.get_record(b, "88.118.8/P").values] == ["URL"]  # B does not own 88.118.8
     assert [v.type for v in registry.get_record(a, "88.118.8/P").values] == ["URL", "note"]
-    assert [v.type for v in registry.get_record(Principal("auditor", token_id="x"), "88.118.8/P").values] == ["URL", "note"]
+    assert [v.type for v in registry.get_record(Principal("auditor", token_id="x"), "88.118.8/P").values] == [
+        "URL",
+        "note",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -86,8 +89,13 @@ async def test_anonymous_sees_only_public_values(two):
 )
 async def test_write_permission_matrix(two, who, handle, error):
     registry, a, b = two
-    principal = {"anonymous": ANONYMOUS, "a": a, "b": b, "admin": ADMIN,
-                 "auditor": Principal("auditor", token_id="1111111111111111")}[who]
+    principal = {
+        "anonymous": ANONYMOUS,
+        "a": a,
+        "b": b,
+        "admin": ADMIN,
+        "auditor": Principal("auditor", token_id="1111111111111111"),
+    }[who]
     item = IdentifierWrite(handle, (URL,))
     if error is None:
         assert (await registry.create(principal, item)).created
@@ -187,11 +195,14 @@ async def test_batch_with_mixed_items(two):
 async def test_batch_update_and_delete(two):
     registry, a, _ = two
     await registry.batch_create(a, [IdentifierWrite(f"88.118.8/n{i}", (URL,)) for i in range(3)])
-    upd = await registry.batch_update(a, [
-        IdentifierUpdate("88.118.8/n0", "add", (Value(2, "X", b"x"),)),
-        IdentifierUpdate("88.118.8/missing", "add", (Value(2, "X", b"x"),)),
-        IdentifierUpdate("88.118.8/n1", "bogus"),
-    ])
+    upd = await registry.batch_update(
+        a,
+        [
+            IdentifierUpdate("88.118.8/n0", "add", (Value(2, "X", b"x"),)),
+            IdentifierUpdate("88.118.8/missing", "add", (Value(2, "X", b"x"),)),
+            IdentifierUpdate("88.118.8/n1", "bogus"),
+        ],
+    )
     assert [r.code for r in upd] == [1, 100, 202]
     dele = await registry.batch_delete(a, ["88.118.8/n1", "88.118.8/n1", "bad"])
     assert [r.code for r in dele] == [1, 100, 102]
@@ -199,10 +210,14 @@ async def test_batch_update_and_delete(two):
 
 async def test_template_checks(two):
     registry, a, b = two
-    template = Template("88.118.8", "1.0", (
-        TemplateItem("URL", "url", True, "url", 1, 100, 1),
-        TemplateItem("weight", "number", False, "number"),
-    ))
+    template = Template(
+        "88.118.8",
+        "1.0",
+        (
+            TemplateItem("URL", "url", True, "url", 1, 100, 1),
+            TemplateItem("weight", "number", False, "number"),
+        ),
+    )
     await registry.put_template(a, template)
     assert (await registry.put_template(a, template)).version == "1.0"  # identical repeat
     with pytest.raises(HandleAlreadyExists):
@@ -328,7 +343,9 @@ async def test_secondary_indexes_follow_writes(two):
 async def test_export_is_scoped_and_ordered(two):
     registry, a, b = two
     for start in (0, 1250):
-        await registry.batch_create(a, [IdentifierWrite(f"88.118.8/e{i:04d}", (URL,)) for i in range(start, start + 1250)])
+        await registry.batch_create(
+            a, [IdentifierWrite(f"88.118.8/e{i:04d}", (URL,)) for i in range(start, start + 1250)]
+        )
     await registry.create(b, IdentifierWrite("88.118.9/b", (URL,)))
     mine = [r.handle for r in registry.export(a)]
     assert mine == [f"88.118.8/e{i:04d}" for i in range(2500)]

@@ -35,8 +35,10 @@ def test_defaults() -> None:
 
 
 def test_precedence_flag_over_env_over_file_over_default(tmp_path: Path) -> None:
-    config = _toml(tmp_path, 'grpc_listen = "127.0.0.1:1001"\nhttp-listen = "127.0.0.1:2001"\n'
-                             'dns_listen = "127.0.0.1:3001"\nworkers = 3\n')
+    config = _toml(
+        tmp_path,
+        'grpc_listen = "127.0.0.1:1001"\nhttp-listen = "127.0.0.1:2001"\ndns_listen = "127.0.0.1:3001"\nworkers = 3\n',
+    )
     env = {"IDNODE_GRPC_LISTEN": "127.0.0.1:1002", "IDNODE_HTTP_LISTEN": "127.0.0.1:2002"}
     settings = load_settings({"grpc_listen": "127.0.0.1:1003", "http_listen": None}, env=env, config_path=config)
     assert settings.grpc_listen == "127.0.0.1:1003"  # flag
@@ -54,7 +56,7 @@ def test_config_path_from_env(tmp_path: Path) -> None:
 
 
 def test_explicit_config_path_wins_over_env(tmp_path: Path) -> None:
-    config = _toml(tmp_path, 'workers = 5\n')
+    config = _toml(tmp_path, "workers = 5\n")
     settings = load_settings({}, env={"IDNODE_CONFIG": str(tmp_path / "missing.toml")}, config_path=config)
     assert settings.workers == 5
 
@@ -90,8 +92,16 @@ def test_env_values_converted() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("1", True), ("0", False), ("true", True), ("False", False), ("yes", True), ("no", False),
-     ("on", True), ("off", False)],
+    [
+        ("1", True),
+        ("0", False),
+        ("true", True),
+        ("False", False),
+        ("yes", True),
+        ("no", False),
+        ("on", True),
+        ("off", False),
+    ],
 )
 def test_env_booleans(text: str, expected: bool) -> None:
     assert load_settings({}, env={"IDNODE_DEMO": text}).demo is expected
@@ -99,8 +109,18 @@ def test_env_booleans(text: str, expected: bool) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("1048576", 1 << 20), ("64MiB", 64 << 20), ("1GiB", 1 << 30), ("1gib", 1 << 30), ("512M", 512 << 20),
-     ("2G", 2 << 30), ("1TiB", 1 << 40), ("100MB", 100_000_000), ("1.5GiB", 3 << 29), ("1024 KiB", 1 << 20)],
+    [
+        ("1048576", 1 << 20),
+        ("64MiB", 64 << 20),
+        ("1GiB", 1 << 30),
+        ("1gib", 1 << 30),
+        ("512M", 512 << 20),
+        ("2G", 2 << 30),
+        ("1TiB", 1 << 40),
+        ("100MB", 100_000_000),
+        ("1.5GiB", 3 << 29),
+        ("1024 KiB", 1 << 20),
+    ],
 )
 def test_size_suffixes(text: str, expected: int) -> None:
     assert parse_size(text) == expected
@@ -113,8 +133,14 @@ def test_map_size_from_toml_integer(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("127.0.0.1:50051", ("127.0.0.1", 50051)), ("0.0.0.0:0", ("0.0.0.0", 0)), ("localhost:65535", ("localhost", 65535)),
-     ("[::1]:50051", ("::1", 50051)), ("[::]:8053", ("::", 8053)), ("[fe80::1%eth0]:1", ("fe80::1%eth0", 1))],
+    [
+        ("127.0.0.1:50051", ("127.0.0.1", 50051)),
+        ("0.0.0.0:0", ("0.0.0.0", 0)),
+        ("localhost:65535", ("localhost", 65535)),
+        ("[::1]:50051", ("::1", 50051)),
+        ("[::]:8053", ("::", 8053)),
+        ("[fe80::1%eth0]:1", ("fe80::1%eth0", 1)),
+    ],
 )
 def test_parse_listen(text: str, expected: tuple[str, int]) -> None:
     assert parse_listen(text) == expected
@@ -122,9 +148,17 @@ def test_parse_listen(text: str, expected: tuple[str, int]) -> None:
 
 @pytest.mark.parametrize(
     ("text", "reason"),
-    [("127.0.0.1", "expected HOST:PORT"), ("127.0.0.1:65536", "out of range"), ("127.0.0.1:http", "not a number"),
-     (":50051", "empty host"), ("::1:50051", "brackets"), ("[::1:50051", "missing ']'"), ("[::1]50051", "[IPV6]:PORT"),
-     ("127.0.0.1:-1", "not a number"), ("[]:1", "IPv6")],
+    [
+        ("127.0.0.1", "expected HOST:PORT"),
+        ("127.0.0.1:65536", "out of range"),
+        ("127.0.0.1:http", "not a number"),
+        (":50051", "empty host"),
+        ("::1:50051", "brackets"),
+        ("[::1:50051", "missing ']'"),
+        ("[::1]50051", "[IPV6]:PORT"),
+        ("127.0.0.1:-1", "not a number"),
+        ("[]:1", "IPv6"),
+    ],
 )
 def test_parse_listen_rejects(text: str, reason: str) -> None:
     with pytest.raises(ValueError, match=_re(reason)):

@@ -58,8 +58,18 @@ def test_migrations_run_at_open_in_order(tmp_path, monkeypatch):
 def test_every_named_database_exists(tmp_path):
     store = Store(tmp_path, map_size=1 << 20)
     try:
-        for name in ("identifiers", "prefixes", "enterprises", "templates", "credentials",
-                     "idx_gtin", "idx_oid", "counters", "changelog", "meta"):
+        for name in (
+            "identifiers",
+            "prefixes",
+            "enterprises",
+            "templates",
+            "credentials",
+            "idx_gtin",
+            "idx_oid",
+            "counters",
+            "changelog",
+            "meta",
+        ):
             assert name in store.dbs
         assert store.usage()["readers_max"] >= 2048
     finally:
@@ -108,6 +118,7 @@ def test_group_commit_isolates_failing_operations(tmp_path):
             def op(ctx):
                 ctx.put("meta", f"g{i}".encode(), b"1")
                 return ctx.log(changelog.OP_PUT, "meta", f"g{i}".encode(), b"1", "t")
+
             return op
 
         def bad(ctx):

@@ -123,16 +123,24 @@ def test_check_values_accepts_and_ignores_hs_and_version():
 @pytest.mark.parametrize(
     "values, message",
     [
-        ([sv(1, "productName", "abc"), sv(2, "colour", "red")],
-         "type 'colour' of value 2 is not in template 88.118.8 v1.0"),
-        ([sv(1, "productName", "abc"), sv(7, "batch", "B-1")],
-         "value 7 (batch): must be at index 200 (template 88.118.8 v1.0)"),
-        ([sv(1, "productName", "abc"), sv(2, "note", "x"), sv(3, "note", "y")],
-         "value 3 (note): item 'note' already given at value 2"),
+        (
+            [sv(1, "productName", "abc"), sv(2, "colour", "red")],
+            "type 'colour' of value 2 is not in template 88.118.8 v1.0",
+        ),
+        (
+            [sv(1, "productName", "abc"), sv(7, "batch", "B-1")],
+            "value 7 (batch): must be at index 200 (template 88.118.8 v1.0)",
+        ),
+        (
+            [sv(1, "productName", "abc"), sv(2, "note", "x"), sv(3, "note", "y")],
+            "value 3 (note): item 'note' already given at value 2",
+        ),
         ([sv(2, "note", "x")], "required item 'productName' is missing (template 88.118.8 v1.0)"),
         ([], "required item 'productName' is missing"),
-        ([sv(2, "productName", "ab")],
-         "value 2 (productName): 'ab' is shorter than 3 characters (template 88.118.8 v1.0)"),
+        (
+            [sv(2, "productName", "ab")],
+            "value 2 (productName): 'ab' is shorter than 3 characters (template 88.118.8 v1.0)",
+        ),
         ([sv(2, "productName", "abcdefghijk")], "value 2 (productName): 'abcdefghijk' is longer than 10 characters"),
     ],
 )
@@ -166,23 +174,62 @@ def test_offending_text_is_truncated_to_40_characters():
 TYPE_CASES = [
     # (metadata_type, good texts, bad texts)
     ("string", ["", "anything at all", "产品"], []),
-    ("number", ["0", "-1", "+3", "3.14", ".5", "5.", "1e10", "-2.5E-3", "007"],
-     ["", "abc", "1,5", "1.2.3", "inf", "NaN", "1e999", " 1", "1_000", "0x10", "١٢"]),
-    ("integer", ["0", "42", "-7", "+7", "0012345678901234567890"],
-     ["", "4.0", "1e3", "four", " 1", "1_0", "١٢"]),
-    ("url", ["http://example.com", "https://id.example.cn/a?b=c#d", "ftp://files.example.com/x",
-             "HTTPS://EXAMPLE.COM", "http://127.0.0.1:8080/", "http://[::1]/"],
-     ["", "example.com", "mailto:a@b.cn", "file:///etc/passwd", "http://", "http:///path",
-      "http://exa mple.com", "http://[::1", "http://h:99999/", "javascript:alert(1)"]),
-    ("date", ["2024-02-29", "2023-12-31", "1970-01-01"],
-     ["", "2023-02-29", "2023-13-01", "2023-1-1", "20230101", "2023-W01-1", "2023-01-01T00:00"]),
-    ("datetime", ["2021-06-01T10:00:00", "2021-06-01T10:00:00Z", "2021-06-01T10:00:00z",
-                  "2021-06-01T10:00:00+08:00", "2021-06-01 10:00:00.123456", "2021-06-01"],
-     ["", "yesterday", "2021-06-01T25:00:00", "2021-02-30T00:00:00", "2021-06-01T10:00:00ZZ"]),
-    ("gtin", ["4006381333931", "73513537", "036000291452", "10012345678902", "6901234567892"],
-     ["", "4006381333932", "400638133393", "123456789", "400638133393a", "40063813339311"]),
-    ("email", ["a@b.cn", "first.last+tag@mail.example.com"],
-     ["", "a.b.cn", "@b.cn", "a@", "a@b", "a@.cn", "a@b.", "a b@c.cn", "a@b..cn", "a@b@c.cn"]),
+    (
+        "number",
+        ["0", "-1", "+3", "3.14", ".5", "5.", "1e10", "-2.5E-3", "007"],
+        ["", "abc", "1,5", "1.2.3", "inf", "NaN", "1e999", " 1", "1_000", "0x10", "١٢"],
+    ),
+    ("integer", ["0", "42", "-7", "+7", "0012345678901234567890"], ["", "4.0", "1e3", "four", " 1", "1_0", "١٢"]),
+    (
+        "url",
+        [
+            "http://example.com",
+            "https://id.example.cn/a?b=c#d",
+            "ftp://files.example.com/x",
+            "HTTPS://EXAMPLE.COM",
+            "http://127.0.0.1:8080/",
+            "http://[::1]/",
+        ],
+        [
+            "",
+            "example.com",
+            "mailto:a@b.cn",
+            "file:///etc/passwd",
+            "http://",
+            "http:///path",
+            "http://exa mple.com",
+            "http://[::1",
+            "http://h:99999/",
+            "javascript:alert(1)",
+        ],
+    ),
+    (
+        "date",
+        ["2024-02-29", "2023-12-31", "1970-01-01"],
+        ["", "2023-02-29", "2023-13-01", "2023-1-1", "20230101", "2023-W01-1", "2023-01-01T00:00"],
+    ),
+    (
+        "datetime",
+        [
+            "2021-06-01T10:00:00",
+            "2021-06-01T10:00:00Z",
+            "2021-06-01T10:00:00z",
+            "2021-06-01T10:00:00+08:00",
+            "2021-06-01 10:00:00.123456",
+            "2021-06-01",
+        ],
+        ["", "yesterday", "2021-06-01T25:00:00", "2021-02-30T00:00:00", "2021-06-01T10:00:00ZZ"],
+    ),
+    (
+        "gtin",
+        ["4006381333931", "73513537", "036000291452", "10012345678902", "6901234567892"],
+        ["", "4006381333932", "400638133393", "123456789", "400638133393a", "40063813339311"],
+    ),
+    (
+        "email",
+        ["a@b.cn", "first.last+tag@mail.example.com"],
+        ["", "a.b.cn", "@b.cn", "a@", "a@b", "a@.cn", "a@b.", "a b@c.cn", "a@b..cn", "a@b@c.cn"],
+    ),
     ("boolean", ["true", "false"], ["", "True", "FALSE", "1", "yes"]),
 ]
 
@@ -243,7 +290,7 @@ def test_gtin_every_single_digit_error_is_caught():
     for pos in range(len(good)):
         for d in "0123456789":
             if d != good[pos]:
-                assert not gtin_valid(good[:pos] + d + good[pos + 1:])
+                assert not gtin_valid(good[:pos] + d + good[pos + 1 :])
 
 
 # -- JSON ----------------------------------------------------------------------------
@@ -269,10 +316,20 @@ FULL_JSON = {
     "carrierType": "RFID",
     "description": "motors",
     "items": [
-        {"name": "productName", "idType": "string", "required": True, "index": 0,
-         "metadata": {"type": "string", "minLength": 1, "maxLength": 64}},
-        {"name": "gtin", "idType": "gtin", "required": False, "index": 100,
-         "metadata": {"type": "gtin", "minLength": 0, "maxLength": 0}},
+        {
+            "name": "productName",
+            "idType": "string",
+            "required": True,
+            "index": 0,
+            "metadata": {"type": "string", "minLength": 1, "maxLength": 64},
+        },
+        {
+            "name": "gtin",
+            "idType": "gtin",
+            "required": False,
+            "index": 100,
+            "metadata": {"type": "gtin", "minLength": 0, "maxLength": 0},
+        },
     ],
     "created": 1700000000,
 }
@@ -335,8 +392,10 @@ _DELETE = object()
         (_with(("items", 0, "required"), "true"), "template items[0].required must be true or false, got str"),
         (_with(("items", 0, "index"), True), "template items[0].index must be an integer, got bool"),
         (_with(("items", 1, "metadata"), []), "template items[1].metadata must be an object, got list"),
-        (_with(("items", 1, "metadata", "minLength"), "3"),
-         "template items[1].metadata.minLength must be an integer, got str"),
+        (
+            _with(("items", 1, "metadata", "minLength"), "3"),
+            "template items[1].metadata.minLength must be an integer, got str",
+        ),
         (_with(("items", 0, "metadata", "type"), 5), "template items[0].metadata.type must be a string, got int"),
         (_with(("industryCode",), ["C", "38"]), "template industryCode must be a string, got list"),
         (_with(("created",), "2021"), "template created must be an integer, got str"),

@@ -115,6 +115,6 @@ def test_every_single_substitution_is_caught():
         for char in ALPHABET:
             if char == code[position]:
                 continue
-            mutated = code[:position] + char + code[position + 1:]
+            mutated = code[:position] + char + code[position + 1 :]
             with pytest.raises(InvalidValue):
                 validate_credit_code(mutated)

@@ -17,7 +17,10 @@ from idnode.registry.values import (
 CASES = [
     (Value(1, "URL", b"http://x"), {"index": 1, "type": "URL", "data": {"format": "string", "value": "http://x"}}),
     (Value(2, "BIN", b"\x00\x01", "base64"), {"data": {"format": "base64", "value": "AAE="}}),
-    (Value(3, "BIN", b"\xab", "hex", permissions=0b1100), {"data": {"format": "hex", "value": "ab"}, "permissions": "1100"}),
+    (
+        Value(3, "BIN", b"\xab", "hex", permissions=0b1100),
+        {"data": {"format": "hex", "value": "ab"}, "permissions": "1100"},
+    ),
     (
         Value(100, "HS_ADMIN", AdminData("88.1/ADMIN", 300, 0b011111110011), "admin"),
         {"data": {"format": "admin", "value": {"handle": "88.1/ADMIN", "index": 300, "permissions": "011111110011"}}},
@@ -89,7 +92,14 @@ def test_invalid_values(kwargs, fragment):
         ({"index": 1, "type": "B", "data": {"format": "base64", "value": "!!"}}, "not valid base64"),
         ({"index": 1, "type": "B", "data": {"format": "hex", "value": "zz"}}, "not valid hex"),
         ({"index": 1, "type": "U", "data": "x", "permissions": "11"}, "permissions must be 4 characters"),
-        ({"index": 1, "type": "HS_ADMIN", "data": {"format": "admin", "value": {"handle": "a/b", "index": 1, "permissions": "1"}}}, "12 characters"),
+        (
+            {
+                "index": 1,
+                "type": "HS_ADMIN",
+                "data": {"format": "admin", "value": {"handle": "a/b", "index": 1, "permissions": "1"}},
+            },
+            "12 characters",
+        ),
     ],
 )
 def test_invalid_json(obj, fragment):
