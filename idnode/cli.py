@@ -90,82 +90,28 @@ def _write_result(result: Any) -> None:
 
 
 def template_from_json(obj: Any) -> Any:
-    """A ``registry_pb2.Template`` from the enterprise API's JSON shape.
-
-    Keys: ``prefix``, ``version``, ``industryCode``, ``carrierType``,
-    ``description``, ``items``: ``[{name, idType, required, index,
-    metadata: {type, minLength, maxLength}}]`` (snake_case also accepted).
+    """A ``registry_pb2.Template`` from the enterprise API's JSON shape
+    (``registry.templates.template_from_json``).
 
     Raises:
         ValueError: a missing or mistyped key, named.
     """
-    from idnode.proto import registry_pb2
+    from idnode.registry import templates
+    from idnode.registry.errors import HandleError
+    from idnode.resolver.grpc.registry_service import template_to_pb
 
-    def get(source: dict[str, Any], camel: str, kind: type, default: Any, where: str) -> Any:
-        snake = "".join("_" + c.lower() if c.isupper() else c for c in camel)
-        value = source.get(camel, source.get(snake, default))
-        if value is None:
-            raise ValueError(f"missing {where}{camel}")
-        if (isinstance(value, bool) and kind is int) or not isinstance(value, kind):
-            wanted = {str: "text", int: "an integer", bool: "true or false"}[kind]
-            raise ValueError(f"{where}{camel} must be {wanted}, got {value!r}")
-        return value
-
-    if not isinstance(obj, dict):
-        raise ValueError("a template must be a JSON object")
-    template = registry_pb2.Template(
-        prefix=get(obj, "prefix", str, None, ""),
-        version=get(obj, "version", str, None, ""),
-        industry_code=get(obj, "industryCode", str, "", ""),
-        carrier_type=get(obj, "carrierType", str, "", ""),
-        description=get(obj, "description", str, "", ""),
-    )
-    items = obj.get("items", [])
-    if not isinstance(items, list):
-        raise ValueError("items must be a list")
-    for position, item in enumerate(items):
-        where = f"items[{position}]."
-        if not isinstance(item, dict):
-            raise ValueError(f"items[{position}] must be an object")
-        meta = item.get("metadata", {})
-        if not isinstance(meta, dict):
-            raise ValueError(f"{where}metadata must be an object")
-        template.items.add(
-            name=get(item, "name", str, None, where),
-            id_type=get(item, "idType", str, "string", where),
-            required=get(item, "required", bool, False, where),
-            index=get(item, "index", int, 0, where),
-            metadata_type=get(meta, "type", str, "string", where + "metadata."),
-            min_length=get(meta, "minLength", int, 0, where + "metadata."),
-            max_length=get(meta, "maxLength", int, 0, where + "metadata."),
-        )
-    return template
+    try:
+        return template_to_pb(templates.template_from_json(obj))
+    except HandleError as exc:
+        raise ValueError(exc.message) from None
 
 
 def template_to_json(msg: Any) -> dict[str, Any]:
     """The enterprise API's JSON shape of a ``registry_pb2.Template`` (inverse of :func:`template_from_json`)."""
-    return {
-        "prefix": msg.prefix,
-        "version": msg.version,
-        "industryCode": msg.industry_code,
-        "carrierType": msg.carrier_type,
-        "description": msg.description,
-        "items": [
-            {
-                "name": item.name,
-                "idType": item.id_type,
-                "required": item.required,
-                "index": item.index,
-                "metadata": {
-                    "type": item.metadata_type,
-                    "minLength": item.min_length,
-                    "maxLength": item.max_length,
-                },
-            }
-            for item in msg.items
-        ],
-        "created": msg.created,
-    }
+    from idnode.registry import templates
+    from idnode.resolver.grpc.registry_service import template_from_pb
+
+    return templates.template_to_json(template_from_pb(msg))
 
 
 # -- connection -------------------------------------------------------------------

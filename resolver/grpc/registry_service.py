@@ -123,7 +123,7 @@ def _or_error(decode: Callable[[Any], Any], msg: Any) -> Any:
         return err
 
 
-def _template(msg: registry_pb2.Template) -> Template:
+def template_from_pb(msg: registry_pb2.Template) -> Template:
     return Template(
         prefix=msg.prefix,
         version=msg.version,
@@ -169,7 +169,7 @@ def _prefix_pb(p: PrefixInfo) -> registry_pb2.Prefix:
     )
 
 
-def _template_pb(t: Template) -> registry_pb2.Template:
+def template_to_pb(t: Template) -> registry_pb2.Template:
     return registry_pb2.Template(
         prefix=t.prefix,
         version=t.version,
@@ -294,13 +294,13 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
 
     @_edge
     async def PutTemplate(self, request: registry_pb2.Template, principal: Principal) -> registry_pb2.Template:
-        return _template_pb(await self._registry.put_template(principal, _template(request)))
+        return template_to_pb(await self._registry.put_template(principal, template_from_pb(request)))
 
     @_edge
     async def GetTemplate(
         self, request: registry_pb2.GetTemplateRequest, principal: Principal
     ) -> registry_pb2.Template:
-        return _template_pb(self._registry.get_template(principal, request.prefix, request.version))
+        return template_to_pb(self._registry.get_template(principal, request.prefix, request.version))
 
     # -- credentials -----------------------------------------------------------
 

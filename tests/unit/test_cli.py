@@ -393,7 +393,7 @@ def test_template_put_round_trip(fake_node: tuple[str, FakeNode], tmp_path: Path
     answer.pop("created")
     assert answer == document
     assert template_to_json(template_from_json(document))["items"] == document["items"]
-    with pytest.raises(ValueError, match="missing items\\[0\\].name"):
+    with pytest.raises(ValueError, match=r"template items\[0\]\.name is missing"):
         template_from_json({"prefix": "88.118.8", "version": "v1", "items": [{}]})
     bad = tmp_path / "bad.json"
     bad.write_text('{"prefix": "88.118.8"}', encoding="utf-8")
