@@ -1,0 +1,64 @@
+"""The registry's shared state and helpers, used by its parts.
+
+:class:`RegistryBase` holds the store, the writer and the node prefix;
+``_accounts.py`` (enterprises, prefixes, templates, tokens) and
+``_identifiers.py`` (identifier writes) add to it, and
+:class:`idnode.registry.service.Registry` puts them together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from idnode.registry.changelog import OP_PUT
+from idnode.registry.store import Store
+from idnode.registry.writer import WriteContext, Writer
+
+ADMIN_IDENTITY_INDEX = 300
+
+
+def _json(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _counter_key(prefix: str, name: str) -> bytes:
+    return prefix.encode() + b"\x00" + name.encode()
+
+
+class RegistryBase:
+    """Store, writer and node prefix, with the helpers every part uses."""
+
+    store: Store
+    writer: Writer
+    node_prefix: str
+
+    async def _write(self, fn: Callable[[WriteContext], Any]) -> Any:
+        return await asyncio.wrap_future(self.writer.submit(fn))
+
+    @staticmethod
+    def _put(ctx: WriteContext, db: str, key: bytes, value: bytes, actor: str) -> int:
+        ctx.put(db, key, value)
+        return ctx.log(OP_PUT, db, key, value, actor)
+
+    def _read_json(self, db: str, key: bytes, txn: Any = None) -> dict[str, Any] | None:
+        raw = txn.get(key, db=self.store.dbs[db]) if txn is not None else self.store.get(db, key)
+        return None if raw is None else json.loads(raw)
+
+    def _prefixes_of(self, credit_code: str) -> tuple[str, ...]:
+        with self.store.begin() as txn:
+            return tuple(
+                bytes(k).decode()
+                for k, v in txn.cursor(db=self.store.dbs["prefixes"])
+                if json.loads(v)["owner"] == credit_code
+            )
+
+    def serves(self, prefix: str) -> bool:
+        """True when ``prefix`` is this node's prefix or lies under it."""
+        return prefix == self.node_prefix or prefix.startswith(self.node_prefix + ".")
+
+    def prefix_owner(self, prefix: str) -> str | None:
+        info = self._read_json("prefixes", prefix.encode())
+        return None if info is None else info["owner"]
