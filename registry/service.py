@@ -93,7 +93,12 @@ class Registry(AccountsMixin, IdentifiersMixin):
         return cred.principal()
 
     def whoami(self, principal: Principal) -> tuple[str, str, tuple[str, ...], str, str]:
-        """``(role, credit_code, prefixes, actor, token_id)`` of a principal."""
+        """``(role, credit_code, prefixes, actor, token_id)`` of a principal.
+
+        Raises:
+            AuthenticationNeeded (402): anonymous callers.
+        """
+        auth.require_authenticated(principal)
         prefixes = self._prefixes_of(principal.credit_code) if principal.credit_code else ()
         return principal.role, principal.credit_code, prefixes, principal.actor, principal.token_id
 

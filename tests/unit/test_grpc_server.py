@@ -1,4 +1,5 @@
-"""The real grpc.aio server on 127.0.0.1:0 over the in-memory registry stand-in."""
+"""The real grpc.aio server on 127.0.0.1:0 over a real registry (real LMDB in a
+temporary folder), seeded through the facade (the ``seeded`` fixture, conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
-from test_pipeline import GOOD_TOKEN, PRODUCT_VALUES, FakeRegistry, make_registry, pbs
 
 from idnode import _fastpath
 from idnode.proto import (
@@ -18,58 +18,23 @@ from idnode.proto import (
     resolver_pb2_grpc,
 )
 from idnode.registry import errors
-from idnode.registry.model import IdentifierWrite, WriteOutcome
 from idnode.resolver.grpc import handle_error_from_rpc, start_grpc_server
 
-AUTH = (("authorization", f"Bearer {GOOD_TOKEN}"),)
+
+def pbs(values, indexes):
+    return [v.to_pb() for v in values if v.index in indexes]
 
 
-class ServerRegistry(FakeRegistry):
-    """The stand-in plus the few write-side methods the Registry service tests call."""
-
-    def __init__(self):
-        base = make_registry()
-        super().__init__(base.records, base.served)
-        self.batches = []
-
-    def whoami(self, principal):
-        if principal.role == "anonymous":
-            raise errors.AuthenticationNeeded()
-        p = principal
-        return p.role, p.credit_code, ("88.118.8",), f"token:{p.token_id}", p.token_id
-
-    async def batch_create(self, principal, items):
-        self.batches.append(items)
-        return [
-            WriteOutcome.failed("", item)
-            if isinstance(item, errors.HandleError)
-            else WriteOutcome(handle=item.handle, created=True, sequence=n + 1)
-            for n, item in enumerate(items)
-        ]
-
-    def stats(self, principal):
-        return {
-            "node_prefix": "88.118.8",
-            "identifiers": 2,
-            "tombstones": 1,
-            "enterprises": 1,
-            "prefixes": 1,
-            "changelog_sequence": 7,
-            "per_prefix": [{"prefix": "88.118.8", "identifiers": 2, "registrations": 3, "deletions": 1}],
-            "map_size": 1 << 30,
-            "map_used": 1 << 20,
-            "readers_used": 1,
-            "readers_max": 126,
-        }
+def auth(token: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),)
 
 
 @pytest.fixture
-async def node():
-    registry = ServerRegistry()
-    server, port = await start_grpc_server(registry, "127.0.0.1:0")
+async def node(seeded):
+    server, port = await start_grpc_server(seeded.registry, "127.0.0.1:0")
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     try:
-        yield registry, channel, port
+        yield seeded, channel, port
     finally:
         await channel.close()
         await server.stop(None)
@@ -85,17 +50,30 @@ def handle_error(err: grpc.RpcError) -> common_pb2.HandleError:
 
 
 async def test_resolve(node):
-    _, channel, _ = node
+    seeded, channel, _ = node
     stub = resolver_pb2_grpc.ResolverStub(channel)
     reply = await stub.Resolve(resolver_pb2.ResolveRequest(handle="88.118.8/JXDY2106023"))
     assert (reply.response_code, reply.handle) == (1, "88.118.8/JXDY2106023")
-    assert list(reply.values) == pbs(PRODUCT_VALUES, {1, 2, 3})
+    assert list(reply.values) == pbs(seeded.product, {1, 2, 3})
 
     reply = await stub.Resolve(
         resolver_pb2.ResolveRequest(handle="88.118.8/JXDY2106023", types=["contact."]),
-        metadata=AUTH,
+        metadata=auth(seeded.tokens["owner"]),
     )
-    assert list(reply.values) == pbs(PRODUCT_VALUES, {3, 4})
+    assert list(reply.values) == pbs(seeded.product, {3, 4})
+
+
+@pytest.mark.parametrize(
+    ("reader", "expected"),
+    [("stranger", {1, 2, 3}), ("admin", {1, 2, 3, 4, 100}), ("auditor", {1, 2, 3, 4, 100})],
+)
+async def test_resolve_with_other_readers_tokens(node, reader, expected):
+    seeded, channel, _ = node
+    stub = resolver_pb2_grpc.ResolverStub(channel)
+    reply = await stub.Resolve(
+        resolver_pb2.ResolveRequest(handle="88.118.8/JXDY2106023"), metadata=auth(seeded.tokens[reader])
+    )
+    assert list(reply.values) == pbs(seeded.product, expected)
 
 
 @pytest.mark.parametrize(
@@ -111,10 +89,17 @@ async def test_resolve(node):
             "invalid handle 'nonsense': no '/' between prefix and suffix",
         ),
         ("86.1/X", grpc.StatusCode.FAILED_PRECONDITION, 301, None),
+        (
+            "88.118.8/BROKEN",
+            grpc.StatusCode.INTERNAL,
+            2,
+            "stored record of handle 88.118.8/BROKEN cannot be read",
+        ),
     ],
 )
 async def test_resolve_failures_carry_the_handle_error(node, handle, code, response_code, message):
-    _, channel, _ = node
+    seeded, channel, _ = node
+    seeded.put_raw("88.118.8/BROKEN", b"garbage")  # a stored record that cannot be decoded
     stub = resolver_pb2_grpc.ResolverStub(channel)
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await stub.Resolve(resolver_pb2.ResolveRequest(handle=handle))
@@ -137,9 +122,20 @@ async def test_resolve_with_values_filter_not_found(node):
     assert handle_error(info.value).response_code == 200
 
 
-@pytest.mark.parametrize("authorization", ["Bearer wrong", "Basic dXNlcjpwdw==", "Bearer"])
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        "Bearer wrong",
+        "Basic dXNlcjpwdw==",
+        "Bearer",
+        "Bearer idn1.0000000000000000.unknown",
+        "owner's token with a wrong secret",
+    ],
+)
 async def test_bad_credentials_are_unauthenticated(node, authorization):
-    _, channel, _ = node
+    seeded, channel, _ = node
+    if authorization == "owner's token with a wrong secret":
+        authorization = "Bearer " + seeded.tokens["owner"] + "x"
     stub = resolver_pb2_grpc.ResolverStub(channel)
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await stub.Resolve(
@@ -148,6 +144,18 @@ async def test_bad_credentials_are_unauthenticated(node, authorization):
         )
     assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert handle_error(info.value).response_code == 403
+
+
+async def test_revoked_token_is_unauthenticated(node):
+    seeded, channel, _ = node
+    token = seeded.tokens["owner"]
+    assert await seeded.registry.revoke_token(seeded.owner, seeded.owner.token_id)
+    stub = resolver_pb2_grpc.ResolverStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.Resolve(resolver_pb2.ResolveRequest(handle="88.118.8/JXDY2106023"), metadata=auth(token))
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    he = handle_error(info.value)
+    assert (he.response_code, he.message) == (403, f"credential {seeded.owner.token_id} was revoked")
 
 
 @pytest.mark.parametrize("method", ["Resolve", "BatchResolve"])
@@ -163,7 +171,7 @@ async def test_malformed_request_bytes(node, method):
 
 
 async def test_batch_resolve(node):
-    _, channel, _ = node
+    seeded, channel, _ = node
     stub = resolver_pb2_grpc.ResolverStub(channel)
     reply = await stub.BatchResolve(
         resolver_pb2.BatchResolveRequest(handles=["88.118.8/JXDY2106023", "88.118.8/NOPE", "bad"], indexes=[1])
@@ -173,7 +181,7 @@ async def test_batch_resolve(node):
         (100, "88.118.8/NOPE"),
         (102, "bad"),
     ]
-    assert list(reply.results[0].values) == pbs(PRODUCT_VALUES, {1})
+    assert list(reply.results[0].values) == pbs(seeded.product, {1})
 
 
 async def test_batch_resolve_limit(node):
@@ -258,18 +266,33 @@ async def test_reflection_lists_the_services(node):
 
 
 async def test_registry_service_whoami_and_auth(node):
-    _, channel, _ = node
+    seeded, channel, _ = node
     stub = registry_pb2_grpc.RegistryStub(channel)
-    who = await stub.WhoAmI(registry_pb2.WhoAmIRequest(), metadata=AUTH)
-    assert (who.role, who.token_id, list(who.prefixes)) == ("enterprise", "tok1", ["88.118.8"])
+    owner = seeded.owner
+    who = await stub.WhoAmI(registry_pb2.WhoAmIRequest(), metadata=auth(seeded.tokens["owner"]))
+    assert (who.role, who.credit_code, who.token_id, list(who.prefixes)) == (
+        "enterprise",
+        owner.credit_code,
+        owner.token_id,
+        ["88.118.8"],
+    )
+    assert who.actor == f"enterprise/{owner.token_id}@{owner.credit_code}"
+    # Anonymous callers are told to authenticate (402), by WhoAmI as by every Registry call.
+    for call in (stub.WhoAmI(registry_pb2.WhoAmIRequest()), stub.GetStats(registry_pb2.StatsRequest())):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await call
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert handle_error(info.value).response_code == 402
+    # A credential the registry rejects: 403.
     with pytest.raises(grpc.aio.AioRpcError) as info:
-        await stub.WhoAmI(registry_pb2.WhoAmIRequest())
+        await stub.WhoAmI(registry_pb2.WhoAmIRequest(), metadata=auth("idn1.0000000000000000.unknown"))
     assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    assert handle_error(info.value).response_code == 402
+    assert handle_error(info.value).response_code == 403
 
 
 async def test_registry_service_batch_create_reports_undecodable_items_in_place(node):
-    registry, channel, _ = node
+    seeded, channel, _ = node
+    registry = seeded.registry
     stub = registry_pb2_grpc.RegistryStub(channel)
     good = common_pb2.HandleValue(index=1, type="URL", data=b"https://example.com")
     bad = common_pb2.HandleValue(index=0, type="URL", data=b"x")  # index 0 is invalid
@@ -280,39 +303,57 @@ async def test_registry_service_batch_create_reports_undecodable_items_in_place(
                 registry_pb2.IdentifierWrite(handle="88.118.8/B", values=[good, bad]),
             ]
         ),
-        metadata=AUTH,
+        metadata=auth(seeded.tokens["owner"]),
     )
     assert [(r.handle, r.response_code, r.created) for r in reply.results] == [
         ("88.118.8/A", 1, True),
         ("88.118.8/B", 202, False),
     ]
+    assert reply.results[0].sequence > 0 and reply.results[1].sequence == 0
     assert "value index" in reply.results[1].message
-    (items,) = registry.batches
-    assert isinstance(items[0], IdentifierWrite) and items[0].values[0].ttl == 86400
-    assert isinstance(items[1], errors.InvalidValue) and items[1].handle == "88.118.8/B"
+    # A was decoded (an absent ttl takes Handle's default) and written; B was not written.
+    (value,) = registry.get_record(seeded.owner, "88.118.8/A").values
+    assert (value.index, value.type, value.data, value.ttl) == (1, "URL", b"https://example.com", 86400)
+    assert registry.lookup("88.118.8", "B") is None
 
 
 async def test_registry_service_stats(node):
-    _, channel, _ = node
+    seeded, channel, _ = node
     stub = registry_pb2_grpc.RegistryStub(channel)
-    stats = await stub.GetStats(registry_pb2.StatsRequest(), metadata=AUTH)
-    assert (stats.node_prefix, stats.identifiers, stats.changelog_sequence) == ("88.118.8", 2, 7)
-    assert stats.per_prefix[0].registrations == 3
+    # An enterprise sees its own prefixes: 88.118.8 holds JXDY2106023 and SECRET, and GONE's tombstone.
+    stats = await stub.GetStats(registry_pb2.StatsRequest(), metadata=auth(seeded.tokens["owner"]))
+    assert (stats.node_prefix, stats.identifiers, stats.tombstones, stats.changelog_sequence) == (
+        "88.118",
+        2,
+        1,
+        seeded.registry.writer.sequence,
+    )
+    assert (stats.enterprises, stats.prefixes) == (1, 1)
+    assert [(p.prefix, p.identifiers, p.registrations, p.deletions) for p in stats.per_prefix] == [
+        ("88.118.8", 2, 3, 1)
+    ]
+    assert stats.map_size == 1 << 20 and 0 < stats.map_used <= stats.map_size
     assert stats.fastpath == _fastpath.IMPLEMENTATION
     assert stats.version
+    # The node admin sees the whole node.
+    stats = await stub.GetStats(registry_pb2.StatsRequest(), metadata=auth(seeded.tokens["admin"]))
+    assert (stats.identifiers, stats.enterprises, stats.prefixes) == (2, 2, 2)
 
 
 async def test_registry_service_unexpected_failure_is_internal(node):
-    _, channel, _ = node
-    stub = registry_pb2_grpc.RegistryStub(channel)  # the stand-in has no list_enterprises
+    seeded, channel, _ = node
+    # An enterprise row that is not JSON: listing enterprises fails with a
+    # non-Handle exception, which must leave as INTERNAL without detail.
+    seeded.registry.writer.run(lambda ctx: ctx.put("enterprises", b"corrupt", b"garbage"))
+    stub = registry_pb2_grpc.RegistryStub(channel)
     with pytest.raises(grpc.aio.AioRpcError) as info:
-        await stub.ListEnterprises(registry_pb2.ListEnterprisesRequest(), metadata=AUTH)
+        await stub.ListEnterprises(registry_pb2.ListEnterprisesRequest(), metadata=auth(seeded.tokens["owner"]))
     assert info.value.code() == grpc.StatusCode.INTERNAL
     assert info.value.details() == "internal server error"
     assert handle_error(info.value).response_code == 2
 
 
 async def test_bind_failure_names_the_address(node):
-    _, _, port = node
+    seeded, _, port = node
     with pytest.raises(OSError, match=f"127.0.0.1:{port}"):
-        await start_grpc_server(FakeRegistry(), f"127.0.0.1:{port}")
+        await start_grpc_server(seeded.registry, f"127.0.0.1:{port}")

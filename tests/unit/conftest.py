@@ -1,0 +1,97 @@
+"""A real registry (real LMDB in a temporary folder) seeded through the facade
+for the read-path tests (test_pipeline.py, test_grpc_server.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from idnode import _fastpath
+from idnode.registry.auth import ANONYMOUS, Principal
+from idnode.registry.model import IdentifierWrite
+from idnode.registry.service import Registry
+from idnode.registry.uscc import check_character
+from idnode.registry.values import AdminData, Value
+
+ADMIN = Principal("node-admin", token_id="0123456789abcdef")  # the bootstrap actor that seeds the data
+OWNER = "91350100M000100Y4" + check_character("91350100M000100Y4")  # owns 88.118.8
+STRANGER = "91110000600037341" + check_character("91110000600037341")  # owns 88.118.9
+
+PUBLIC = 0b1110
+PRIVATE = 0b1100
+
+PRODUCT_VALUES = (
+    Value(1, "URL", b"https://example.com/p/JXDY2106023", permissions=PUBLIC),
+    Value(2, "productName", "电机".encode(), permissions=PUBLIC),
+    Value(3, "contact.email", b"sales@example.com", permissions=PUBLIC),
+    Value(4, "contact.phone", b"+86 591 0000000", permissions=PRIVATE),
+    Value(100, "HS_ADMIN", AdminData("88.118.8/ADMIN", 300), format="admin", permissions=PRIVATE),
+)
+SECRET_VALUES = (Value(1, "note", b"internal", permissions=PRIVATE),)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Seeded:
+    """The seeded registry and the real principals and bearer tokens of its users.
+
+    Handles: ``88.118.8/JXDY2106023`` (:data:`PRODUCT_VALUES`),
+    ``88.118.8/SECRET`` (:data:`SECRET_VALUES`, nothing public) and
+    ``88.118.8/GONE`` (created, then deleted: a tombstone), all owned by
+    :data:`OWNER`. ``product`` and ``secret`` are the values as stored (the
+    registry stamps each with the write time).
+    """
+
+    registry: Registry
+    principals: dict[str, Principal]  # anonymous, owner, stranger, admin, auditor
+    tokens: dict[str, str]  # owner, stranger, admin, auditor
+    product: tuple[Value, ...]
+    secret: tuple[Value, ...]
+
+    @property
+    def owner(self) -> Principal:
+        return self.principals["owner"]
+
+    def put_raw(self, handle: str, raw: bytes) -> None:
+        """Store ``raw`` as the record of ``handle``, bypassing the facade (corruption)."""
+        key = _fastpath.handle_key(*_fastpath.parse_handle(handle))
+        self.registry.writer.run(lambda ctx: ctx.put("identifiers", key, raw))
+
+
+async def approved_enterprise(registry: Registry, code: str, prefix: str) -> str:
+    """Register and approve an enterprise, allocate it ``prefix``; its API token."""
+    await registry.add_enterprise(ADMIN, code, f"Enterprise {code[-4:]}", "ops@example.com")
+    await registry.set_enterprise_status(ADMIN, code, "approved")
+    await registry.allocate_prefix(ADMIN, code, prefix)
+    return (await registry.create_token(ADMIN, "enterprise", code, "test")).token
+
+
+def stored_values(registry: Registry, handle: str, written: tuple[Value, ...]) -> tuple[Value, ...]:
+    """The values of ``handle`` as stored, checked against those written."""
+    stored = registry.get_record(ADMIN, handle).values
+    assert len(stored) == len(written)
+    assert all(s.same_content(w) and s.timestamp > 0 for s, w in zip(stored, written, strict=True))
+    return stored
+
+
+@pytest.fixture
+async def seeded(registry: Registry) -> Seeded:
+    tokens = {
+        "owner": await approved_enterprise(registry, OWNER, "88.118.8"),
+        "stranger": await approved_enterprise(registry, STRANGER, "88.118.9"),
+        "admin": (await registry.create_token(ADMIN, "node-admin", label="test")).token,
+        "auditor": (await registry.create_token(ADMIN, "auditor", label="test")).token,
+    }
+    principals = {"anonymous": ANONYMOUS} | {name: registry.authenticate(t) for name, t in tokens.items()}
+    owner = principals["owner"]
+    await registry.create(owner, IdentifierWrite("88.118.8/JXDY2106023", PRODUCT_VALUES))
+    await registry.create(owner, IdentifierWrite("88.118.8/SECRET", SECRET_VALUES))
+    await registry.create(owner, IdentifierWrite("88.118.8/GONE", PRODUCT_VALUES[:1]))
+    await registry.delete(owner, "88.118.8/GONE")
+    return Seeded(
+        registry=registry,
+        principals=principals,
+        tokens=tokens,
+        product=stored_values(registry, "88.118.8/JXDY2106023", PRODUCT_VALUES),
+        secret=stored_values(registry, "88.118.8/SECRET", SECRET_VALUES),
+    )
