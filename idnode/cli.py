@@ -273,7 +273,12 @@ def main() -> None:
 @click.option("--dns-listen", metavar="HOST:PORT", help="DNS address [default: 127.0.0.1:8053].")
 @click.option("--node-prefix", metavar="PREFIX", help="The prefix this node serves [default: 88.118].")
 @click.option("--demo/--no-demo", default=None, help="Load demo data on first start.")
-@click.option("--workers", type=int, metavar="N", help="Reader worker processes [default: 1].")
+@click.option(
+    "--workers",
+    type=int,
+    metavar="N",
+    help="Reader worker processes; 1 runs everything in one process [default: the number of cores].",
+)
 @click.option("--map-size", metavar="SIZE", help="Initial LMDB map size, e.g. 1GiB (grows by itself).")
 @click.option("--max-readers", type=int, metavar="N", help="LMDB reader slots [default: 2048].")
 @click.option("--log-level", metavar="LEVEL", help="debug, info, warning or error [default: info].")

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from idnode import _fastpath
 from idnode.registry.errors import StoreError
 from idnode.registry.service import Registry
-from idnode.registry.store import Store
+from idnode.registry.store import Store, lock_folder
 from idnode.registry.writer import Writer
 from idnode.settings import Settings, parse_listen
 
@@ -92,71 +92,113 @@ def _loop_grow_hook(loop: asyncio.AbstractEventLoop) -> Callable[[Callable[[], N
     return hook
 
 
-async def serve(settings: Settings, ready: Callable[[int], None] | None = None) -> int:
-    """Run a node until SIGTERM/SIGINT; return the process exit code."""
+def banner(settings: Settings, port: int, node_prefix: str, workers: int = 1) -> str:
+    """The line that says the node serves (tests and the benchmark parse it)."""
+    host, _ = parse_listen(settings.grpc_listen)
+    shown = f"[{host}]" if ":" in host else host
+    how = f"{workers} workers" if workers > 1 else "one process"
+    fast = _fastpath.IMPLEMENTATION
+    if not _fastpath.COMPILED and not os.environ.get("IDNODE_NO_EXTENSIONS"):
+        fast += " (compiled fast path not built: install with a C compiler for full speed)"
+    return (
+        f"idnode: gRPC listening on {shown}:{port} (node prefix {node_prefix}, {how}, "
+        f"data {settings.data_dir}, fast path {fast})"
+    )
+
+
+def open_writer(settings: Settings) -> tuple[Store, Writer, Registry]:
+    """Open the store for writing and start the writer role (the one process
+    of a single-process node, or the writer process of a prefork node)."""
+    store = Store(settings.data_dir, map_size=settings.map_size, max_readers=settings.max_readers, lock=False)
+    writer = Writer(store)
+    try:
+        registry = Registry(store, writer, settings.node_prefix)
+    except BaseException:
+        store.close()
+        raise
+    writer.start()
+    store.grow_hook = _loop_grow_hook(asyncio.get_running_loop())
+    return store, writer, registry
+
+
+def close_writer(store: Store, writer: Writer) -> None:
+    store.grow_hook = None
+    writer.stop()
+    store.close()
+
+
+async def bootstrap(registry: Registry, settings: Settings) -> None:
+    """First-start admin credential; demo data when asked (both idempotent)."""
+    token = await registry.ensure_admin_credential()
+    if token:
+        _write_secret(settings.admin_credential_path, token)
+        _say(f"idnode: node-admin credential created and written to {settings.admin_credential_path} (mode 0600)")
+    if settings.demo:
+        from idnode.demo import DEMO_COUNT, load_demo
+
+        prefix, demo_token = await load_demo(registry, settings.data_dir)
+        last = f"{prefix}/DEMO-{DEMO_COUNT:06d}"
+        _say(f"idnode: demo data ready: {DEMO_COUNT} identifiers {prefix}/DEMO-000001 .. {last}")
+        _say(f"idnode: demo enterprise token (also in {settings.data_dir / 'demo.token'}): {demo_token}")
+        _say(f"idnode: node-admin credential: {settings.admin_credential_path}")
+
+
+async def wait_for_stop(*signals: signal.Signals) -> None:
+    """Return when one of ``signals`` arrives."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in signals:
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+async def serve(settings: Settings) -> int:
+    """Run a single-process node until SIGTERM/SIGINT; return the exit code.
+
+    The writer role runs as a thread of this process; reads run inline on
+    the event loop. The boundaries are those of the prefork node.
+    """
     from idnode.resolver.grpc.server import start_grpc_server, stop_grpc_server
 
     check_port_free(settings.grpc_listen)
-    store = Store(settings.data_dir, map_size=settings.map_size, max_readers=settings.max_readers)
-    writer = Writer(store)
+    lock_fd = lock_folder(settings.data_dir)
     server = None
     try:
-        registry = Registry(store, writer, settings.node_prefix)
-        writer.start()
-        store.grow_hook = _loop_grow_hook(asyncio.get_running_loop())
-        token = await registry.ensure_admin_credential()
-        if token:
-            _write_secret(settings.admin_credential_path, token)
-            _say(f"idnode: node-admin credential created and written to {settings.admin_credential_path} (mode 0600)")
-        if settings.demo:
-            from idnode.demo import DEMO_COUNT, load_demo
-
-            prefix, demo_token = await load_demo(registry, settings.data_dir)
-            last = f"{prefix}/DEMO-{DEMO_COUNT:06d}"
-            _say(f"idnode: demo data ready: {DEMO_COUNT} identifiers {prefix}/DEMO-000001 .. {last}")
-            _say(f"idnode: demo enterprise token (also in {settings.data_dir / 'demo.token'}): {demo_token}")
-            _say(f"idnode: node-admin credential: {settings.admin_credential_path}")
-        server, port = await start_grpc_server(registry, settings.grpc_listen)
-        host, _ = parse_listen(settings.grpc_listen)
-        shown = f"[{host}]" if ":" in host else host
-        _say(
-            f"idnode: gRPC listening on {shown}:{port} (node prefix {registry.node_prefix}, "
-            f"data {settings.data_dir}, fast path {_fastpath.IMPLEMENTATION})"
-        )
-        if ready is not None:
-            ready(port)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        _say(f"idnode: stopping (grace {settings.grace:g} s)")
-        await stop_grpc_server(server, settings.grace)
-        server = None
-        return 0
+        store, writer, registry = open_writer(settings)
+        try:
+            await bootstrap(registry, settings)
+            server, port = await start_grpc_server(registry, settings.grpc_listen)
+            _say(banner(settings, port, registry.node_prefix))
+            await wait_for_stop(signal.SIGTERM, signal.SIGINT)
+            _say(f"idnode: stopping (grace {settings.grace:g} s)")
+            await stop_grpc_server(server, settings.grace)
+            server = None
+            return 0
+        finally:
+            if server is not None:
+                await server.stop(0)
+            close_writer(store, writer)
     finally:
-        if server is not None:
-            await server.stop(0)
-        store.grow_hook = None
-        writer.stop()
-        store.close()
+        os.close(lock_fd)
+
+
+def setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
 
 
 def run(settings: Settings) -> int:
-    """Entry point of ``idnode serve``."""
-    if settings.workers != 1:
-        print(
-            f"error: settings: workers = {settings.workers}: prefork reader workers arrive with the "
-            "fast-path work; this version serves every front end from one process (workers = 1)",
-            file=sys.stderr,
-        )
-        return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    """Entry point of ``idnode serve``: one process, or a prefork node."""
+    setup_logging(settings)
     try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.workers > 1:
+            from idnode.prefork import supervise
+
+            return supervise(settings)
         return asyncio.run(serve(settings))
     except (StoreError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -286,7 +286,7 @@ class Settings:
     dns_listen: str = "127.0.0.1:8053"  # reserved: DNS front end arrives later
     node_prefix: str = "88.118"
     demo: bool = False
-    workers: int = 1
+    workers: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)  # reader worker processes
     map_size: int = GIB  # initial LMDB map size; the store grows it by itself
     max_readers: int = 2048
     log_level: str = "info"

@@ -44,12 +44,13 @@ class Registry(AccountsMixin, IdentifiersMixin):
 
     Args:
         store: the open store.
-        writer: the writer role for that store.
+        writer: the writer role for that store; None in a reader worker, whose
+            Registry calls are forwarded to the writer process (reads only here).
         node_prefix: this node's prefix (``88.118``); enterprise prefixes are
             allocated under it. Fixed at the folder's first start.
     """
 
-    def __init__(self, store: Store, writer: Writer, node_prefix: str) -> None:
+    def __init__(self, store: Store, writer: Writer | None, node_prefix: str) -> None:
         self.store = store
         self.writer = writer
         self.node_prefix = _fastpath.parse_prefix(node_prefix)
@@ -57,6 +58,8 @@ class Registry(AccountsMixin, IdentifiersMixin):
         self._ids = store.dbs["identifiers"]
         stored = store.get("meta", b"node_prefix")
         if stored is None:
+            if writer is None:
+                raise StoreError(f"data folder {store.path} has not been initialised by a writer")
             writer.run(lambda ctx: self._put(ctx, "meta", b"node_prefix", self.node_prefix.encode(), "system"))
         elif stored.decode() != self.node_prefix:
             raise StoreError(
@@ -259,7 +262,7 @@ class Registry(AccountsMixin, IdentifiersMixin):
             "tombstones": sum(r.pop("tombstones") for r in rows),
             "enterprises": enterprises if own is None else 1,
             "prefixes": prefixes if own is None else len(own),
-            "changelog_sequence": self.writer.sequence,
+            "changelog_sequence": self.store.last_sequence(),
             "per_prefix": rows,
         }
         out.update(self.store.usage())

@@ -61,6 +61,29 @@ MAX_GROWTH_STEP = 8 << 30
 _U64 = struct.Struct(">Q")
 
 
+def lock_folder(path: Path) -> int:
+    """Take the data folder's lock (``node.lock``, flock) and return its fd.
+
+    Held for the node's life by the process that owns the folder (the
+    single process, or the supervisor of a prefork node; children inherit it).
+
+    Raises:
+        StoreLocked: another node holds it.
+    """
+    fd = os.open(path / "node.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        owner = os.pread(fd, 64, 0).decode(errors="replace").strip()
+        os.close(fd)
+        raise StoreLocked(
+            f"data folder {path} is in use by another idnode process" + (f" (pid {owner})" if owner else "")
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
 def u64(value: int) -> bytes:
     return _U64.pack(value)
 
@@ -78,6 +101,8 @@ class Store:
         max_readers: reader-table slots, sized for many worker processes.
         lock: take the folder lock (the supervisor does; workers of the same
             node do not).
+        writable: False in a reader worker: it opens no write transaction, so
+            the databases must exist already (the writer creates them).
 
     Raises:
         StoreLocked: another node holds the folder.
@@ -92,8 +117,10 @@ class Store:
         map_size: int = DEFAULT_MAP_SIZE,
         max_readers: int = 2048,
         lock: bool = True,
+        writable: bool = True,
     ) -> None:
         self.path = Path(path)
+        self.writable = writable
         self._lock_fd: int | None = None
         self._grow_lock = threading.Lock()
         self.grow_hook: Callable[[Callable[[], None]], None] | None = None
@@ -112,6 +139,7 @@ class Store:
                 subdir=True,
                 readahead=False,
                 meminit=False,
+                readonly=not writable,
             )
         except lmdb.Error as exc:
             self.release()
@@ -119,25 +147,25 @@ class Store:
         stale = self.env.reader_check()
         if stale:
             log.warning("cleared %d stale LMDB reader slots left by an unclean stop", stale)
-        with self.env.begin(write=True) as txn:
-            self.dbs = {name: self.env.open_db(name.encode(), txn=txn, create=True) for name in DB_NAMES}
+        try:
+            if writable:
+                with self.env.begin(write=True) as txn:
+                    self.dbs = {name: self.env.open_db(name.encode(), txn=txn, create=True) for name in DB_NAMES}
+            else:  # a read-only environment: py-lmdb keeps these handles valid
+                self.dbs = {name: self.env.open_db(name.encode(), create=False) for name in DB_NAMES}
+        except lmdb.NotFoundError:
+            self.close()
+            raise StoreError(f"data folder {self.path} has not been initialised by the node's writer") from None
         self.identifiers = self.dbs["identifiers"]
-        self._check_schema()
+        if writable:
+            self._check_schema()
+        elif self.schema_version != SCHEMA_VERSION:
+            found = self.schema_version
+            self.close()
+            raise SchemaMismatch(f"data folder {self.path} has schema version {found}, not {SCHEMA_VERSION}")
 
     def _take_lock(self) -> None:
-        lock_path = self.path / "node.lock"
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.pread(fd, 64, 0).decode(errors="replace").strip()
-            os.close(fd)
-            raise StoreLocked(
-                f"data folder {self.path} is in use by another idnode process" + (f" (pid {owner})" if owner else "")
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self._lock_fd = fd
+        self._lock_fd = lock_folder(self.path)
 
     def _check_schema(self) -> None:
         meta = self.dbs["meta"]
@@ -178,6 +206,12 @@ class Store:
         """One key in one short read transaction."""
         with self.begin() as txn:
             return txn.get(key, db=self.dbs[db])
+
+    def last_sequence(self) -> int:
+        """The newest change-log sequence number (0 for an empty log)."""
+        with self.begin() as txn:
+            cur = txn.cursor(db=self.dbs["changelog"])
+            return from_u64(cur.key()) if cur.last() else 0
 
     # -- map growth ------------------------------------------------------------
 

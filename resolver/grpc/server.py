@@ -15,7 +15,7 @@ from grpc_reflection.v1alpha import reflection as grpc_reflection
 from idnode.proto import registry_pb2_grpc
 from idnode.resolver.grpc import registry_service, resolver_service
 
-__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "start_grpc_server"]
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "start_grpc_server", "stop_grpc_server"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ async def start_grpc_server(
     health: bool = True,
     reflection: bool = True,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    reuse_port: bool = False,
+    registry_handler: grpc.GenericRpcHandler | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Start a gRPC server for ``registry`` on ``listen``.
 
@@ -56,6 +58,10 @@ async def start_grpc_server(
         health: add ``grpc.health.v1.Health``.
         reflection: add server reflection.
         max_message_bytes: the largest request or reply message.
+        reuse_port: bind with SO_REUSEPORT (prefork workers share the port;
+            the supervisor has checked it was free).
+        registry_handler: serves ``idnode.v1.Registry`` instead of a local
+            RegistryService (a worker's forwarder to the writer process).
 
     Returns:
         ``(server, bound_port)``; the caller stops the server.
@@ -63,18 +69,21 @@ async def start_grpc_server(
     Raises:
         OSError: ``listen`` cannot be bound (in use, bad address).
     """
-    # so_reuseport stays off while the node is one process: a second node on a
-    # busy port must fail instead of silently sharing it (the prefork work
-    # turns it on after checking the port itself).
+    # so_reuseport is off for a single-process node: a second node on a busy
+    # port must fail instead of silently sharing it. Prefork workers turn it on
+    # after the supervisor has checked the port itself.
     server = grpc.aio.server(
         options=[
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
         ]
     )
     server.add_generic_rpc_handlers((resolver_service.resolver_handler(registry),))
-    registry_pb2_grpc.add_RegistryServicer_to_server(registry_service.RegistryService(registry), server)
+    if registry_handler is not None:
+        server.add_generic_rpc_handlers((registry_handler,))
+    else:
+        registry_pb2_grpc.add_RegistryServicer_to_server(registry_service.RegistryService(registry), server)
     service_names = [resolver_service.SERVICE_NAME, registry_service.SERVICE_NAME]
     if health:
         servicer = _health_servicer()

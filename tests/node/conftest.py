@@ -148,3 +148,35 @@ def setup_enterprise(node: Node, head: str, prefix: str, approve: bool = True) -
         )
     reg.AllocatePrefix(registry_pb2.AllocatePrefixRequest(credit_code=code, prefix=prefix), metadata=admin)
     return reg.CreateToken(registry_pb2.CreateTokenRequest(role="enterprise", credit_code=code), metadata=admin).token
+
+
+def children_of(pid: int) -> list[int]:
+    """Live child processes of ``pid`` (from /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(entry.name))
+    return sorted(out)
+
+
+def wait_folder_free(data_dir: Path, timeout: float = 15) -> None:
+    """Wait until no process holds the data folder's lock."""
+    from idnode.registry.errors import StoreLocked
+    from idnode.registry.store import lock_folder
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.close(lock_folder(data_dir))
+            return
+        except StoreLocked:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

@@ -12,7 +12,7 @@ from idnode.proto import common_pb2, registry_pb2, resolver_pb2
 from idnode.registry import changelog
 from idnode.registry.store import Store
 
-from .conftest import auth, setup_enterprise
+from .conftest import auth, setup_enterprise, wait_folder_free
 
 
 def test_sigkill_mid_import_keeps_every_acknowledged_write(node_factory):
@@ -54,6 +54,7 @@ def test_sigkill_mid_import_keeps_every_acknowledged_write(node_factory):
     thread.join(30)
     stop.set()
     node.stop()
+    wait_folder_free(node.data_dir)  # the workers and the writer die with the supervisor
     assert len(acknowledged) >= 2000, "the writer made too little progress before the kill"
     assert failures, "the in-flight batch should have failed when the node died"
 

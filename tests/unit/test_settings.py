@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def test_defaults() -> None:
     assert settings.dns_listen == "127.0.0.1:8053"
     assert settings.node_prefix == "88.118"
     assert settings.demo is False
-    assert settings.workers == 1
+    assert settings.workers == (os.cpu_count() or 1)
     assert settings.map_size == 1024**3
     assert settings.max_readers == 2048
     assert (settings.log_level, settings.log_format) == ("info", "text")
@@ -62,7 +63,7 @@ def test_explicit_config_path_wins_over_env(tmp_path: Path) -> None:
 
 
 def test_empty_env_counts_as_unset() -> None:
-    assert load_settings({}, env={"IDNODE_WORKERS": "", "IDNODE_TOP": ""}).workers == 1
+    assert load_settings({}, env={"IDNODE_WORKERS": "", "IDNODE_TOP": ""}).workers == (os.cpu_count() or 1)
 
 
 def test_env_values_converted() -> None:

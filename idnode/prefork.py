@@ -1,0 +1,318 @@
+"""Prefork node: a supervisor, one writer process and N reader workers.
+
+``idnode serve --workers N`` (N > 1) runs :func:`supervise`. The supervisor
+creates no gRPC object and opens no LMDB environment: it takes the data
+folder's lock, checks the gRPC port is free and reserves it (for port 0 it
+picks the real port once), then forks
+
+- the **writer** process: opens the store for writing, runs the writer role
+  (group commit, map growth), the first-start bootstrap and demo data, and
+  serves ``idnode.v1.Registry`` on a Unix socket for the workers;
+- N **reader workers**: each opens its own read-only LMDB environment and
+  binds the public gRPC port with SO_REUSEPORT; it answers Resolver calls
+  inline and forwards Registry calls to the writer
+  (:mod:`idnode.resolver.grpc.forward`).
+
+It restarts a child that dies (a writer that keeps dying within seconds
+stops the node), and on SIGTERM or SIGINT stops the workers first (each
+reports NOT_SERVING, refuses new calls and drains in-flight ones within
+``--grace``), then the writer (which finishes its queued writes). Children
+die with the supervisor (PR_SET_PDEATHSIG), so a killed supervisor leaves
+no orphan holding the port or the folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import dataclasses
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from idnode.node import (
+    _say,
+    banner,
+    bootstrap,
+    check_port_free,
+    close_writer,
+    open_writer,
+    wait_for_stop,
+)
+from idnode.registry.store import lock_folder
+from idnode.settings import Settings, parse_listen
+
+log = logging.getLogger("idnode.prefork")
+
+READY_TIMEOUT = 600.0  # a writer loading demo data into a slow disk may take a while
+RESTART_WINDOW = 10.0  # a child that dies sooner than this after start is "crash looping"
+MAX_QUICK_RESTARTS = 5
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclasses.dataclass
+class _Child:
+    role: str  # "writer" or "worker"
+    index: int
+    pid: int = 0
+    started: float = 0.0
+    quick_restarts: int = 0
+
+    @property
+    def name(self) -> str:
+        return "writer" if self.role == "writer" else f"worker {self.index}"
+
+
+def _reserve_port(host: str, port: int) -> socket.socket:
+    """Bind (without listening) a SO_REUSEPORT socket on the port, so the port
+    stays ours while workers come and go; for port 0 this picks the port."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _writer_socket(data_dir: Path) -> tuple[str, Path]:
+    """The Unix socket the writer serves the workers on (paths over ~100
+    bytes do not fit a sockaddr_un; then a private temporary folder)."""
+    path = (data_dir / "writer.sock").resolve()
+    if len(str(path)) > 100:
+        path = Path(tempfile.mkdtemp(prefix="idnode-")) / "writer.sock"
+    path.unlink(missing_ok=True)
+    return f"unix:{path}", path
+
+
+def _die_with_parent() -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the supervisor's SIGTERM path still stops children
+        return
+
+
+# -- the roles (run in the forked children) ------------------------------------
+
+
+async def _writer_role(settings: Settings, target: str, ready: Callable[[], None]) -> int:
+    from idnode.resolver.grpc.server import start_grpc_server, stop_grpc_server
+
+    store, writer, registry = open_writer(settings)
+    try:
+        await bootstrap(registry, settings)
+        server, _ = await start_grpc_server(registry, target, reflection=False)
+        ready()
+        await wait_for_stop(signal.SIGTERM)
+        await stop_grpc_server(server, settings.grace)
+        return 0
+    finally:
+        close_writer(store, writer)
+
+
+async def _worker_role(settings: Settings, listen: str, target: str, ready: Callable[[], None]) -> int:
+    import grpc
+
+    from idnode.registry.service import Registry
+    from idnode.registry.store import Store
+    from idnode.resolver.grpc.forward import registry_forwarder
+    from idnode.resolver.grpc.server import DEFAULT_MAX_MESSAGE_BYTES, start_grpc_server, stop_grpc_server
+
+    store = Store(
+        settings.data_dir, map_size=settings.map_size, max_readers=settings.max_readers, lock=False, writable=False
+    )
+    channel = grpc.aio.insecure_channel(
+        target,
+        options=[
+            ("grpc.max_receive_message_length", DEFAULT_MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", DEFAULT_MAX_MESSAGE_BYTES),
+        ],
+    )
+    try:
+        registry = Registry(store, None, settings.node_prefix)
+        server, _ = await start_grpc_server(
+            registry, listen, reuse_port=True, registry_handler=registry_forwarder(channel)
+        )
+        ready()
+        await wait_for_stop(signal.SIGTERM)
+        await stop_grpc_server(server, settings.grace)
+        return 0
+    finally:
+        await channel.close()
+        store.close()
+
+
+def _child_main(run: Callable[[Callable[[], None]], int], ready_fd: int) -> int:
+    """Common start of every child: die with the parent, leave SIGINT to the
+    supervisor, report readiness on the pipe."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def ready() -> None:
+        os.write(ready_fd, b"ready\n")
+        os.close(ready_fd)
+
+    return run(ready)
+
+
+# -- the supervisor --------------------------------------------------------------
+
+
+class _Supervisor:
+    def __init__(self, settings: Settings, listen: str, target: str, keep: list[int]) -> None:
+        self.settings = settings
+        self.listen = listen
+        self.target = target
+        self.keep = keep  # fds children must close (the reserved port)
+        self.children: dict[int, _Child] = {}
+        self.stopping = False
+        self.restarts = 0
+
+    def spawn(self, child: _Child) -> None:
+        """Fork ``child`` and wait until it reports ready.
+
+        Raises:
+            RuntimeError: it exited or did not get ready in time.
+        """
+        read_fd, write_fd = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 1
+            try:
+                os.close(read_fd)
+                for fd in self.keep:
+                    os.close(fd)
+                settings = self.settings
+                if child.role == "writer":
+                    code = _child_main(lambda ready: asyncio.run(_writer_role(settings, self.target, ready)), write_fd)
+                else:
+                    code = _child_main(
+                        lambda ready: asyncio.run(_worker_role(settings, self.listen, self.target, ready)), write_fd
+                    )
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        os.close(write_fd)
+        child.pid, child.started = pid, time.monotonic()
+        self.children[pid] = child
+        try:
+            ready, _, _ = select.select([read_fd], [], [], READY_TIMEOUT)
+            line = os.read(read_fd, 64) if ready else b""
+        finally:
+            os.close(read_fd)
+        if line != b"ready\n":
+            self.reap(block=False)
+            raise RuntimeError(f"the {child.name} process (pid {pid}) did not start; see the messages above")
+        log.info("%s started (pid %d)", child.name, pid)
+
+    def reap(self, block: bool) -> list[_Child]:
+        """Collect exited children."""
+        gone = []
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, 0 if block else os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            child = self.children.pop(pid, None)
+            if child is not None:
+                code = os.waitstatus_to_exitcode(status)
+                if not self.stopping:
+                    log.warning("%s (pid %d) exited with %s", child.name, pid, code)
+                gone.append(child)
+            if block:
+                break
+        return gone
+
+    def restart(self, child: _Child) -> None:
+        now = time.monotonic()
+        child.quick_restarts = child.quick_restarts + 1 if now - child.started < RESTART_WINDOW else 0
+        if child.quick_restarts > MAX_QUICK_RESTARTS:
+            raise RuntimeError(f"the {child.name} keeps dying right after start; stopping the node")
+        time.sleep(min(0.1 * 2**child.quick_restarts, 2.0))
+        self.restarts += 1
+        _say(f"idnode: restarting the {child.name} (restart {self.restarts})")
+        self.spawn(child)
+
+    def stop(self) -> None:
+        """Workers first (they drain within the grace period), then the writer."""
+        self.stopping = True
+        grace = self.settings.grace
+        for role, timeout in (("worker", grace + 5), ("writer", grace + 30)):
+            pids = [pid for pid, c in self.children.items() if c.role == role]
+            for pid in pids:
+                _signal(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while any(pid in self.children for pid in pids) and time.monotonic() < deadline:
+                self.reap(block=False)
+                time.sleep(0.05)
+            for pid in pids:
+                if pid in self.children:
+                    log.warning("%s (pid %d) did not stop in time; killing it", self.children[pid].name, pid)
+                    _signal(pid, signal.SIGKILL)
+            while any(pid in self.children for pid in pids):
+                self.reap(block=True)
+
+    def run(self) -> int:
+        stop_requested = []
+
+        def on_signal(signum: int, _frame: object) -> None:
+            stop_requested.append(signum)
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        try:
+            self.spawn(_Child("writer", 0))
+            for index in range(1, self.settings.workers + 1):
+                self.spawn(_Child("worker", index))
+            port = int(self.listen.rsplit(":", 1)[1])
+            _say(banner(self.settings, port, self.settings.node_prefix, self.settings.workers))
+            while not stop_requested:
+                for child in self.reap(block=False):
+                    if not stop_requested:
+                        self.restart(child)
+                time.sleep(0.1)
+            _say(f"idnode: stopping (grace {self.settings.grace:g} s)")
+            return 0
+        except RuntimeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            self.stop()
+
+
+def _signal(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
+def supervise(settings: Settings) -> int:
+    """Run a prefork node until SIGTERM/SIGINT; return the exit code."""
+    check_port_free(settings.grpc_listen)
+    lock_fd = lock_folder(settings.data_dir)
+    host, port = parse_listen(settings.grpc_listen)
+    reserved = _reserve_port(host, port)
+    port = reserved.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    target, socket_path = _writer_socket(settings.data_dir)
+    try:
+        return _Supervisor(settings, f"{shown}:{port}", target, [reserved.fileno(), lock_fd]).run()
+    finally:
+        reserved.close()
+        socket_path.unlink(missing_ok=True)
+        os.close(lock_fd)

@@ -1,0 +1,93 @@
+"""The prefork node: supervisor, writer process, reader workers on one port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import grpc
+import pytest
+
+from idnode.proto import common_pb2, registry_pb2, resolver_pb2
+
+from .conftest import auth, children_of, setup_enterprise, wait_folder_free
+
+
+def _value(i: int) -> common_pb2.HandleValue:
+    return common_pb2.HandleValue(index=1, type="URL", data=f"https://p/{i}".encode())
+
+
+def test_prefork_forwards_writes_and_serves_reads_from_every_worker(node_factory):
+    node = node_factory("--workers", "3")
+    assert "3 workers" in "".join(node.output)
+    assert node.proc is not None
+    assert len(children_of(node.proc.pid)) == 4  # the writer and three workers
+    token = setup_enterprise(node, "91440300192203821", "88.118.8")
+    # Many channels: SO_REUSEPORT balances connections over the workers.
+    stubs = [(node.registry(), node.resolver()) for _ in range(8)]
+    for i, (reg, _) in enumerate(stubs):
+        result = reg.CreateIdentifier(
+            registry_pb2.IdentifierWrite(handle=f"88.118.8/W{i}", values=[_value(i)]), metadata=auth(token)
+        )
+        assert result.response_code == 1 and result.created
+    for _, res in stubs:  # every write is visible through every connection at once
+        answers = res.BatchResolve(resolver_pb2.BatchResolveRequest(handles=[f"88.118.8/W{i}" for i in range(8)]))
+        assert [r.response_code for r in answers.results] == [1] * 8
+    # Errors forwarded from the writer keep their status and Handle details.
+    with pytest.raises(grpc.RpcError) as info:
+        stubs[0][0].CreateIdentifier(
+            registry_pb2.IdentifierWrite(handle="88.118.8/W0", values=[_value(99)]), metadata=auth(token)
+        )
+    assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    from grpc_status import rpc_status
+
+    detail = common_pb2.HandleError()
+    assert rpc_status.from_call(info.value).details[0].Unpack(detail) and detail.response_code == 101
+    exported = list(stubs[1][0].ExportIdentifiers(registry_pb2.ExportRequest(prefix="88.118.8"), metadata=auth(token)))
+    assert [r.handle for r in exported] == [f"88.118.8/W{i}" for i in range(8)]
+
+
+def test_a_dead_worker_is_replaced(node_factory):
+    node = node_factory("--workers", "2")
+    assert node.proc is not None
+    before = children_of(node.proc.pid)
+    assert len(before) == 3
+    victim = before[-1]  # the last forked: a worker
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        now = children_of(node.proc.pid)
+        if len(now) == 3 and victim not in now:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"worker {victim} was not replaced: {children_of(node.proc.pid)}")
+    res = node.resolver()
+    with pytest.raises(grpc.RpcError) as info:
+        res.Resolve(resolver_pb2.ResolveRequest(handle="88.118.8/none"))
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    node.stop()
+    assert any("restarting the worker" in line for line in node.output)
+
+
+def test_sigterm_stops_every_process(node_factory):
+    node = node_factory("--workers", "2")
+    assert node.proc is not None
+    kids = children_of(node.proc.pid)
+    assert node.stop() == 0
+    alive = [pid for pid in kids if os.path.exists(f"/proc/{pid}")]
+    assert alive == [], f"children left running after SIGTERM: {alive}"
+    wait_folder_free(node.data_dir, timeout=1)
+    assert any("stopping" in line for line in node.output)
+
+
+def test_single_process_mode(node_factory):
+    node = node_factory("--workers", "1")
+    assert "one process" in "".join(node.output)
+    assert node.proc is not None and children_of(node.proc.pid) == []
+    token = setup_enterprise(node, "91440300192203821", "88.118.8")
+    node.registry().CreateIdentifier(
+        registry_pb2.IdentifierWrite(handle="88.118.8/S", values=[_value(1)]), metadata=auth(token)
+    )
+    assert node.resolver().Resolve(resolver_pb2.ResolveRequest(handle="88.118.8/S")).values[0].data == b"https://p/1"
