@@ -128,10 +128,10 @@ class IdentifiersMixin(RegistryBase):
         stored = list(values)
         if template_version:
             stored.append(_records.template_value(template_version, ctx.now))
-        stamped = _records.stamp(stored, old_values, ctx.now)
-        record = _records.build(item.handle, item.key, stamped, created, ctx.now, template_version)
+        stamps = _records.stamp(stored, old_values, ctx.now)
+        record = _records.build(item.handle, item.key, stored, created, ctx.now, template_version, stamps)
         ctx.put("identifiers", item.key, record)
-        self._reindex(ctx, item.key, old_values, stamped)
+        self._reindex(ctx, item.key, old_values, stored)
         return ctx.log(op, "identifiers", item.key, record, actor)
 
     @staticmethod

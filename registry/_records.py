@@ -7,7 +7,6 @@ back, for writes, idempotency checks, export and the CLI.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 
 from idnode import _fastpath
@@ -42,9 +41,15 @@ def build(
     created: int,
     updated: int,
     template_version: str,
+    timestamps: dict[int, int] | None = None,
 ) -> bytes:
-    """Encode a live record; values sorted by index."""
-    frames = [(v.permissions, v.index, v.to_frame()) for v in sorted(values, key=lambda v: v.index)]
+    """Encode a live record; values sorted by index.
+
+    ``timestamps`` (index -> seconds) overrides the values' own timestamps
+    (see :func:`stamp`) without building new Value objects.
+    """
+    stamps = timestamps or {}
+    frames = [(v.permissions, v.index, v.to_frame(stamps.get(v.index))) for v in sorted(values, key=lambda v: v.index)]
     return _fastpath.encode_record(
         frames,
         created,
@@ -76,16 +81,13 @@ def decode(key: bytes, raw: bytes) -> Record:
     )
 
 
-def stamp(values: Iterable[Value], old: Iterable[Value], now: int) -> list[Value]:
-    """Give each value a timestamp: unchanged values keep theirs, others get ``now``."""
+def stamp(values: Iterable[Value], old: Iterable[Value], now: int) -> dict[int, int]:
+    """Each value's timestamp by index: unchanged values keep theirs, others get ``now``."""
     previous = {v.index: v for v in old}
-    out = []
+    out = {}
     for value in values:
         before = previous.get(value.index)
-        if before is not None and before.same_content(value):
-            out.append(dataclasses.replace(value, timestamp=before.timestamp))
-        else:
-            out.append(dataclasses.replace(value, timestamp=now))
+        out[value.index] = before.timestamp if before is not None and before.same_content(value) else now
     return out
 
 

@@ -147,6 +147,31 @@ class Value:
     references: tuple[Reference, ...] = ()
 
     def __post_init__(self) -> None:
+        # Fast accept for the common case (short ASCII string values, plain
+        # ints); anything else takes the full checks below, which name the fault.
+        index, vtype, data = self.index, self.type, self.data
+        if (
+            type(index) is int
+            and 0 < index <= MAX_INDEX
+            and type(vtype) is str
+            and 0 < len(vtype) <= MAX_TYPE_CHARS
+            and vtype.isascii()
+            and vtype.isprintable()
+            and self.format == "string"
+            and type(data) is bytes
+            and len(data) <= MAX_STRING_CHARS
+            and data.isascii()
+            and vtype != "HS_ADMIN"
+            and vtype != "HS_VLIST"
+            and type(self.ttl) is int
+            and 0 <= self.ttl <= MAX_INDEX
+            and type(self.timestamp) is int
+            and 0 <= self.timestamp < 2**63
+            and type(self.permissions) is int
+            and 0 <= self.permissions <= 0b1111
+            and self.references == ()
+        ):
+            return
         _check_index("value index", self.index)
         _check_text(f"type of value {self.index}", self.type, MAX_TYPE_CHARS)
         where = f"value {self.index} ({self.type})"
@@ -212,14 +237,15 @@ class Value:
 
     # -- protobuf (wire and stored frame form) ---------------------------------
 
-    def to_pb(self) -> common_pb2.HandleValue:
+    def to_pb(self, timestamp: int | None = None) -> common_pb2.HandleValue:
+        """The HandleValue message; ``timestamp`` overrides the value's own."""
         msg = common_pb2.HandleValue(
             index=self.index,
             type=self.type,
             format=_FORMAT_TO_PB[self.format],
             ttl=self.ttl,
             ttl_absolute=self.ttl_absolute,
-            timestamp=self.timestamp,
+            timestamp=self.timestamp if timestamp is None else timestamp,
             permissions=self.permissions,
         )
         if self.format == "admin":
@@ -232,9 +258,9 @@ class Value:
         msg.references.extend(common_pb2.Reference(handle=r.handle, index=r.index) for r in self.references)
         return msg
 
-    def to_frame(self) -> bytes:
+    def to_frame(self, timestamp: int | None = None) -> bytes:
         """The stored frame: this value's HandleValue wire bytes."""
-        return self.to_pb().SerializeToString()
+        return self.to_pb(timestamp).SerializeToString()
 
     @classmethod
     def from_pb(cls, msg: common_pb2.HandleValue) -> Value:

@@ -42,7 +42,7 @@ class WriteContext:
         now: seconds since 1970 UTC, fixed for the whole group.
     """
 
-    __slots__ = ("last_digest", "now", "sequence", "store", "txn")
+    __slots__ = ("counters", "last_digest", "now", "sequence", "store", "txn")
 
     def __init__(self, txn: lmdb.Transaction, store: Store, now: int, sequence: int, last_digest: bytes) -> None:
         self.txn = txn
@@ -50,6 +50,7 @@ class WriteContext:
         self.now = now
         self.sequence = sequence
         self.last_digest = last_digest
+        self.counters: dict[bytes, int] = {}
 
     def get(self, db: str, key: bytes) -> bytes | None:
         return self.txn.get(key, db=self.store.dbs[db])
@@ -64,23 +65,30 @@ class WriteContext:
         return self.txn.cursor(db=self.store.dbs[db])
 
     def add_counter(self, key: bytes, delta: int) -> None:
-        raw = self.get("counters", key)
-        value = (from_u64(raw) if raw else 0) + delta
-        self.put("counters", key, u64(max(value, 0)))
+        """Add to a u64 counter; deltas are summed in memory and written once
+        when the operation ends (:meth:`flush_counters`), in its transaction."""
+        self.counters[key] = self.counters.get(key, 0) + delta
+
+    def flush_counters(self) -> None:
+        for key, delta in self.counters.items():
+            if delta:
+                raw = self.get("counters", key)
+                self.put("counters", key, u64(max((from_u64(raw) if raw else 0) + delta, 0)))
+        self.counters.clear()
 
     @contextlib.contextmanager
     def nested(self) -> Iterator[None]:
         """Run a block in a nested transaction: on an exception everything it
         wrote (data and log entries) is rolled back and the exception re-raised."""
         parent = self.txn
-        sequence, last_digest = self.sequence, self.last_digest
+        sequence, last_digest, counters = self.sequence, self.last_digest, dict(self.counters)
         child = self.store.env.begin(write=True, parent=parent)
         self.txn = child
         try:
             yield
         except BaseException:
             child.abort()
-            self.sequence, self.last_digest = sequence, last_digest
+            self.sequence, self.last_digest, self.counters = sequence, last_digest, counters
             raise
         else:
             child.commit()
@@ -226,6 +234,7 @@ class Writer:
                 ctx = WriteContext(child, self.store, now, sequence, last_digest)
                 try:
                     value = job.fn(ctx)
+                    ctx.flush_counters()
                 except lmdb.MapFullError:
                     child.abort()
                     raise
