@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 
+from idnode._fastpath._common import MAX_HANDLE_CHARS, MAX_KEY_BYTES, MAX_PREFIX_CHARS
 from idnode.registry.errors import InvalidHandle
 
 __all__ = [
@@ -21,9 +22,6 @@ __all__ = [
     "prefix_key",
 ]
 
-MAX_HANDLE_CHARS = 255
-MAX_PREFIX_CHARS = 64
-MAX_KEY_BYTES = 511  # LMDB's default maximum key size
 _DIGEST_BYTES = 32
 _KEY_HEAD_BYTES = MAX_KEY_BYTES - _DIGEST_BYTES
 

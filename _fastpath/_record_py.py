@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import struct
 
+from idnode._fastpath._common import FLAG_FULL_HANDLE, FLAG_TOMBSTONE, FORMAT_VERSION, RecordError
+
 __all__ = [
     "decode_batch_request",
     "decode_header",
@@ -36,21 +38,9 @@ __all__ = [
     "type_matches",
 ]
 
-FORMAT_VERSION = 1
-FLAG_TOMBSTONE = 1
-FLAG_FULL_HANDLE = 2
-PERM_ADMIN_READ = 8
-PERM_ADMIN_WRITE = 4
-PERM_PUBLIC_READ = 2
-PERM_PUBLIC_WRITE = 1
-
 _HEAD = struct.Struct(">BBQQB")
 _FRAME = struct.Struct(">IBI")
 _U16 = struct.Struct(">H")
-
-
-class RecordError(ValueError):
-    """A stored record or wire message that cannot be decoded."""
 
 
 def encode_record(
