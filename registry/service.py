@@ -15,6 +15,7 @@ statistics here; enterprises, prefixes, templates and tokens in
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Iterator
 from typing import Any
@@ -128,19 +129,30 @@ class Registry(AccountsMixin, IdentifiersMixin):
 
     # -- resolution (hot path helpers) -----------------------------------------
 
-    def lookup(self, prefix: str, suffix: str) -> bytes | None:
+    def lookup(self, prefix: str, suffix: str, txn: Any = None) -> bytes | None:
         """The stored record bytes of a normalised handle, or None if never registered.
 
         Tombstones are returned too (flag FLAG_TOMBSTONE in the header).
+        ``txn`` reuses an open read transaction (see :meth:`snapshot`).
         """
         key = _fastpath.handle_key(prefix, suffix)
-        with self.store.begin() as txn:
+        if txn is None:
+            with self.store.begin() as own:
+                raw = own.get(key, db=self._ids)
+        else:
             raw = txn.get(key, db=self._ids)
         if raw is not None and _fastpath.key_is_digested(key):
             stored = _fastpath.decode_header(raw)[4]
             if stored != prefix + "/" + suffix:
                 return None
         return raw
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Snapshot]:
+        """One read transaction for many lookups (a batch): a view with the
+        read methods the resolve stages use, all seeing the same data."""
+        with self.store.begin() as txn:
+            yield Snapshot(self, txn)
 
     def can_read_private(self, principal: Principal, prefix: str) -> bool:
         """True when the principal may see values that are not public-readable."""
@@ -267,3 +279,18 @@ class Registry(AccountsMixin, IdentifiersMixin):
         }
         out.update(self.store.usage())
         return out
+
+
+class Snapshot:
+    """The resolve stages' view of the registry inside one read transaction."""
+
+    __slots__ = ("_registry", "_txn", "can_read_private", "serves")
+
+    def __init__(self, registry: Registry, txn: Any) -> None:
+        self._registry = registry
+        self._txn = txn
+        self.serves = registry.serves
+        self.can_read_private = registry.can_read_private
+
+    def lookup(self, prefix: str, suffix: str) -> bytes | None:
+        return self._registry.lookup(prefix, suffix, self._txn)

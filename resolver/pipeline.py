@@ -19,7 +19,6 @@ Python object is built on this path (DESIGN.md, principles 2 and 3).
 """
 
 from __future__ import annotations
-
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -266,10 +265,12 @@ def resolve_many(
     if len(handles) > MAX_BATCH_HANDLES:
         raise InvalidValue(f"at most {MAX_BATCH_HANDLES} handles per batch, got {len(handles)}")
     replies = []
-    for text in handles:
-        query = Query(text, indexes, types, principal)
-        try:
-            replies.append(resolve(query, registry))
-        except HandleError as err:
-            replies.append(encode_resolve_response(err.code, query.handle or text, [], err.message))
+    with registry.snapshot() as view:
+        # One read transaction for the whole batch: cheaper, and one consistent view.
+        for text in handles:
+            query = Query(text, indexes, types, principal)
+            try:
+                replies.append(resolve(query, view))
+            except HandleError as err:
+                replies.append(encode_resolve_response(err.code, query.handle or text, [], err.message))
     return encode_batch_response(replies)
