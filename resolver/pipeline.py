@@ -19,6 +19,7 @@ Python object is built on this path (DESIGN.md, principles 2 and 3).
 """
 
 from __future__ import annotations
+
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
