@@ -804,5 +804,21 @@ def stats(node: Node) -> None:
     _dump(document)
 
 
+# -- benchmark --------------------------------------------------------------------
+
+
+@main.command(
+    "bench",
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False, "max_content_width": 100},
+    add_help_option=False,
+)
+@click.argument("options", nargs=-1, type=click.UNPROCESSED)
+def bench(options: tuple[str, ...]) -> None:
+    """Benchmark the node against a bare gRPC echo server and raw LMDB (see `idnode bench --help`)."""
+    from idnode.loadtest.bench import main as bench_main
+
+    sys.exit(bench_main(list(options)))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main(prog_name="idnode")

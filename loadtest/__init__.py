@@ -1,1 +1,1 @@
-"""Load testing: Locust users and data generators (later issues)."""
+"""Load generation: the benchmark command (`idnode bench`), its data generator, and (later) Locust users."""
