@@ -187,7 +187,8 @@ def _integer(text: str) -> str:
 
 def _url(text: str) -> str:
     problem = "is not an http, https or ftp URL with a host"
-    if not text.isascii() or any(c.isspace() for c in text) or not text.isprintable():
+    # For ASCII text, isprintable() rejects every whitespace but the space itself.
+    if not text.isascii() or not text.isprintable() or " " in text:
         return problem
     try:
         parts = urllib.parse.urlsplit(text)
