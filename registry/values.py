@@ -278,17 +278,18 @@ class Value:
         elif fmt == "vlist":
             data = tuple(Reference(r.handle, r.index) for r in msg.vlist)
         else:
-            data = bytes(msg.data)
+            data = msg.data
+        refs = msg.references
         return cls(
-            index=msg.index,
-            type=msg.type,
-            data=data,
-            format=fmt,
-            ttl=msg.ttl if msg.HasField("ttl") else DEFAULT_TTL,
-            ttl_absolute=msg.ttl_absolute,
-            timestamp=msg.timestamp,
-            permissions=msg.permissions if msg.HasField("permissions") else DEFAULT_PERMISSIONS,
-            references=tuple(Reference(r.handle, r.index) for r in msg.references),
+            msg.index,
+            msg.type,
+            data,
+            fmt,
+            msg.ttl if msg.HasField("ttl") else DEFAULT_TTL,
+            msg.ttl_absolute,
+            msg.timestamp,
+            msg.permissions if msg.HasField("permissions") else DEFAULT_PERMISSIONS,
+            tuple(Reference(r.handle, r.index) for r in refs) if refs else (),
         )
 
     @classmethod
