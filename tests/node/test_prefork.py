@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import grpc
 import pytest
 
-from idnode.proto import common_pb2, registry_pb2, resolver_pb2
+from idnode.proto import common_pb2, registry_pb2, resolver_pb2, resolver_pb2_grpc
 
 from .conftest import auth, children_of, setup_enterprise, wait_folder_free
 
@@ -91,3 +92,36 @@ def test_single_process_mode(node_factory):
         registry_pb2.IdentifierWrite(handle="88.118.8/S", values=[_value(1)]), metadata=auth(token)
     )
     assert node.resolver().Resolve(resolver_pb2.ResolveRequest(handle="88.118.8/S")).values[0].data == b"https://p/1"
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_drains_in_flight_calls(node_factory, workers):
+    """A stream open when SIGTERM arrives keeps being answered within the grace
+    period; new calls are refused; the node then exits 0."""
+    node = node_factory("--workers", workers, "--grace", "5", "--demo")
+    res = node.resolver()
+    ready = threading.Event()
+
+    def feed():
+        yield resolver_pb2.BatchResolveRequest(handles=["88.118.8/DEMO-000001"])
+        ready.wait(10)
+        yield resolver_pb2.BatchResolveRequest(handles=["88.118.8/DEMO-000002"])
+
+    stream = res.ResolveStream(feed())
+    first = next(stream)
+    assert first.results[0].response_code == 1
+    assert node.proc is not None
+    started = time.monotonic()
+    node.proc.send_signal(signal.SIGTERM)
+    time.sleep(1.0)  # the node is draining now
+    with grpc.insecure_channel(node.target) as fresh, pytest.raises(grpc.RpcError):  # new calls are refused
+        resolver_pb2_grpc.ResolverStub(fresh).Resolve(
+            resolver_pb2.ResolveRequest(handle="88.118.8/DEMO-000003"), timeout=2
+        )
+    ready.set()
+    second = next(stream)
+    assert second.results[0].handle == "88.118.8/DEMO-000002" and second.results[0].response_code == 1
+    with pytest.raises(StopIteration):
+        next(stream)
+    assert node.proc.wait(30) == 0
+    assert time.monotonic() - started < 5 + 10
