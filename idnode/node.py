@@ -1,7 +1,8 @@
 """The node process: open the store, start the writer, bootstrap, serve gRPC.
 
-This is the composition root of ``idnode serve``: nothing else wires the
-components together. Start-up order matters: lock the data folder, check the
+This is the composition root of ``idnode serve`` (with ``prefork.py`` for
+``--workers`` > 1, which reuses the pieces here): nothing else wires the
+components together. Start-up order of the single-process node: lock the data folder, check the
 ports are free (grpcio sets SO_REUSEPORT, so a busy port would otherwise be
 shared silently), open LMDB, start the writer, create the admin credential
 at first start, load demo data when asked, then bind and serve. SIGTERM and
