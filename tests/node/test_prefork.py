@@ -125,3 +125,13 @@ def test_sigterm_drains_in_flight_calls(node_factory, workers):
         next(stream)
     assert node.proc.wait(30) == 0
     assert time.monotonic() - started < 5 + 10
+
+
+def test_json_logs(node_factory):
+    node = node_factory("--workers", "2", "--log-format", "json", "--log-level", "info")
+    node.stop()
+    import json
+
+    entries = [json.loads(line) for line in node.output if line.startswith("{")]
+    assert any(e["logger"] == "idnode.prefork" and "started" in e["message"] for e in entries)
+    assert all({"time", "level", "logger", "pid", "message"} <= set(e) for e in entries)
