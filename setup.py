@@ -42,6 +42,7 @@ BUILD_ERRORS: tuple[type[BaseException], ...] = (
 EXTENSIONS = [
     Extension("idnode._fastpath._identifiers_c", ["_fastpath/_identifiers_c.pyx"], optional=True),
     Extension("idnode._fastpath._record_c", ["_fastpath/_record_c.pyx"], optional=True),
+    Extension("idnode._fastpath._resolve_c", ["_fastpath/_resolve_c.pyx"], optional=True),
 ]
 
 

@@ -19,10 +19,12 @@ else:
     try:
         from idnode._fastpath._identifiers_c import *  # noqa: F403
         from idnode._fastpath._record_c import *  # noqa: F403
+        from idnode._fastpath._resolve_c import *  # noqa: F403
     except ImportError as exc:  # not built: no compiler at install time, or a source checkout
         BUILD_ERROR = f"compiled modules not importable: {exc}"
 COMPILED = not BUILD_ERROR
 if not COMPILED:
     from idnode._fastpath._identifiers_py import *  # noqa: F403
     from idnode._fastpath._record_py import *  # noqa: F403
+    from idnode._fastpath._resolve_py import *  # noqa: F403
 IMPLEMENTATION = "cython" if COMPILED else "python"

@@ -1,7 +1,7 @@
 # The public API of idnode._fastpath: one stub for both implementations
 # (_identifiers_py/_identifiers_c and _record_py/_record_c), STYLE.md point 5.
 
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 
 from idnode._fastpath._common import FLAG_FULL_HANDLE as FLAG_FULL_HANDLE
 from idnode._fastpath._common import FLAG_TOMBSTONE as FLAG_TOMBSTONE
@@ -56,3 +56,13 @@ def encode_resolve_response(code: int, handle: str, frames: Iterable[bytes], mes
 def encode_batch_response(replies: Iterable[bytes]) -> bytes: ...
 def decode_resolve_request(buf: bytes | bytearray) -> tuple[str, tuple[int, ...], tuple[str, ...]]: ...
 def decode_batch_request(buf: bytes | bytearray) -> tuple[list[str], tuple[int, ...], tuple[str, ...]]: ...
+
+# -- batch resolution of the common case (_resolve_py / _resolve_c) ---------------
+
+def resolve_local(
+    handles: Sequence[str],
+    get: Callable[[bytes], bytes | None],
+    required_perms: int,
+    indexes: tuple[int, ...],
+    types: tuple[str, ...],
+) -> list[bytes | None]: ...

@@ -284,13 +284,14 @@ class Registry(AccountsMixin, IdentifiersMixin):
 class Snapshot:
     """The resolve stages' view of the registry inside one read transaction."""
 
-    __slots__ = ("_registry", "_txn", "can_read_private", "serves")
+    __slots__ = ("_registry", "_txn", "can_read_private", "get", "serves")
 
     def __init__(self, registry: Registry, txn: Any) -> None:
         self._registry = registry
         self._txn = txn
         self.serves = registry.serves
         self.can_read_private = registry.can_read_private
+        self.get = txn.cursor(db=registry._ids).get  # identifier key -> stored record or None
 
     def lookup(self, prefix: str, suffix: str) -> bytes | None:
         return self._registry.lookup(prefix, suffix, self._txn)
