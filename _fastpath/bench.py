@@ -65,6 +65,9 @@ BATCH_HANDLES = [f"88.118.8/JXDY2106023-A{i:08d}" for i in range(100)]
 RESOLVE_REQUEST = _field(1, HANDLE.encode()) + _field(3, b"URL")
 BATCH_REQUEST = b"".join(_field(1, h.encode()) for h in BATCH_HANDLES) + _field(2, b"\x01\x02") + _field(3, b"URL.")
 KEY = _identifiers_py.handle_key(PREFIX, SUFFIX)
+BATCH_STORE = {
+    _identifiers_py.handle_key(*_identifiers_py.parse_handle(h)): RECORD for h in BATCH_HANDLES
+}  # a dict stands in for the LMDB lookup, so the row times the loop itself
 
 # (function, arguments): one row per public function, plus the filtered variant
 # of select_frames, which reads every value's type.
@@ -87,11 +90,13 @@ CASES: list[tuple[str, str, tuple[Any, ...]]] = [
     ("encode_batch_response", "encode_batch_response", ([REPLY] * 100,)),
     ("decode_resolve_request", "decode_resolve_request", (RESOLVE_REQUEST,)),
     ("decode_batch_request", "decode_batch_request", (BATCH_REQUEST,)),
+    ("resolve_local (100)", "resolve_local", (BATCH_HANDLES, BATCH_STORE.get, 0b0010, (), ())),
 ]
 
 
 def _module_of(name: str, compiled: bool) -> ModuleType | None:
-    base = "_identifiers" if hasattr(_identifiers_py, name) else "_record"
+    owners = {"resolve_local": "_resolve"}
+    base = owners.get(name) or ("_identifiers" if hasattr(_identifiers_py, name) else "_record")
     try:
         return importlib.import_module(f"idnode._fastpath.{base}_{'c' if compiled else 'py'}")
     except ImportError:

@@ -437,8 +437,9 @@ def test_common_input_stays_compiled(monkeypatch):
 
     monkeypatch.setattr(_identifiers_c, "_py", _Refuse())
     monkeypatch.setattr(_record_c, "_py", _Refuse())
+    resolve_c = importlib.import_module("idnode._fastpath._resolve_c")
     for _, name, args in bench.CASES:
-        module = _identifiers_c if name in _identifiers_c.__all__ else _record_c
+        module = next(m for m in (_identifiers_c, _record_c, resolve_c) if name in m.__all__)
         getattr(module, name)(*args)
     # Failures of well-typed input are raised by the compiled code itself.
     for text in ("", "88.1", "/x", "88.1/", "88..1/x", "88 1/x", "88.1/a\x07", "88.1/\ud800", "é\u0301/\x00"):
