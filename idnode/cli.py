@@ -348,6 +348,43 @@ def version() -> None:
     click.echo(f"fast path: {IMPLEMENTATION}")
 
 
+# -- DNS names --------------------------------------------------------------------
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("value")
+@click.option("--reverse", is_flag=True, help="VALUE is a DNS name: print what it stands for.")
+@click.option("--handle", "kind", flag_value="handle", default=True, help="An identifier and its name [default].")
+@click.option("--gtin", "kind", flag_value="gtin", help="A GTIN-8/12/13/14 and its name under gtin.ZONE.")
+@click.option("--oid", "kind", flag_value="oid", help="An OID and its name under oid.ZONE.")
+@click.option("--zone", default="id.local.", show_default=True, metavar="ZONE", help="The node's DNS zone apex.")
+def dnsname(value: str, reverse: bool, kind: str, zone: str) -> None:
+    """Print the DNS name of an identifier (or GTIN, OID), or with --reverse what a name stands for.
+
+    \b
+    idnode dnsname 88.118.8/DEMO-000001
+    idnode dnsname --reverse 8h2kqjpd60o30c1g64._h.8.118.88.id.local.
+    idnode dnsname --gtin 00614141322602
+    idnode dnsname --oid 2.16.156.101818.102.1
+
+    A value that cannot be mapped prints `error: <message>` and exits 1: an
+    invalid handle (`error: 102 invalid handle ...`), one too long for a DNS
+    name, a name outside the zone or one that stands for something else.
+    """
+    from idnode.registry.errors import InvalidHandle
+    from idnode.resolver.dns import names
+
+    forward = {"handle": names.handle_to_name, "gtin": names.gtin_to_name, "oid": names.oid_to_name}
+    backward = {"handle": names.name_to_handle, "gtin": names.name_to_gtin, "oid": names.name_to_oid}
+    try:
+        click.echo((backward if reverse else forward)[kind](value, zone))
+    except InvalidHandle as exc:
+        _fail(exc.code, exc.message)
+    except names.DnsNameError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)
+
+
 # -- identifiers ------------------------------------------------------------------
 
 
