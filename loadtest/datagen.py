@@ -31,6 +31,7 @@ from typing import Any
 
 from idnode.demo import DEMO_TEMPLATE_VERSION
 from idnode.registry.model import IdentifierWrite
+from idnode.registry.templates import gtin_check_digit
 from idnode.registry.values import PERM_ADMIN_READ, PERM_ADMIN_WRITE, Value
 
 __all__ = [
@@ -87,8 +88,7 @@ def _pick(bits: int, choices: str | tuple[str, ...], count: int = 1) -> str:
 
 def gtin_with_check(body: str) -> str:
     """``body`` (7, 11, 12 or 13 digits) followed by its GS1 mod-10 check digit."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return body + str((10 - total % 10) % 10)
+    return body + gtin_check_digit(body)
 
 
 def suffix_of(n: int, seed: int = DEFAULT_SEED) -> str:

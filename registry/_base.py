@@ -43,8 +43,8 @@ class RegistryBase:
         ctx.put(db, key, value)
         return ctx.log(OP_PUT, db, key, value, actor)
 
-    def _read_json(self, db: str, key: bytes, txn: Any = None) -> dict[str, Any] | None:
-        raw = txn.get(key, db=self.store.dbs[db]) if txn is not None else self.store.get(db, key)
+    def _read_json(self, db: str, key: bytes) -> dict[str, Any] | None:
+        raw = self.store.get(db, key)
         return None if raw is None else json.loads(raw)
 
     def _prefixes_of(self, credit_code: str) -> tuple[str, ...]:

@@ -304,10 +304,6 @@ class IdentifiersMixin(RegistryBase):
         """One write in its own writer operation; its typed error propagates."""
         return await self._write(lambda ctx: one(ctx, principal, item, {}, {}))
 
-    @staticmethod
-    def _given_handle(item: IdentifierWrite | IdentifierUpdate | HandleError) -> str:
-        return item.handle
-
     async def create(self, principal: Principal, item: IdentifierWrite) -> WriteOutcome:
         """Create an identifier; an identical repeat succeeds (created=False).
 
@@ -351,7 +347,7 @@ class IdentifiersMixin(RegistryBase):
         auth.require_authenticated(principal)
         self._check_batch(items)
         prepared = [self._prepare_write(i) for i in items]
-        return await self._run_items(principal, prepared, [self._given_handle(i) for i in items], self._create_one)
+        return await self._run_items(principal, prepared, [i.handle for i in items], self._create_one)
 
     async def batch_update(
         self, principal: Principal, items: Sequence[IdentifierUpdate | HandleError]
@@ -359,7 +355,7 @@ class IdentifiersMixin(RegistryBase):
         auth.require_authenticated(principal)
         self._check_batch(items)
         prepared = [self._prepare_update(i) for i in items]
-        return await self._run_items(principal, prepared, [self._given_handle(i) for i in items], self._update_one)
+        return await self._run_items(principal, prepared, [i.handle for i in items], self._update_one)
 
     async def batch_delete(self, principal: Principal, handles: Sequence[str]) -> list[WriteOutcome]:
         auth.require_authenticated(principal)

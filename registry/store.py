@@ -156,7 +156,6 @@ class Store:
         except lmdb.NotFoundError:
             self.close()
             raise StoreError(f"data folder {self.path} has not been initialised by the node's writer") from None
-        self.identifiers = self.dbs["identifiers"]
         if writable:
             self._check_schema()
         elif self.schema_version != SCHEMA_VERSION:

@@ -28,6 +28,7 @@ __all__ = [
     "MAX_VERSION_CHARS",
     "METADATA_TYPES",
     "check_values",
+    "gtin_check_digit",
     "gtin_valid",
     "template_from_json",
     "template_to_json",
@@ -161,6 +162,16 @@ def validate_template(t: Template) -> Template:
 # -- data checks per metadata type -------------------------------------------------
 
 
+def gtin_check_digit(body: str) -> str:
+    """The GS1 mod-10 check digit of a GTIN body (all its digits but the last).
+
+    From the rightmost body digit leftwards, weights alternate 3, 1, 3, ...;
+    the check digit brings the weighted sum to a multiple of 10.
+    """
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return str((10 - total % 10) % 10)
+
+
 def gtin_valid(digits: str) -> bool:
     """True for a GTIN-8, -12, -13 or -14 whose last digit is the GS1 mod-10 check digit.
 
@@ -170,9 +181,7 @@ def gtin_valid(digits: str) -> bool:
     """
     if not isinstance(digits, str) or len(digits) not in _GTIN_LENGTHS or not (digits.isascii() and digits.isdigit()):
         return False
-    body = digits[:-1]
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return (10 - total % 10) % 10 == int(digits[-1])
+    return gtin_check_digit(digits[:-1]) == digits[-1]
 
 
 def _number(text: str) -> str:

@@ -186,7 +186,7 @@ def render(query: Query, registry: Any) -> bytes:
     """
     principal = query.principal
     required = PERM_PUBLIC_READ
-    if principal is not ANONYMOUS and not principal.is_anonymous and registry.can_read_private(principal, query.prefix):
+    if not principal.is_anonymous and registry.can_read_private(principal, query.prefix):
         required = 0
     record = query.record
     assert record is not None  # referral answers otherwise
