@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from idnode import _fastpath
+from idnode.registry import gs1
 from idnode.registry.model import Record
 from idnode.registry.values import (
     PERM_ADMIN_READ,
@@ -91,11 +92,34 @@ def stamp(values: Iterable[Value], old: Iterable[Value], now: int) -> dict[int, 
     return out
 
 
+def index_text(db: str, text: bytes) -> bytes:
+    """The text part of a secondary-index key (the part before ``0x00``).
+
+    In ``idx_gtin`` a GTIN of any length or an SGTIN in one of its common
+    spellings is keyed by its GTIN-14 (:func:`idnode.registry.gs1.index_gtin14`),
+    so every spelling of one GTIN shares one key range; text from which no
+    GTIN-14 can be derived keeps its raw bytes. ``idx_oid`` keys are raw.
+    Queries use the same function as writes.
+    """
+    if db == "idx_gtin":
+        try:
+            derived = gs1.index_gtin14(text.decode("ascii"))
+        except UnicodeDecodeError:
+            return text
+        if derived is not None:
+            return derived.encode("ascii")
+    return text
+
+
 def index_entries(key: bytes, values: Iterable[Value]) -> set[tuple[str, bytes]]:
-    """Secondary-index keys (db, key) for the GTIN/SGTIN/OID values of a record."""
+    """Secondary-index keys (db, key) for the GTIN/SGTIN/OID values of a record.
+
+    Key: :func:`index_text` of the value, ``0x00``, the identifier key.
+    Values with the same key (two spellings of one GTIN) give one entry.
+    """
     out = set()
     for value in values:
         db = INDEXED_TYPES.get(value.type)
         if db is not None and value.format == "string":
-            out.add((db, value.data + b"\x00" + key))  # type: ignore[operator]
+            out.add((db, index_text(db, value.data) + b"\x00" + key))  # type: ignore[arg-type]
     return out

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from idnode import _fastpath
-from idnode.registry import _records, auth
+from idnode.registry import _records, auth, gs1
 from idnode.registry._accounts import AccountsMixin
 from idnode.registry._identifiers import IdentifiersMixin
 from idnode.registry.auth import ANONYMOUS, Credential, Principal
@@ -179,23 +179,23 @@ class Registry(AccountsMixin, IdentifiersMixin):
         return record
 
     def find_by(self, value_type: str, text: str) -> list[str]:
-        """Handles holding a GTIN/SGTIN/OID value with exactly this text."""
+        """Live handles holding a GTIN/SGTIN/OID value matching ``text``, in key order.
+
+        GTIN and SGTIN share one index keyed by GTIN-14: a GTIN of any length
+        or an SGTIN spelling is normalised like the stored values
+        (:func:`idnode.registry._records.index_text`), so ``614141322602``
+        finds a value ``00614141322602`` and an SGTIN finds every identifier
+        with its GTIN, whatever the serial. Text from which no GTIN-14 can be
+        derived, and OIDs, match the value text exactly.
+
+        Raises:
+            InvalidValue: a type without an index.
+        """
         db = _records.INDEXED_TYPES.get(value_type)
         if db is None:
             raise InvalidValue(f"no index for type {value_type!r}; indexed: {', '.join(_records.INDEXED_TYPES)}")
-        start = text.encode() + b"\x00"
-        out = []
         with self.store.begin() as txn:
-            cur = txn.cursor(db=self.store.dbs[db])
-            if cur.set_range(start):
-                for k in cur.iternext(values=False):
-                    if not bytes(k).startswith(start):
-                        break
-                    idkey = bytes(k)[len(start) :]
-                    raw = txn.get(idkey, db=self._ids)
-                    head = _fastpath.decode_header(raw) if raw else None
-                    out.append(head[4] if head and head[4] else _fastpath.key_handle(idkey))
-        return out
+            return _indexed_handles(txn, self.store.dbs[db], self._ids, _records.index_text(db, text.encode()), None)
 
     # -- export and statistics -------------------------------------------------
 
@@ -282,7 +282,11 @@ class Registry(AccountsMixin, IdentifiersMixin):
 
 
 class Snapshot:
-    """The resolve stages' view of the registry inside one read transaction."""
+    """The resolve stages' view of the registry inside one read transaction.
+
+    Besides the identifier lookups it answers the secondary-index questions a
+    DNS front end asks for ``gtin.<zone>`` and ``oid.<zone>`` names.
+    """
 
     __slots__ = ("_registry", "_txn", "can_read_private", "get", "serves")
 
@@ -295,3 +299,102 @@ class Snapshot:
 
     def lookup(self, prefix: str, suffix: str) -> bytes | None:
         return self._registry.lookup(prefix, suffix, self._txn)
+
+    def find_gtin(self, gtin14: str, limit: int = 20) -> list[str]:
+        """Live handles (``prefix/suffix``) holding a GTIN or SGTIN value of this GTIN, in key order.
+
+        Args:
+            gtin14: the GTIN-14 (as ``name_to_gtin`` gives it); a shorter
+                GTIN or an SGTIN is normalised as in :meth:`Registry.find_by`.
+            limit: at most this many handles (none for ``limit <= 0``).
+        """
+        key = _records.index_text("idx_gtin", gtin14.encode())
+        return _indexed_handles(self._txn, self._dbs["idx_gtin"], self._registry._ids, key, limit)
+
+    def find_oid(self, oid: str, limit: int = 20) -> list[str]:
+        """Live handles holding an OID value with exactly this text, in key order, at most ``limit``."""
+        return _indexed_handles(self._txn, self._dbs["idx_oid"], self._registry._ids, oid.encode(), limit)
+
+    def gtin_prefix_exists(self, digits: str) -> bool:
+        """True when some indexed GTIN-14 ``g`` has ``g[1:1 + len(digits)] == digits``.
+
+        A GS1 ONS name puts the indicator digit last (leftmost label), so the
+        ancestors of a GTIN's name stand for prefixes of ``g[1:13]``: this
+        tells an empty non-terminal from a name that does not exist. One
+        cursor seek per indicator digit (at most 10); within a seek's range
+        it steps over raw-text keys (values that are not valid GTINs).
+        ``digits`` that are not at most 13 ASCII digits give False.
+        """
+        if len(digits) > 13 or not (digits.isascii() and (digits.isdigit() or not digits)):
+            return False
+        cur = self._txn.cursor(db=self._dbs["idx_gtin"])
+        for indicator in "0123456789":
+            start = (indicator + digits).encode("ascii")
+            if not cur.set_range(start):
+                return False  # no key at or after this one, so none for higher indicators either
+            for k in cur.iternext(values=False):
+                k = bytes(k)
+                if not k.startswith(start):
+                    break
+                if _is_gtin14_key(k):
+                    return True
+        return False
+
+    def oid_prefix_exists(self, oid_arcs_text: str) -> bool:
+        """True when some indexed OID equals ``oid_arcs_text`` or starts with it and ``.``.
+
+        For an ``oid.<zone>`` name that is no OID's own: an ancestor of one
+        (an empty non-terminal) or nothing. A trailing ``.`` is ignored
+        (``"1.2."`` asks the same as ``"1.2"``); the empty text (the
+        ``oid.<zone>`` node itself) is True when any OID is indexed. At most
+        two cursor seeks.
+        """
+        text = oid_arcs_text.removesuffix(".").encode()
+        cur = self._txn.cursor(db=self._dbs["idx_oid"])
+        if not text:
+            return cur.first()
+        for start in (text + b"\x00", text + b"."):
+            if cur.set_range(start) and bytes(cur.key()).startswith(start):
+                return True
+        return False
+
+    # -- name existence, for the DNS front end's negative answers ----------------
+
+    @property
+    def _dbs(self) -> dict[str, Any]:
+        return self._registry.store.dbs
+
+
+def _is_gtin14_key(key: bytes) -> bool:
+    """True for an ``idx_gtin`` key whose text is a valid GTIN-14 (not a raw-text fallback)."""
+    return len(key) > 14 and key[14] == 0 and key[:14].isdigit() and gs1.gtin_valid(key[:14].decode("ascii"))
+
+
+def _indexed_handles(txn: Any, index_db: Any, ids_db: Any, text: bytes, limit: int | None) -> list[str]:
+    """Live handles under one index text (``text 0x00 identifier key``), in key order.
+
+    Index entries of tombstones or missing records are skipped (writes drop
+    them with the record, so these are only a guard). ``limit`` None: all.
+    """
+    out: list[str] = []
+    if limit is not None and limit <= 0:
+        return out
+    start = text + b"\x00"
+    cur = txn.cursor(db=index_db)
+    if not cur.set_range(start):
+        return out
+    for k in cur.iternext(values=False):
+        k = bytes(k)
+        if not k.startswith(start):
+            break
+        idkey = k[len(start) :]
+        raw = txn.get(idkey, db=ids_db)
+        if raw is None:
+            continue
+        flags, _, _, _, handle, _ = _fastpath.decode_header(raw)
+        if flags & _fastpath.FLAG_TOMBSTONE:
+            continue
+        out.append(handle or _fastpath.key_handle(idkey))
+        if limit is not None and len(out) >= limit:
+            break
+    return out

@@ -9,7 +9,8 @@ prefixes       prefix (UTF-8) -> JSON {prefix, owner, status, created}
 enterprises    credit code -> JSON {credit_code, name, contact, status, created}
 templates      prefix 0x00 version -> JSON (enterprise-API template shape)
 credentials    token id -> JSON credential (digests only, never secrets)
-idx_gtin       GTIN/SGTIN text 0x00 handle key -> b""
+idx_gtin       GTIN-14 0x00 handle key -> b"" (GTIN/SGTIN values; the raw
+               text when no GTIN-14 can be derived; see _records.index_text)
 idx_oid        OID text 0x00 handle key -> b""
 counters       prefix 0x00 name -> u64 big-endian
 changelog      u64 big-endian sequence -> change-log entry
@@ -33,17 +34,47 @@ from collections.abc import Callable
 from pathlib import Path
 
 import lmdb
+from google.protobuf.message import DecodeError
 
-from idnode.registry.errors import SchemaMismatch, StoreError, StoreLocked
+from idnode.registry import _records
+from idnode.registry.errors import HandleError, SchemaMismatch, StoreError, StoreLocked
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+def _rebuild_gtin_index(txn: lmdb.Transaction, store: Store) -> None:
+    """1 -> 2: ``idx_gtin`` keys become the GTIN-14 (raw text before).
+
+    Rebuilt from the live identifier records. A record that cannot be decoded
+    is logged and left out of the index (it is still resolvable) rather than
+    failing the start.
+    """
+    index = store.dbs["idx_gtin"]
+    txn.drop(index, delete=False)
+    skipped = 0
+    for key, raw in txn.cursor(db=store.dbs["identifiers"]):
+        try:
+            record = _records.decode(key, raw)
+        except (HandleError, ValueError, DecodeError) as exc:
+            skipped += 1
+            log.warning("GTIN index rebuild: identifier key %r not decodable (%s); not indexed", key, exc)
+            continue
+        if record.deleted:
+            continue
+        for db, index_key in _records.index_entries(key, record.values):
+            if db == "idx_gtin":
+                txn.put(index_key, b"", db=index)
+    if skipped:
+        log.warning("GTIN index rebuild left out %d undecodable identifier records", skipped)
+
+
 # Migrations from version N to N + 1, applied in order at open (start-up and
 # `idnode migrate`), each in one write transaction with the version bump.
 # Every change of an on-disk format adds one here, with a test that opens a
 # folder written in the previous version.
-MIGRATIONS: dict[int, Callable[[lmdb.Transaction, Store], None]] = {}
+MIGRATIONS: dict[int, Callable[[lmdb.Transaction, Store], None]] = {1: _rebuild_gtin_index}
 DB_NAMES = (
     "identifiers",
     "prefixes",
@@ -175,10 +206,16 @@ class Store:
                 return
         found = int(raw)
         while found < SCHEMA_VERSION and found in MIGRATIONS:
-            with self.env.begin(write=True) as txn:
-                MIGRATIONS[found](txn, self)
-                found += 1
-                txn.put(b"schema_version", str(found).encode(), db=meta)
+            try:
+                with self.env.begin(write=True) as txn:
+                    MIGRATIONS[found](txn, self)
+                    txn.put(b"schema_version", str(found + 1).encode(), db=meta)
+            except lmdb.MapFullError:
+                # A rebuild holds old and new pages until it commits; the
+                # aborted migration runs again whole in the grown map.
+                self.grow()
+                continue
+            found += 1
             log.warning("data folder %s migrated to schema version %d", self.path, found)
         if found != SCHEMA_VERSION:
             self.close()

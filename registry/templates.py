@@ -19,6 +19,7 @@ from typing import Any
 
 from idnode._fastpath import parse_prefix
 from idnode.registry.errors import InvalidValue
+from idnode.registry.gs1 import gtin_check_digit, gtin_valid  # also exported from here (older callers)
 from idnode.registry.model import Template, TemplateItem
 from idnode.registry.values import MAX_INDEX, MAX_TYPE_CHARS, TEMPLATE_VERSION_INDEX, Value
 
@@ -46,7 +47,6 @@ _INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 _URL_SCHEMES = frozenset({"http", "https", "ftp"})
-_GTIN_LENGTHS = frozenset({8, 12, 13, 14})
 
 
 def _is_int(x: Any) -> bool:
@@ -160,28 +160,6 @@ def validate_template(t: Template) -> Template:
 
 
 # -- data checks per metadata type -------------------------------------------------
-
-
-def gtin_check_digit(body: str) -> str:
-    """The GS1 mod-10 check digit of a GTIN body (all its digits but the last).
-
-    From the rightmost body digit leftwards, weights alternate 3, 1, 3, ...;
-    the check digit brings the weighted sum to a multiple of 10.
-    """
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return str((10 - total % 10) % 10)
-
-
-def gtin_valid(digits: str) -> bool:
-    """True for a GTIN-8, -12, -13 or -14 whose last digit is the GS1 mod-10 check digit.
-
-    From the digit left of the check digit leftwards, weights alternate 3, 1,
-    3, ...; the check digit brings the weighted sum to a multiple of 10.
-    Anything that is not 8, 12, 13 or 14 ASCII digits is False.
-    """
-    if not isinstance(digits, str) or len(digits) not in _GTIN_LENGTHS or not (digits.isascii() and digits.isdigit()):
-        return False
-    return gtin_check_digit(digits[:-1]) == digits[-1]
 
 
 def _number(text: str) -> str:

@@ -340,6 +340,143 @@ async def test_secondary_indexes_follow_writes(two):
     assert registry.find_by("GTIN", "6950000000026") == []
 
 
+def index_keys(registry, db="idx_gtin"):
+    """The index as (text, handle) pairs, in key order."""
+    with registry.store.begin() as txn:
+        keys = [bytes(k) for k in txn.cursor(db=registry.store.dbs[db]).iternext(values=False)]
+    return [(text.decode(), _fastpath.key_handle(idkey)) for text, _, idkey in (k.partition(b"\x00") for k in keys)]
+
+
+SGTIN_URN = Value(6, "SGTIN", b"urn:epc:id:sgtin:0614141.032260.6789")  # GTIN-14 00614141322602
+
+
+async def test_gtin_index_keys_are_gtin14_and_follow_writes(two):
+    registry, a, _ = two
+    h = "88.118.8/G"
+    await registry.create(
+        a, IdentifierWrite(h, (URL, Value(5, "GTIN", b"614141322602"), SGTIN_URN, Value(7, "GTIN", b"no-gtin")))
+    )
+    # GTIN-12 and the SGTIN share one GTIN-14 key; text without a GTIN-14 keeps its raw key
+    assert index_keys(registry) == [("00614141322602", h), ("no-gtin", h)]
+    await registry.update(a, IdentifierUpdate(h, "modify", (Value(5, "GTIN", b"6950000000019"),)))
+    assert index_keys(registry) == [("00614141322602", h), ("06950000000019", h), ("no-gtin", h)]
+    await registry.update(a, IdentifierUpdate(h, "remove", remove_indexes=(6,)))  # the SGTIN's key goes
+    assert index_keys(registry) == [("06950000000019", h), ("no-gtin", h)]
+    await registry.update(a, IdentifierUpdate(h, "replace", (URL, Value(5, "SGTIN", b"(01)10614141322609(21)7"))))
+    assert index_keys(registry) == [("10614141322609", h)]
+    await registry.delete(a, h)
+    assert index_keys(registry) == []
+    await registry.create(a, IdentifierWrite(h, (Value(5, "GTIN", b"96385074"),)))  # over the tombstone
+    assert index_keys(registry) == [("00000096385074", h)]
+
+
+async def test_gtin_index_is_written_in_the_record_transaction(two):
+    registry, a, _ = two
+    prepared = registry._prepare("88.118.8/T", (Value(5, "GTIN", b"6950000000019"),), "", need_values=True)
+    seen = []
+
+    def op(ctx):
+        registry._create_one(ctx, a, prepared, {}, {})
+        seen.append(ctx.get("idx_gtin", b"06950000000019\x00" + prepared.key))
+        raise InvalidValue("abort after the write")
+
+    with pytest.raises(InvalidValue, match="abort"):
+        registry.writer.run(op)
+    assert seen == [b""]  # visible inside the writing transaction ...
+    assert index_keys(registry) == []  # ... and rolled back with the record
+    with pytest.raises(HandleNotFound):
+        registry.get_record(a, "88.118.8/T")
+
+
+@pytest.mark.parametrize(
+    "stored, query",
+    [
+        (b"06950000000019", "6950000000019"),  # stored GTIN-14, asked GTIN-13
+        (b"6950000000019", "06950000000019"),  # and the other way round
+        (b"614141322602", "00614141322602"),
+        (b"urn:epc:id:sgtin:0614141.032260.6789", "614141322602"),  # stored SGTIN, asked GTIN
+        (b"614141322602", "https://id.gs1.org/01/00614141322602/21/99"),  # asked by SGTIN
+        (b"no-gtin", "no-gtin"),  # raw text, exact
+    ],
+)
+async def test_find_by_normalises_gtin_text(two, stored, query):
+    registry, a, _ = two
+    await registry.create(a, IdentifierWrite("88.118.8/F", (Value(5, "GTIN", stored),)))
+    assert registry.find_by("GTIN", query) == ["88.118.8/F"]
+    assert registry.find_by("SGTIN", query) == ["88.118.8/F"]  # one index for both types
+    assert registry.find_by("GTIN", "6950000000026") == []
+    with pytest.raises(InvalidValue, match="no index for type 'URL'"):
+        registry.find_by("URL", query)
+
+
+async def test_snapshot_finds_live_handles_in_key_order_up_to_a_limit(two):
+    registry, a, b = two
+    gtin = Value(5, "GTIN", b"6950000000019")
+    oid = Value(6, "OID", b"1.2.156.86.1")
+    await registry.batch_create(a, [IdentifierWrite(f"88.118.8/k{i}", (gtin, oid)) for i in (3, 1, 2, 4)])
+    await registry.create(b, IdentifierWrite("88.118.9/k0", (Value(5, "SGTIN", b"0106950000000019217"), oid)))
+    await registry.delete(a, "88.118.8/k2")
+    live = ["88.118.8/k1", "88.118.8/k3", "88.118.8/k4", "88.118.9/k0"]
+    with registry.snapshot() as snap:
+        assert snap.find_gtin("06950000000019") == live
+        assert snap.find_gtin("6950000000019") == live  # a shorter GTIN is padded
+        assert snap.find_gtin("06950000000019", limit=2) == live[:2]
+        assert snap.find_gtin("06950000000019", limit=0) == []
+        assert snap.find_gtin("06950000000026") == []
+        assert snap.find_oid("1.2.156.86.1") == live
+        assert snap.find_oid("1.2.156.86.1", limit=3) == live[:3]
+        assert snap.find_oid("1.2.156.86") == [] and snap.find_oid("1.2.156.86.10") == []
+    await registry.batch_create(a, [IdentifierWrite(f"88.118.8/m{i:02d}", (gtin,)) for i in range(25)])
+    with registry.snapshot() as snap:
+        assert len(snap.find_gtin("06950000000019")) == 20  # the default limit
+        assert len(snap.find_gtin("06950000000019", limit=100)) == 29
+
+
+async def test_snapshot_skips_index_entries_of_tombstones(two):
+    registry, a, _ = two
+    await registry.create(a, IdentifierWrite("88.118.8/D", (Value(5, "GTIN", b"6950000000019"),)))
+    await registry.create(a, IdentifierWrite("88.118.8/E", (Value(5, "GTIN", b"6950000000019"),)))
+    key = _fastpath.handle_key("88.118.8", "D")
+    await registry.delete(a, "88.118.8/D")
+    # an index entry left behind (as by an older writer) does not resurrect the tombstone
+    registry.writer.run(lambda ctx: ctx.put("idx_gtin", b"06950000000019\x00" + key, b""))
+    with registry.snapshot() as snap:
+        assert snap.find_gtin("06950000000019") == ["88.118.8/E"]
+    assert registry.find_by("GTIN", "6950000000019") == ["88.118.8/E"]
+
+
+async def test_snapshot_prefix_existence(two):
+    registry, a, _ = two
+    await registry.create(
+        a,
+        IdentifierWrite(
+            "88.118.8/P",
+            (
+                Value(5, "GTIN", b"10614141322609"),  # indicator 1, then 061414132260, check 9
+                Value(6, "GTIN", b"0614141999"),  # no GTIN: raw key starting with the same digits
+                Value(7, "OID", b"1.2.156.86"),
+            ),
+        ),
+    )
+    with registry.snapshot() as snap:
+        for digits in ("", "0", "06", "061414", "061414132260", "0614141322609"):
+            assert snap.gtin_prefix_exists(digits), digits
+        for digits in ("1", "6", "614141999", "0614141999", "061414132261", "06141413226090", "0x", "٠"):
+            assert not snap.gtin_prefix_exists(digits), digits
+        for arcs in ("1.2.156.86", "1.2.156", "1.2", "1", "1.2.", ""):
+            assert snap.oid_prefix_exists(arcs), arcs
+        for arcs in ("1.2.15", "1.2.156.8", "1.2.156.86.1", "2", "1.3"):
+            assert not snap.oid_prefix_exists(arcs), arcs
+
+
+async def test_snapshot_prefix_existence_on_empty_indexes(registry):
+    with registry.snapshot() as snap:
+        assert not snap.gtin_prefix_exists("")
+        assert not snap.gtin_prefix_exists("0614141")
+        assert not snap.oid_prefix_exists("")
+        assert not snap.oid_prefix_exists("1.2")
+
+
 async def test_export_is_scoped_and_ordered(two):
     registry, a, b = two
     for start in (0, 1250):

@@ -8,9 +8,13 @@ import threading
 
 import pytest
 
+from idnode import _fastpath
 from idnode.registry import changelog
+from idnode.registry.auth import Principal
 from idnode.registry.errors import HandleNotFound, SchemaMismatch, ServerError, StoreLocked
-from idnode.registry.store import Store, u64
+from idnode.registry.model import IdentifierWrite
+from idnode.registry.store import SCHEMA_VERSION, Store, u64
+from idnode.registry.values import Value
 from idnode.registry.writer import Writer
 
 
@@ -29,30 +33,129 @@ def test_schema_mismatch_is_a_clear_error(tmp_path):
     with store.env.begin(write=True) as txn:
         txn.put(b"schema_version", b"99", db=store.dbs["meta"])
     store.close()
-    with pytest.raises(SchemaMismatch, match="schema version 99; this idnode reads version 1 and has no migration"):
+    with pytest.raises(
+        SchemaMismatch, match=f"schema version 99; this idnode reads version {SCHEMA_VERSION} and has no migration"
+    ):
         Store(tmp_path, map_size=1 << 20)
 
 
 def test_migrations_run_at_open_in_order(tmp_path, monkeypatch):
     from idnode.registry import store as store_module
 
-    Store(tmp_path, map_size=1 << 20).close()  # a version-1 folder
+    Store(tmp_path, map_size=1 << 20).close()  # a folder of the current version
     applied = []
 
-    def to_v2(txn, store):
-        applied.append(2)
+    def to_next(txn, store):
+        applied.append(SCHEMA_VERSION + 1)
         txn.put(b"migrated", b"yes", db=store.dbs["meta"])
 
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(store_module.MIGRATIONS, 1, to_v2)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setitem(store_module.MIGRATIONS, SCHEMA_VERSION, to_next)
     store = Store(tmp_path, map_size=1 << 20)
     try:
-        assert applied == [2] and store.schema_version == 2
+        assert applied == [SCHEMA_VERSION + 1] and store.schema_version == SCHEMA_VERSION + 1
         assert store.get("meta", b"migrated") == b"yes"
     finally:
         store.close()
     Store(tmp_path, map_size=1 << 20).close()
-    assert applied == [2]  # not applied twice
+    assert applied == [SCHEMA_VERSION + 1]  # not applied twice
+
+
+def test_a_migration_that_fills_the_map_runs_again_in_a_grown_map(tmp_path, monkeypatch):
+    from idnode.registry import store as store_module
+
+    Store(tmp_path, map_size=1 << 20).close()
+    runs = []
+
+    def big(txn, store):
+        runs.append(store.env.info()["map_size"])
+        txn.put(b"big", b"x" * 1_500_000, db=store.dbs["meta"])  # more than the 1 MiB map
+
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setitem(store_module.MIGRATIONS, SCHEMA_VERSION, big)
+    store = Store(tmp_path, map_size=1 << 20)
+    try:
+        assert runs[0] == 1 << 20 and len(runs) >= 2 and runs[-1] > 1 << 20
+        assert store.schema_version == SCHEMA_VERSION + 1
+        assert len(store.get("meta", b"big")) == 1_500_000
+    finally:
+        store.close()
+
+
+def _index(store, db):
+    with store.begin() as txn:
+        return sorted(bytes(k) for k in txn.cursor(db=store.dbs[db]).iternext(values=False))
+
+
+async def test_version_1_gtin_index_is_rebuilt_with_gtin14_keys(tmp_path, registry_factory):
+    """Version 1 keyed idx_gtin by the raw value text; version 2 by the GTIN-14 where one derives."""
+    admin = Principal("node-admin", token_id="0123456789abcdef")
+    registry = registry_factory()
+    a = (
+        Value(1, "GTIN", b"6950000000019"),
+        Value(2, "SGTIN", b"urn:epc:id:sgtin:0614141.032260.6789"),
+        Value(3, "GTIN", b"no-gtin"),
+        Value(4, "OID", b"1.2.156.86"),
+        Value(5, "GTIN", b"06950000000019"),  # the same GTIN spelt twice: one key
+    )
+    await registry.create(admin, IdentifierWrite("88.118/a", a))
+    await registry.create(admin, IdentifierWrite("88.118/b", (Value(1, "GTIN", b"614141322602"),)))
+    await registry.create(admin, IdentifierWrite("88.118/gone", (Value(1, "GTIN", b"6950000000019"),)))
+    await registry.delete(admin, "88.118/gone")
+    registry_factory.close_all()
+    ka, kb, kgone = (_fastpath.handle_key("88.118", s) for s in ("a", "b", "gone"))
+
+    # Turn the folder into what version 1 wrote: raw-text keys (and one stale entry of a tombstone).
+    store = Store(tmp_path / "data", map_size=1 << 20)
+    oid_before = _index(store, "idx_oid")
+    with store.env.begin(write=True) as txn:
+        txn.drop(store.dbs["idx_gtin"], delete=False)
+        for text, key in (
+            (b"6950000000019", ka),
+            (b"urn:epc:id:sgtin:0614141.032260.6789", ka),
+            (b"no-gtin", ka),
+            (b"06950000000019", ka),
+            (b"614141322602", kb),
+            (b"6950000000019", kgone),
+        ):
+            txn.put(text + b"\x00" + key, b"", db=store.dbs["idx_gtin"])
+        txn.put(b"schema_version", b"1", db=store.dbs["meta"])
+    store.close()
+
+    registry = registry_factory()  # opening migrates
+    store = registry.store
+    assert store.schema_version == SCHEMA_VERSION == 2
+    assert _index(store, "idx_gtin") == sorted(
+        [
+            b"00614141322602\x00" + ka,
+            b"00614141322602\x00" + kb,
+            b"06950000000019\x00" + ka,
+            b"no-gtin\x00" + ka,
+        ]
+    )
+    assert _index(store, "idx_oid") == oid_before == [b"1.2.156.86\x00" + ka]
+    assert registry.find_by("GTIN", "6950000000019") == ["88.118/a"]
+    assert registry.find_by("GTIN", "614141322602") == ["88.118/a", "88.118/b"]
+    assert registry.find_by("GTIN", "no-gtin") == ["88.118/a"]
+    registry_factory.close_all()
+    registry = registry_factory()  # a second open finds version 2: nothing to do
+    assert registry.store.schema_version == 2 and len(_index(registry.store, "idx_gtin")) == 4
+
+
+def test_undecodable_record_is_left_out_of_the_rebuilt_index(tmp_path, caplog):
+    store = Store(tmp_path, map_size=1 << 20)
+    with store.env.begin(write=True) as txn:
+        txn.put(b"88.118\x00bad", b"\x07garbage", db=store.dbs["identifiers"])
+        txn.put(b"garbage\x00" + b"88.118\x00bad", b"", db=store.dbs["idx_gtin"])
+        txn.put(b"schema_version", b"1", db=store.dbs["meta"])
+    store.close()
+    store = Store(tmp_path, map_size=1 << 20)
+    try:
+        assert store.schema_version == SCHEMA_VERSION
+        assert _index(store, "idx_gtin") == []
+        assert "not decodable" in caplog.text
+    finally:
+        store.close()
 
 
 def test_every_named_database_exists(tmp_path):
