@@ -72,14 +72,18 @@ def system_busy_seconds() -> float:
 
 
 class Server:
-    """A server subprocess that prints ``gRPC listening on HOST:PORT`` once it serves.
+    """A server subprocess that prints ``gRPC listening on HOST:PORT`` once it serves (or another
+    line: ``ready``, a pattern whose first group is the port).
 
     Its output is kept (the last lines) for error messages; a reader thread
     drains the pipe so the server never blocks on a full one.
     """
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, name: str, args: list[str], env: dict[str, str] | None = None, ready: re.Pattern[str] = READY
+    ) -> None:
         self.name = name
+        self.ready = ready
         self.args = args
         self.env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         self.proc: subprocess.Popen[str] | None = None
@@ -104,7 +108,7 @@ class Server:
             for line in self.proc.stdout:
                 self.lines.append(line.rstrip("\n"))
                 del self.lines[:-50]
-                match = READY.search(line)
+                match = self.ready.search(line)
                 if match and not found.is_set():
                     self.port = int(match.group(1))
                     found.set()

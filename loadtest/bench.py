@@ -42,14 +42,15 @@ import multiprocessing
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from idnode.loadtest import _bench_dns, datagen
 from idnode.loadtest import _bench_report as report
-from idnode.loadtest import datagen
 from idnode.loadtest._bench_proc import Server, system_busy_seconds, tree_cpu_seconds
 
 NODE_PREFIX = "88.118"
@@ -101,6 +102,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-efficiency", action="store_true", help="skip the 1 vs 2 workers comparison")
     parser.add_argument("--fastpath-n", type=int, help="iterations per fast-path micro-timing")
     parser.add_argument("--work-dir", help="where the data folder goes (default: a temporary folder, removed)")
+    dns = parser.add_argument_group("DNS comparison (idnode against PowerDNS-LMDB with dnsperf)")
+    dns.add_argument("--dns", action="store_true", help="also compare idnode's DNS with PowerDNS-LMDB (dnsperf)")
+    dns.add_argument("--dns-only", action="store_true", help="only the DNS comparison (implies --dns)")
+    dns.add_argument("--dns-clients", type=int, default=16, help="dnsperf -c: client sockets (default 16)")
+    dns.add_argument("--dns-outstanding", type=int, default=100, help="dnsperf -q: queries outstanding (default 100)")
+    dns.add_argument("--dns-warmup", type=float, help="warm-up pass before each DNS run, s (default 1; quick 0.5)")
+    dns.add_argument("--dns-zone", default="id.local.", help="zone of the identifier names (default id.local.)")
+    dns.add_argument("--pdns-receivers", type=int, help="PowerDNS receiver-threads (default: --workers)")
+    dns.add_argument("--pdns-distributors", type=int, default=2, help="PowerDNS distributor-threads (default 2)")
+    dns.add_argument("--dns-profile", metavar="FILE", help="py-spy an idnode worker under dnsperf, collapsed stacks")
+    dns.add_argument("--dns-no-install", action="store_true", help="never apt-get install dnsperf/PowerDNS")
     parser.add_argument("--json", dest="json_path", metavar="FILE", help="write every figure as one JSON object")
     parser.add_argument("--markdown", metavar="FILE", help="write the result tables as Markdown (for a README)")
     args = parser.parse_args(argv)
@@ -110,17 +122,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             setattr(args, key, value)
     if args.fastpath_n is None:
         args.fastpath_n = 2_000 if args.quick else 20_000
+    args.dns = args.dns or args.dns_only
+    if args.pdns_receivers is None:
+        args.pdns_receivers = args.workers  # one receiving thread per core, as idnode has one worker per core
+    if args.dns_warmup is None:
+        args.dns_warmup = 0.5 if args.quick else 1.0
     try:
         args.levels = sorted({int(x) for x in str(args.levels).split(",") if x.strip()})
     except ValueError:
         parser.error(f"--levels: expected numbers separated by commas, got {args.levels!r}")
-    for name in ("count", "rounds", "import_rows", "workers", "channels", "batch_concurrency", "pool"):
+    names = ("count", "rounds", "import_rows", "workers", "channels", "batch_concurrency", "pool")
+    names += ("dns_clients", "dns_outstanding", "pdns_receivers", "pdns_distributors")
+    for name in names:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if not args.levels or args.levels[0] < 1:
         parser.error("--levels must be positive")
     if args.seconds <= 0 or not 0 <= args.unknown_fraction < 1:
         parser.error("--seconds must be positive and --unknown-fraction in [0, 1)")
+    if args.dns_warmup <= 0:
+        parser.error("--dns-warmup must be positive")
     return args
 
 
@@ -214,7 +235,11 @@ def _node_env() -> dict[str, str]:
     return env
 
 
-def node_server(data_dir: Path, workers: int, map_size: int) -> Server:
+def node_server(data_dir: Path, workers: int, map_size: int, extra: list[str] | tuple[str, ...] = ()) -> Server:
+    """``idnode serve`` on ``data_dir``: gRPC on a port it picks; DNS on the port ``extra`` gives
+    (``--dns-listen``), else on a free one (never the default 8053, which may be taken)."""
+    if "--dns-listen" not in extra:
+        extra = ["--dns-listen", f"127.0.0.1:{_bench_dns.free_port()}", *extra]
     args = [
         sys.executable,
         "-m",
@@ -230,6 +255,7 @@ def node_server(data_dir: Path, workers: int, map_size: int) -> Server:
         str(map_size),
         "--log-level",
         "warning",
+        *extra,
     ]
     server = Server(f"idnode serve --workers {workers}", args)
     server.env = _node_env()
@@ -318,16 +344,19 @@ class Bench:
 
     # -- phases -----------------------------------------------------------------------
 
-    def start_node(self, workers: int) -> Server:
-        return node_server(self.data_dir, workers, map_size_for(self.args.count)).start()
+    def start_node(self, workers: int, extra: list[str] | tuple[str, ...] = ()) -> Server:
+        return node_server(self.data_dir, workers, map_size_for(self.args.count), extra).start()
 
-    def setup(self) -> None:
+    def load_data(self) -> None:
         args = self.args
         _say(f"generating and loading {args.count:,} identifiers under {DATA_PREFIX} into {self.data_dir}")
         self.token, self.load_rows_per_s = asyncio.run(
             _load(self.data_dir, args.count, args.seed, map_size_for(args.count))
         )
         _say(f"loaded {args.count:,} identifiers ({self.load_rows_per_s:,.0f} rows/s through Registry.batch_create)")
+
+    def setup(self) -> None:
+        args = self.args
         self.load = LoadClient()
         self.load.send(
             {
@@ -469,9 +498,11 @@ class Bench:
     def close(self) -> None:
         if self.load is not None:
             self.load.close()
+            self.load = None
         for server in (self.echo, self.node):
             if server is not None:
                 server.stop()
+        self.echo = self.node = None
 
 
 # -- figures -------------------------------------------------------------------------------------
@@ -797,40 +828,109 @@ def main(argv: list[str] | None = None) -> int:
     else:
         work = Path(tempfile.mkdtemp(prefix="idnode-bench-"))
     bench = Bench(args, work)
+    dns = _bench_dns.DnsBench(args, work, DATA_PREFIX, bench.start_node) if args.dns else None
+    if dns is not None:
+        try:
+            dns.check_tools()  # before the long load: installs what is missing, or says what to run
+        except _bench_dns.DnsBenchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            if not args.work_dir:
+                shutil.rmtree(work, ignore_errors=True)
+            return 1
     failure = ""
     try:
-        bench.setup()
-        bench.rounds()
-        peaks = [r["rate"] for r in bench.runs if r["series"].startswith("resolve@") and r["target"] == "idnode"]
-        level_medians = [
-            report.median_field([r for r in bench.runs if r["series"] == f"resolve@{lv}/idnode"])[0]
-            for lv in args.levels
-        ]
-        bench.open_loop(max((m for m in level_medians if m), default=None) if peaks else None)
-        if bench.echo is not None:
-            bench.echo.stop()
-            bench.echo = None
-        bench.efficiency()
-    except (BenchError, RuntimeError, OSError) as exc:  # a server that would not start, a dead load process
-        failure = str(exc)
+        if dns is not None:
+            dns.start_prepare(unknown_base=args.count)  # the zone and PowerDNS's LMDB, beside the load
+        bench.load_data()
+        if not args.dns_only:
+            bench.setup()
+            bench.rounds()
+            peaks = [r["rate"] for r in bench.runs if r["series"].startswith("resolve@") and r["target"] == "idnode"]
+            level_medians = [
+                report.median_field([r for r in bench.runs if r["series"] == f"resolve@{lv}/idnode"])[0]
+                for lv in args.levels
+            ]
+            bench.open_loop(max((m for m in level_medians if m), default=None) if peaks else None)
+            if bench.echo is not None:
+                bench.echo.stop()
+                bench.echo = None
+            bench.efficiency()
+            bench.close()
+        if dns is not None:
+            if not args.dns_only:
+                dns.notes.append(
+                    "DNS measured after the gRPC part: idnode's data also holds the rows its import runs added"
+                )
+            dns.wait_prepared()
+            dns.start_servers()
+            dns.check_content()
+            dns.rounds()
+            if args.dns_profile:
+                dns.profile_idnode(Path(args.dns_profile))
+    except (BenchError, RuntimeError, OSError, TimeoutError, subprocess.SubprocessError) as exc:
+        # a server that would not start, a dead load process, a failed zone load
+        failure = str(exc) or type(exc).__name__
         _say(f"stopped: {failure}")
     finally:
         bench.close()
+        if dns is not None:
+            dns.close()
         if not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)
-    fastpath = fastpath_compare(args.fastpath_n)
-    fig = figures(bench, time.monotonic() - started, fastpath)
+    elapsed = time.monotonic() - started
+    if args.dns_only:
+        fig = dns_only_figures(bench, elapsed)
+    else:
+        fig = figures(bench, elapsed, fastpath_compare(args.fastpath_n))
+    if dns is not None:
+        fig["dns"] = _bench_dns.figures(dns)
+        fig["targets"] = [*fig["targets"], *fig["dns"]["targets"]]
     if failure:
         fig["notes"].append(f"the run stopped early: {failure}")
         fig["failed"] = failure
-    print(render(fig), flush=True)
+    print(render_all(fig), flush=True)
     if args.markdown:
-        Path(args.markdown).write_text(render(fig, markdown=True) + "\n")
+        Path(args.markdown).write_text(render_all(fig, markdown=True) + "\n")
         _say(f"tables written to {args.markdown}")
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(_jsonable(fig), indent=2, ensure_ascii=False) + "\n")
         _say(f"figures written to {args.json_path}")
     return 1 if failure else 0
+
+
+def dns_only_figures(bench: Bench, elapsed: float) -> dict[str, Any]:
+    """The figures of a ``--dns-only`` run besides ``dns``: the load, the machine, the time."""
+    args = bench.args
+    return {
+        "dns_only": True,
+        "load_rows_per_s": bench.load_rows_per_s,
+        "workers_requested": args.workers,
+        "targets": [],
+        "notes": bench.notes,
+        "config": {"count": args.count, "rounds": args.rounds, "seconds": args.seconds, "seed": args.seed},
+        "machine": _machine(),
+        "elapsed_s": elapsed,
+    }
+
+
+def render_all(fig: dict[str, Any], markdown: bool = False) -> str:
+    """The gRPC part's tables (unless ``--dns-only``), then the DNS comparison's."""
+    if not fig.get("dns_only"):
+        text = render(fig, markdown)
+        if "dns" in fig:
+            text += "\n\n" + _bench_dns.render(fig["dns"], markdown)
+        return text
+    lines = [
+        f"idnode bench --dns-only: {fig['config']['count']:,} identifiers loaded at "
+        f"{report.fmt(fig['load_rows_per_s'])} rows/s through Registry.batch_create; "
+        f"{fig['machine']['cores']} cores shared by servers and dnsperf, fast path {fig['machine']['fastpath']}",
+        "",
+    ]
+    if "dns" in fig:
+        lines.append(_bench_dns.render(fig["dns"], markdown))
+    lines += [f"\nnote: {note}" for note in fig["notes"]]
+    lines += ["", f"elapsed {fig['elapsed_s']:.0f} s"]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
