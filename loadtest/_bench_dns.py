@@ -811,7 +811,7 @@ class DnsBench:
             self.notes.append("DNS profile: no idnode worker pid to profile")
             return
         duration = max(2, int(self.args.seconds))
-        spy_args = [spy, "record", "--native", "--nonblocking", "-r", "250", "-d", str(duration + 1)]
+        spy_args = [spy, "record", "--native", "-r", "250", "-d", str(duration + 1)]
         spy_args += ["-f", "raw", "-o", str(path), "-p", str(pid)]
         recorder = subprocess.Popen(spy_args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         time.sleep(0.5)
