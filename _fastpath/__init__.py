@@ -17,6 +17,7 @@ if os.environ.get("IDNODE_NO_EXTENSIONS", "") not in ("", "0"):
     BUILD_ERROR = "IDNODE_NO_EXTENSIONS is set"
 else:
     try:
+        from idnode._fastpath._dnsanswer_c import *  # noqa: F403
         from idnode._fastpath._identifiers_c import *  # noqa: F403
         from idnode._fastpath._record_c import *  # noqa: F403
         from idnode._fastpath._resolve_c import *  # noqa: F403
@@ -24,7 +25,12 @@ else:
         BUILD_ERROR = f"compiled modules not importable: {exc}"
 COMPILED = not BUILD_ERROR
 if not COMPILED:
+    from idnode._fastpath._dnsanswer_py import *  # noqa: F403
     from idnode._fastpath._identifiers_py import *  # noqa: F403
     from idnode._fastpath._record_py import *  # noqa: F403
     from idnode._fastpath._resolve_py import *  # noqa: F403
 IMPLEMENTATION = "cython" if COMPILED else "python"
+
+# The DNS wire codec is used as a module (``from idnode._fastpath import dns``):
+# its many constants would crowd this namespace.
+from idnode._fastpath import _dns_py as dns  # noqa: E402, F401

@@ -270,7 +270,13 @@ def main() -> None:
 @click.option("--data-dir", metavar="DIR", help="Data folder [default: ./idnode-data].")
 @click.option("--grpc-listen", metavar="HOST:PORT", help="gRPC address [default: 127.0.0.1:50051].")
 @click.option("--http-listen", metavar="HOST:PORT", help="HTTP address [default: 127.0.0.1:8000].")
-@click.option("--dns-listen", metavar="HOST:PORT", help="DNS address [default: 127.0.0.1:8053].")
+@click.option(
+    "--dns-listen", metavar="HOST:PORT", help="DNS address, UDP and TCP; off disables DNS [default: 127.0.0.1:8053]."
+)
+@click.option("--dns-zone", metavar="ZONE", help="DNS zone apex of identifier names [default: id.local.].")
+@click.option("--dns-nameserver", metavar="NAME", help="NS name at the zone apex [default: ns.<zone>].")
+@click.option("--dns-negative-ttl", type=int, metavar="SECONDS", help="NXDOMAIN/NODATA TTL [default: 60].")
+@click.option("--public-url", metavar="URL", help="Base of handle resolution URLs [default: http://<http-listen>/].")
 @click.option("--node-prefix", metavar="PREFIX", help="The prefix this node serves [default: 88.118].")
 @click.option("--demo/--no-demo", default=None, help="Load demo data on first start.")
 @click.option(

@@ -22,6 +22,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from idnode import _fastpath
 from idnode.registry.errors import StoreError
@@ -109,6 +110,22 @@ def banner(settings: Settings, port: int, node_prefix: str, workers: int = 1) ->
     )
 
 
+def dns_banner(settings: Settings, port: int) -> str:
+    """The line that says the DNS front end serves (tests and the benchmark parse it)."""
+    host, _ = parse_listen(settings.dns_listen)
+    shown = f"[{host}]" if ":" in host else host
+    return f"idnode: DNS listening on {shown}:{port} (UDP and TCP, zone {settings.dns_zone})"
+
+
+async def start_dns(registry: Registry, settings: Settings, reuse_port: bool = False) -> Any:
+    """Start the DNS front end unless ``dns_listen`` is ``off``; its server or None."""
+    if settings.dns_listen == "off":
+        return None
+    from idnode.resolver.dns.server import start_dns_server
+
+    return await start_dns_server(registry, settings, reuse_port=reuse_port)
+
+
 def open_writer(settings: Settings) -> tuple[Store, Writer, Registry]:
     """Open the store for writing and start the writer role (the one process
     of a single-process node, or the writer process of a prefork node)."""
@@ -165,19 +182,27 @@ async def serve(settings: Settings) -> int:
 
     check_port_free(settings.grpc_listen)
     lock_fd = lock_folder(settings.data_dir)
-    server = None
+    server = dns = None
     try:
         store, writer, registry = open_writer(settings)
         try:
             await bootstrap(registry, settings)
             server, port = await start_grpc_server(registry, settings.grpc_listen)
+            dns = await start_dns(registry, settings)
             _say(banner(settings, port, registry.node_prefix))
+            if dns is not None:
+                _say(dns_banner(settings, dns.port))
             await wait_for_stop(signal.SIGTERM, signal.SIGINT)
             _say(f"idnode: stopping (grace {settings.grace:g} s)")
+            if dns is not None:
+                await dns.stop(settings.grace)
+                dns = None
             await stop_grpc_server(server, settings.grace)
             server = None
             return 0
         finally:
+            if dns is not None:
+                await dns.stop(0)
             if server is not None:
                 await server.stop(0)
             close_writer(store, writer)

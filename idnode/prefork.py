@@ -45,7 +45,9 @@ from idnode.node import (
     bootstrap,
     check_port_free,
     close_writer,
+    dns_banner,
     open_writer,
+    start_dns,
     wait_for_stop,
 )
 from idnode.registry.store import lock_folder
@@ -80,6 +82,30 @@ def _reserve_port(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     return sock
+
+
+def _reserve_dns_port(settings: Settings) -> tuple[Settings, socket.socket]:
+    """Check the DNS port is free for UDP and TCP (for port 0: pick one), keep
+    its TCP side reserved, and return the settings naming the real port.
+
+    Only the TCP socket is kept: a bound TCP socket that does not listen takes
+    no connections, while a bound UDP socket in the SO_REUSEPORT group would
+    receive a share of the queries and never answer them.
+    """
+    from idnode.resolver.dns.server import bind_dns_port
+
+    host, port = parse_listen(settings.dns_listen)
+    udp, tcp = bind_dns_port(host, port, reuse_port=port == 0)
+    port = udp.getsockname()[1]
+    udp.close()
+    if tcp.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT) == 0:  # the plain check of a fixed port
+        tcp.close()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        tcp = socket.socket(family, socket.SOCK_STREAM)
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        tcp.bind((host, port))
+    shown = f"[{host}]" if ":" in host else host
+    return dataclasses.replace(settings, dns_listen=f"{shown}:{port}"), tcp
 
 
 def _writer_socket(data_dir: Path) -> tuple[str, Path]:
@@ -141,8 +167,11 @@ async def _worker_role(settings: Settings, listen: str, target: str, ready: Call
         server, _ = await start_grpc_server(
             registry, listen, reuse_port=True, registry_handler=registry_forwarder(channel)
         )
+        dns = await start_dns(registry, settings, reuse_port=True)
         ready()
         await wait_for_stop(signal.SIGTERM)
+        if dns is not None:
+            await dns.stop(settings.grace)
         await stop_grpc_server(server, settings.grace)
         return 0
     finally:
@@ -282,6 +311,8 @@ class _Supervisor:
                 self.spawn(_Child("worker", index))
             port = int(self.listen.rsplit(":", 1)[1])
             _say(banner(self.settings, port, self.settings.node_prefix, self.settings.workers))
+            if self.settings.dns_listen != "off":
+                _say(dns_banner(self.settings, parse_listen(self.settings.dns_listen)[1]))
             while not stop_requested:
                 for child in self.reap(block=False):
                     if not stop_requested:
@@ -309,10 +340,17 @@ def supervise(settings: Settings) -> int:
     reserved = _reserve_port(host, port)
     port = reserved.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
+    keep = [reserved.fileno(), lock_fd]
+    dns_reserved = None
+    if settings.dns_listen != "off":
+        settings, dns_reserved = _reserve_dns_port(settings)
+        keep.append(dns_reserved.fileno())
     target, socket_path = _writer_socket(settings.data_dir)
     try:
-        return _Supervisor(settings, f"{shown}:{port}", target, [reserved.fileno(), lock_fd]).run()
+        return _Supervisor(settings, f"{shown}:{port}", target, keep).run()
     finally:
         reserved.close()
+        if dns_reserved is not None:
+            dns_reserved.close()
         socket_path.unlink(missing_ok=True)
         os.close(lock_fd)

@@ -147,6 +147,34 @@ def _listen(value: object) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _listen_or_off(value: object) -> str:
+    text = _text(value)
+    if text.strip().lower() == "off":
+        return "off"
+    return _listen(text)
+
+
+def _zone(value: object) -> str:
+    from idnode.resolver.dns.names import DnsNameError, labels_to_text, zone_labels
+
+    try:
+        return labels_to_text(zone_labels(_text(value).strip()))
+    except DnsNameError as exc:
+        raise _Invalid(str(exc)) from None
+
+
+def _optional_name(value: object) -> str:
+    text = _text(value).strip()
+    return _zone(text) if text else ""
+
+
+def _url(value: object) -> str:
+    text = _text(value).strip()
+    if text and not (text.startswith(("http://", "https://")) and len(text) > 8):
+        raise _Invalid(f"expected an http:// or https:// URL, got {value!r}")
+    return text
+
+
 def _optional_target(value: object) -> str | None:
     if value is None:
         return None
@@ -249,7 +277,11 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "data_dir": _path,
     "grpc_listen": _listen,
     "http_listen": _listen,
-    "dns_listen": _listen,
+    "dns_listen": _listen_or_off,
+    "dns_zone": _zone,
+    "dns_nameserver": _optional_name,
+    "dns_negative_ttl": _at_least(0),
+    "public_url": _url,
     "node_prefix": _prefix,
     "demo": _bool,
     "workers": _at_least(1),
@@ -283,7 +315,11 @@ class Settings:
     data_dir: Path = Path("idnode-data")
     grpc_listen: str = "127.0.0.1:50051"
     http_listen: str = "127.0.0.1:8000"  # reserved: HTTP front end arrives later
-    dns_listen: str = "127.0.0.1:8053"  # reserved: DNS front end arrives later
+    dns_listen: str = "127.0.0.1:8053"  # UDP and TCP; "off" disables the DNS front end
+    dns_zone: str = "id.local."  # the apex every identifier's DNS name lies under
+    dns_nameserver: str = ""  # the NS name at the apex; "" = ns.<dns_zone>
+    dns_negative_ttl: int = 60  # SOA minimum: how long resolvers keep NXDOMAIN/NODATA
+    public_url: str = ""  # base of handle resolution URLs (DNS GTIN/OID answers); "" = http://<http_listen>/
     node_prefix: str = "88.118"
     demo: bool = False
     workers: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)  # reader worker processes

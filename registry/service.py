@@ -15,12 +15,14 @@ statistics here; enterprises, prefixes, templates and tokens in
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from idnode import _fastpath
+from idnode._fastpath import FLAG_TOMBSTONE
 from idnode.registry import _records, auth, gs1
 from idnode.registry._accounts import AccountsMixin
 from idnode.registry._identifiers import IdentifiersMixin
@@ -359,6 +361,57 @@ class Snapshot:
         return False
 
     # -- name existence, for the DNS front end's negative answers ----------------
+
+    def last_sequence(self) -> int:
+        """The newest change-log sequence number in this snapshot (0 for an empty log)."""
+        cur = self._txn.cursor(db=self._dbs["changelog"])
+        return from_u64(cur.key()) if cur.last() else 0
+
+    def has_identifiers(self, prefix: str, subprefixes: bool) -> bool:
+        """True when a live identifier lies under ``prefix`` (or, with
+        ``subprefixes``, under a prefix ``prefix.<more>``); tombstones do not count."""
+        starts = [prefix.encode() + b"\x00"]
+        if subprefixes:
+            starts.append(prefix.encode() + b".")
+        return any(self._live_key_from(start, lambda key, record: True) for start in starts)
+
+    def has_suffix_encoding_below(self, prefix: str, encoded: bytes) -> bool:
+        """True when a live identifier under ``prefix`` has a suffix whose DNS
+        encoding (base32hex, ``resolver/dns/names.py``) starts with ``encoded``
+        and is longer: its name lies below the name spelled by ``encoded``."""
+        whole, spare = divmod(5 * len(encoded), 8)
+        head = (int(encoded, 32) >> spare).to_bytes(whole, "big") if encoded else b""
+        start = prefix.encode() + b"\x00"
+
+        def below(key: bytes, record: bytes) -> bool:
+            if _fastpath.key_is_digested(key):
+                suffix = _fastpath.decode_header(record)[4].partition("/")[2]
+            else:
+                suffix = _fastpath.key_handle(key).partition("/")[2]
+            mine = base64.b32hexencode(suffix.encode()).rstrip(b"=").lower()
+            return len(mine) > len(encoded) and mine.startswith(encoded)
+
+        return self._live_key_from(start + head, below)
+
+    def _live_key_from(self, start: bytes, accept: Callable[[bytes, bytes], bool], limit: int = 64) -> bool:
+        """True when some live identifier key starting with ``start`` passes ``accept``.
+
+        Looks at ``limit`` keys at most, then answers True: a name that may
+        exist must not be denied (an NXDOMAIN is cached for the whole subtree).
+        """
+        cur = self._txn.cursor(db=self._registry._ids)
+        if not cur.set_range(start):
+            return False
+        for seen, (key, record) in enumerate(cur.iternext()):
+            if not key.startswith(start):
+                return False
+            if seen >= limit:
+                return True
+            if record[1] & FLAG_TOMBSTONE:
+                continue
+            if accept(bytes(key), bytes(record)):
+                return True
+        return False
 
     @property
     def _dbs(self) -> dict[str, Any]:

@@ -230,13 +230,18 @@ class Store:
 
     # -- reads -----------------------------------------------------------------
 
-    def begin(self) -> lmdb.Transaction:
-        """A read transaction; adopts a map grown by another process."""
+    def begin(self, db: str | None = None) -> lmdb.Transaction:
+        """A read transaction; adopts a map grown by another process.
+
+        ``db`` names the database its ``get``/``cursor`` use by default (a
+        bound ``txn.get`` is the cheapest lookup py-lmdb has).
+        """
+        handle = None if db is None else self.dbs[db]
         try:
-            return self.env.begin()
+            return self.env.begin(db=handle)
         except lmdb.MapResizedError:
             self.env.set_mapsize(0)
-            return self.env.begin()
+            return self.env.begin(db=handle)
 
     def get(self, db: str, key: bytes) -> bytes | None:
         """One key in one short read transaction."""

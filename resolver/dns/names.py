@@ -60,6 +60,7 @@ __all__ = [
     "gtin_to_name",
     "handle_to_labels",
     "handle_to_name",
+    "is_prefix_segment",
     "labels_to_text",
     "max_suffix_bytes",
     "name_to_gtin",
@@ -67,6 +68,7 @@ __all__ = [
     "name_to_oid",
     "oid_to_labels",
     "oid_to_name",
+    "split_handle_name",
     "text_to_labels",
     "zone_labels",
 ]
@@ -454,6 +456,45 @@ def _classify_handle(inner: Labels, labels: Labels) -> NameInfo:
     if normalised != (prefix, suffix):
         raise MalformedName(f"{labels_to_text(labels)}: the suffix is not in Unicode NFC")
     return NameInfo(HANDLE, prefix + "/" + suffix)
+
+
+def is_prefix_segment(label: bytes) -> bool:
+    """True for a label that can be a prefix segment (lower-case a-z, 0-9, ``-``, ``_``; not ``_h``)."""
+    return label != HANDLE_MARKER and _SEGMENT.fullmatch(label) is not None
+
+
+def split_handle_name(
+    name: str | Sequence[bytes], zone: str | Sequence[bytes] = DEFAULT_ZONE
+) -> tuple[str, bytes] | None:
+    """The prefix and the joined suffix encoding of a name that longer identifier names can lie below.
+
+    Such a name has the ``_h`` marker, valid prefix labels and suffix labels
+    of exactly 63 base32hex characters each (a shorter leftmost label ends
+    every name it is in). It need not decode to whole bytes: a 63-character
+    piece followed by more is cut mid-byte.
+
+    Returns:
+        ``(prefix, encoded)`` with ``encoded`` the base32hex pieces in
+        suffix order, or None for any other name.
+    """
+    try:
+        labels = _name_labels(name)
+    except MalformedName:
+        return None
+    zone_part = zone_labels(zone)
+    cut = len(labels) - len(zone_part)
+    if cut < 2 or labels[cut:] != zone_part or HANDLE_MARKER not in labels[:cut]:
+        return None
+    inner = labels[:cut]
+    marker = inner.index(HANDLE_MARKER)
+    pieces, prefix_part = inner[:marker], inner[marker + 1 :]
+    if not pieces or not prefix_part or prefix_part[-1] in _RESERVED_TOP:
+        return None
+    if not all(is_prefix_segment(label) for label in prefix_part):
+        return None
+    if not all(len(piece) == _MAX_LABEL and _BASE32HEX.fullmatch(piece) for piece in pieces):
+        return None
+    return b".".join(reversed(prefix_part)).decode("ascii"), b"".join(reversed(pieces))
 
 
 def name_to_handle(name: str | Sequence[bytes], zone: str | Sequence[bytes] = DEFAULT_ZONE) -> str:

@@ -18,6 +18,7 @@ from idnode.proto import registry_pb2, registry_pb2_grpc, resolver_pb2_grpc
 from idnode.registry.uscc import check_character
 
 READY = re.compile(r"gRPC listening on [^ ]+:(\d+)")
+DNS_READY = re.compile(r"DNS listening on [^ ]+:(\d+)")
 
 
 def credit_code(head: str) -> str:
@@ -32,6 +33,7 @@ class Node:
         self.extra = extra
         self.proc: subprocess.Popen[str] | None = None
         self.port = 0
+        self.dns_port = 0  # 0 while DNS is off
         self.output: list[str] = []
         self.channels: list[grpc.Channel] = []
 
@@ -49,6 +51,7 @@ class Node:
                 "127.0.0.1:0",
                 "--map-size",
                 "1MiB",
+                *(() if any(arg.startswith("--dns-listen") for arg in self.extra) else ("--dns-listen", "127.0.0.1:0")),
                 *self.extra,
             ],
             stdout=subprocess.PIPE,
@@ -66,6 +69,13 @@ class Node:
             match = READY.search(line)
             if match:
                 self.port = int(match.group(1))
+                if "--dns-listen=off" in self.extra or ("--dns-listen", "off") in zip(
+                    self.extra, self.extra[1:], strict=False
+                ):
+                    return self
+            match = DNS_READY.search(line)
+            if match:
+                self.dns_port = int(match.group(1))
                 return self
         self.stop()
         raise AssertionError("node did not start:\n" + "".join(self.output))

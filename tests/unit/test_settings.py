@@ -24,6 +24,8 @@ def test_defaults() -> None:
     assert settings.grpc_listen == "127.0.0.1:50051"
     assert settings.http_listen == "127.0.0.1:8000"
     assert settings.dns_listen == "127.0.0.1:8053"
+    assert (settings.dns_zone, settings.dns_nameserver, settings.dns_negative_ttl) == ("id.local.", "", 60)
+    assert settings.public_url == ""
     assert settings.node_prefix == "88.118"
     assert settings.demo is False
     assert settings.workers == (os.cpu_count() or 1)
@@ -191,6 +193,12 @@ def test_ipv6_listen_kept_canonical() -> None:
         ("top", "top.example:0", "port 0"),
         ("grace", "-1", "non-negative"),
         ("data_dir", " ", "empty path"),
+        ("dns_listen", "on", "expected HOST:PORT"),
+        ("dns_zone", "id..local", "empty label"),
+        ("dns_zone", "ids.ex ample.cn", "a-z, 0-9"),
+        ("dns_nameserver", "ns..x", "empty label"),
+        ("dns_negative_ttl", "-5", "at least 0"),
+        ("public_url", "ftp://x", "http:// or https://"),
     ],
 )
 def test_errors_name_setting_and_source(name: str, value: str, reason: str, tmp_path: Path) -> None:
@@ -244,6 +252,17 @@ def test_unknown_override() -> None:
 def test_other_idnode_env_vars_ignored() -> None:
     env = {"IDNODE_NODE": "x", "IDNODE_TOKEN": "y", "IDNODE_NO_EXTENSIONS": "1"}
     assert load_settings({}, env=env) == Settings()
+
+
+def test_dns_settings_normalised() -> None:
+    settings = load_settings(
+        {"dns_listen": "OFF", "dns_zone": "IDS.Example.CN", "dns_nameserver": "NS1.ids.example.cn"}, env={}
+    )
+    assert (settings.dns_listen, settings.dns_zone, settings.dns_nameserver) == (
+        "off",
+        "ids.example.cn.",
+        "ns1.ids.example.cn.",
+    )
 
 
 def test_node_prefix_normalised() -> None:
