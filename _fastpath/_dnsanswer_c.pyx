@@ -83,8 +83,8 @@ cdef inline void _put32(uint8_t *p, uint32_t v) noexcept nogil:
     p[3] = v & 0xFF
 
 
-def answer_direct(wire, get, zone, node_prefix, bint tcp=False):
-    """The response to a NAPTR or URI query for a live local identifier, or None to defer."""
+def answer_direct(wire, get, zone, node_prefix, bint tcp=False, serial=None, soa=None):
+    """The response to a NAPTR or URI query for an identifier of this node, or None to defer."""
     if type(wire) is not bytes or type(zone) is not bytes or type(node_prefix) is not str:
         return None
     cdef const uint8_t *w = <const uint8_t *>PyBytes_AS_STRING(wire)
@@ -246,10 +246,28 @@ def answer_direct(wire, get, zone, node_prefix, bint tcp=False):
     if PyBytes_GET_SIZE(key) == _MAX_KEY:
         return None
     record = get(key)
-    if type(record) is not bytes:
-        return None
-    return _render(w, qend, <const uint8_t *>PyBytes_AS_STRING(record), PyBytes_GET_SIZE(record),
-                   qtype, flags, edns, do_bit, limit)
+    cdef const uint8_t *r
+    cdef Py_ssize_t rsize = 0
+    if record is not None:
+        if type(record) is not bytes:
+            return None
+        r = <const uint8_t *>PyBytes_AS_STRING(record)
+        rsize = PyBytes_GET_SIZE(record)
+        if rsize < 19 or r[0] != 1:
+            return None
+    if record is None or r[1] & _TOMBSTONE:
+        if serial is None or soa is None or lname[starts[0]] == 63 or zlen == 1:
+            return None
+        ns_label, negative_ttl, timers = soa
+        s = starts[k - 1]
+        ln = lname[s]
+        if (ln == PyBytes_GET_SIZE(ns_label) and memcmp(lname + s + 1, PyBytes_AS_STRING(ns_label), ln) == 0) or (
+            ln == 10 and memcmp(lname + s + 1, b"hostmaster", 10) == 0
+        ):
+            return None
+        return _nxdomain(w, qend, 12 + name_len - zlen, flags, edns, do_bit, limit, serial(), ns_label,
+                         negative_ttl, timers)
+    return _render(w, qend, r, rsize, qtype, flags, edns, do_bit, limit)
 
 
 cdef object _render(const uint8_t *w, Py_ssize_t qend, const uint8_t *r, Py_ssize_t rsize, uint32_t qtype,
@@ -407,5 +425,48 @@ cdef object _render(const uint8_t *w, Py_ssize_t qend, const uint8_t *r, Py_ssiz
     _put16(out + 4, 1)
     _put16(out + 6, <uint32_t>count)
     _put16(out + 8, 0)
+    _put16(out + 10, 1 if edns else 0)
+    return PyBytes_FromStringAndSize(<char *>out, o)
+
+
+cdef object _nxdomain(const uint8_t *w, Py_ssize_t qend, Py_ssize_t zone_at, uint32_t flags, bint edns, bint do_bit,
+                      Py_ssize_t limit, object serial, bytes ns_label, object negative_ttl, bytes timers):
+    cdef uint8_t out[1024]
+    cdef Py_ssize_t o = qend, nl = PyBytes_GET_SIZE(ns_label), rdlength
+    cdef uint32_t pointer = 0xC000 | <uint32_t>zone_at
+    if nl < 1 or nl > 63 or PyBytes_GET_SIZE(timers) != 16:
+        return None
+    rdlength = 1 + nl + 2 + 11 + 2 + 4 + 16
+    if qend + 12 + rdlength + 11 > 1024:
+        return None
+    memcpy(out + 12, w + 12, qend - 12)
+    _put16(out + o, pointer)
+    _put16(out + o + 2, 6)
+    _put16(out + o + 4, 1)
+    _put32(out + o + 6, <uint32_t>negative_ttl)
+    _put16(out + o + 10, <uint32_t>rdlength)
+    o += 12
+    out[o] = <uint8_t>nl
+    memcpy(out + o + 1, PyBytes_AS_STRING(ns_label), nl)
+    o += 1 + nl
+    _put16(out + o, pointer)
+    memcpy(out + o + 2, b"\x0ahostmaster", 11)
+    o += 13
+    _put16(out + o, pointer)
+    _put32(out + o + 2, <uint32_t>serial)
+    memcpy(out + o + 6, PyBytes_AS_STRING(timers), 16)
+    o += 22
+    if edns:
+        memcpy(out + o, b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00", 11)
+        if do_bit:
+            out[o + 7] = 0x80
+        o += 11
+    if o > limit:
+        return None
+    _put16(out, (<uint32_t>w[0] << 8) | w[1])
+    _put16(out + 2, 0x8000 | 0x0400 | (flags & 0x0110) | 3)
+    _put16(out + 4, 1)
+    _put16(out + 6, 0)
+    _put16(out + 8, 1)
     _put16(out + 10, 1 if edns else 0)
     return PyBytes_FromStringAndSize(<char *>out, o)

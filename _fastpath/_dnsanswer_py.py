@@ -112,8 +112,14 @@ def answer_direct(
     zone: bytes,
     node_prefix: str,
     tcp: bool = False,
+    serial: Callable[[], int] | None = None,
+    soa: tuple[bytes, int, bytes] | None = None,
 ) -> bytes | None:
-    """The response to a NAPTR or URI query for a live local identifier, or None to defer.
+    """The response to a NAPTR or URI query for an identifier of this node, or None to defer.
+
+    Answers a live identifier's URL values, and NXDOMAIN for an unknown or
+    deleted identifier whose name can have no names below it (its leftmost
+    label is shorter than 63 characters) when ``serial`` and ``soa`` are given.
 
     Args:
         wire: the query message (a datagram, or a TCP message without its length).
@@ -121,6 +127,10 @@ def answer_direct(
         zone: the zone apex in wire form, lower case (``b"\\x02id\\x05local\\x00"``).
         node_prefix: the prefix this node serves (it and the prefixes under it).
         tcp: the message came over TCP (65535-byte limit instead of the UDP payload size).
+        serial: the SOA serial of a negative answer (called only for one).
+        soa: ``(nameserver label, negative TTL, refresh/retry/expire/minimum as
+            16 bytes)`` for the SOA of a negative answer; its name server is
+            ``<label>.<zone>`` and its mailbox ``hostmaster.<zone>``.
     """
     if type(wire) is not bytes:
         return None
@@ -232,15 +242,20 @@ def answer_direct(
     if len(key) == MAX_KEY_BYTES:
         return None
     record = get(key)
-    if record is None:
-        return None
+    if record is not None and (len(record) < 19 or record[0] != 1):
+        return None  # not a record this version reads: the full path reports it
+    if record is None or record[1] & FLAG_TOMBSTONE:
+        if serial is None or soa is None or len(pieces[0]) == 63 or len(zone) == 1:
+            return None  # a 63-character leftmost label may have names below it: the full path checks
+        if prefix_part[-1] in (soa[0], b"hostmaster"):
+            return None  # the question would hold the SOA's names: the full path compresses them
+        zone_at = 12 + len(name) - len(zone)
+        return _nxdomain(wire, qid, flags, question_end, zone_at, edns, do_bit, limit, serial(), soa)
     # The record's public URL values.
     rdatas = []
     ttl = _MAX_TTL
     try:
         head = decode_header(record)
-        if head[0] & FLAG_TOMBSTONE:
-            return None
         for perms, _index, frame in iter_frames(record, head[5]):
             if not perms & PERM_PUBLIC_READ:
                 continue
@@ -278,3 +293,33 @@ def answer_direct(
     if len(reply) > limit or len(reply) > _OUT:
         return None
     return reply
+
+
+def _nxdomain(
+    wire: bytes,
+    qid: int,
+    flags: int,
+    question_end: int,
+    zone_at: int,
+    edns: bool,
+    do_bit: bool,
+    limit: int,
+    serial: int,
+    soa: tuple[bytes, int, bytes],
+) -> bytes | None:
+    """NXDOMAIN with the zone's SOA (names compressed against the question) in the authority section."""
+    ns_label, negative_ttl, timers = soa
+    pointer = struct.pack(">H", 0xC000 | zone_at)
+    rdata = (
+        bytes((len(ns_label),)) + ns_label + pointer + b"\x0ahostmaster" + pointer + struct.pack(">I", serial) + timers
+    )
+    out = [
+        _HEADER.pack(qid, _FLAG_QR | _FLAG_AA | (flags & _FLAG_RD_CD) | 3, 1, 0, 1, 1 if edns else 0),
+        wire[12:question_end],
+        pointer + struct.pack(">HHIH", 6, _CLASS_IN, negative_ttl, len(rdata)),
+        rdata,
+    ]
+    if edns:
+        out.append(b"\x00" + struct.pack(">HHIH", _OPT, _EDNS_PAYLOAD, 0x8000 if do_bit else 0, 0))
+    reply = b"".join(out)
+    return None if len(reply) > limit else reply

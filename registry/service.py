@@ -364,8 +364,7 @@ class Snapshot:
 
     def last_sequence(self) -> int:
         """The newest change-log sequence number in this snapshot (0 for an empty log)."""
-        cur = self._txn.cursor(db=self._dbs["changelog"])
-        return from_u64(cur.key()) if cur.last() else 0
+        return self._registry.store.last_sequence(self._txn)
 
     def has_identifiers(self, prefix: str, subprefixes: bool) -> bool:
         """True when a live identifier lies under ``prefix`` (or, with

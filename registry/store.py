@@ -248,11 +248,13 @@ class Store:
         with self.begin() as txn:
             return txn.get(key, db=self.dbs[db])
 
-    def last_sequence(self) -> int:
-        """The newest change-log sequence number (0 for an empty log)."""
-        with self.begin() as txn:
-            cur = txn.cursor(db=self.dbs["changelog"])
-            return from_u64(cur.key()) if cur.last() else 0
+    def last_sequence(self, txn: lmdb.Transaction | None = None) -> int:
+        """The newest change-log sequence number (0 for an empty log), in ``txn`` or a short one of its own."""
+        if txn is None:
+            with self.begin() as own:
+                return self.last_sequence(own)
+        cur = txn.cursor(db=self.dbs["changelog"])
+        return from_u64(cur.key()) if cur.last() else 0
 
     # -- map growth ------------------------------------------------------------
 

@@ -21,8 +21,10 @@ What a name answers (README.md here has the table):
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
+import struct
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -241,6 +243,12 @@ class DnsResponder:
         self._node_prefix = registry.node_prefix
         self._begin = registry.store.begin
         self._direct = _fastpath.answer_direct
+        self._serial = self._last_sequence
+        # The direct path renders NXDOMAIN when the NS name is one label under the zone (the default).
+        self._soa_direct = None
+        if len(self.nameserver) == len(self.zone) + 1 and self.nameserver[1:] == self.zone:
+            timers = struct.pack(">IIII", SOA_REFRESH, SOA_RETRY, SOA_EXPIRE, config.negative_ttl)
+            self._soa_direct = (self.nameserver[0], config.negative_ttl, timers)
         self._addresses: list[tuple[int, bytes]] = []
         for text in config.nameserver_addresses:
             address = ipaddress.ip_address(text)
@@ -261,7 +269,8 @@ class DnsResponder:
         """
         try:
             with self._begin("identifiers") as txn:  # the direct path: one bound get, nothing else
-                reply = self._direct(wire, txn.get, self._zone_wire, self._node_prefix, tcp)
+                serial = functools.partial(self._serial, txn)
+                reply = self._direct(wire, txn.get, self._zone_wire, self._node_prefix, tcp, serial, self._soa_direct)
             if reply is not None:
                 return reply
             with self.registry.snapshot() as snap:
@@ -330,6 +339,9 @@ class DnsResponder:
     def _negative(self, snap: Any, exists: bool) -> tuple[int, list, list, list, bool]:
         """NODATA (the name exists) or NXDOMAIN, with the SOA for negative caching."""
         return (dnsw.NOERROR if exists else dnsw.NXDOMAIN), [], [self._soa(snap, self.config.negative_ttl)], [], True
+
+    def _last_sequence(self, txn: Any) -> int:
+        return self.registry.store.last_sequence(txn) & 0xFFFFFFFF
 
     def _soa(self, snap: Any, ttl: int) -> Record:
         serial = snap.last_sequence() & 0xFFFFFFFF

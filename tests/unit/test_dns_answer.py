@@ -332,32 +332,44 @@ except ImportError:  # pragma: no cover - depends on the build
         raise
 
 
+def direct_args(responder: DnsResponder, snap, tcp: bool = False) -> tuple:
+    """answer_direct's arguments after the wire, as DnsResponder.respond passes them."""
+    serial = snap.last_sequence() & 0xFFFFFFFF
+    return snap.get, responder._zone_wire, "88.118", tcp, lambda: serial, responder._soa_direct
+
+
 @pytest.mark.parametrize("twin", TWINS)
 @pytest.mark.parametrize("qtype", ["NAPTR", "URI"])
 @pytest.mark.parametrize("edns", [None, 0])
-def test_direct_path_takes_the_common_case(seeded, responder, twin, qtype, edns):
-    wire = dns.message.make_query(names.handle_to_name(PRODUCT).upper(), qtype, use_edns=edns).to_wire()
+@pytest.mark.parametrize("handle", [PRODUCT, "88.118.8/NOPE", "88.118.8/GONE"])
+def test_direct_path_takes_the_common_case(seeded, responder, twin, qtype, edns, handle):
+    wire = dns.message.make_query(names.handle_to_name(handle).upper(), qtype, use_edns=edns).to_wire()
     with seeded.registry.snapshot() as snap:
-        direct = importlib.import_module(twin).answer_direct(wire, snap.get, responder._zone_wire, "88.118")
+        direct = importlib.import_module(twin).answer_direct(wire, *direct_args(responder, snap))
         assert direct is not None and direct == responder._respond_full(snap, wire, False)
+    rcode = dns.message.from_wire(direct).rcode()
+    assert rcode == (dns.rcode.NOERROR if handle == PRODUCT else dns.rcode.NXDOMAIN)
 
 
 @pytest.mark.parametrize("twin", TWINS)
 def test_direct_path_defers_everything_else(seeded, responder, twin):
     direct = importlib.import_module(twin).answer_direct
+    long_parent = names.labels_to_text(names.handle_to_labels("88.118.8/" + "L" * 50, ZONE)[1:])
     with seeded.registry.snapshot() as snap:
         for name, qtype in [
             (names.handle_to_name(PRODUCT), "TXT"),
-            (names.handle_to_name("88.118.8/NOPE"), "NAPTR"),
-            (names.handle_to_name("88.118.8/GONE"), "NAPTR"),
-            (names.handle_to_name("88.118.8/SECRET"), "NAPTR"),
+            (names.handle_to_name("88.118.8/SECRET"), "NAPTR"),  # NODATA
+            (long_parent, "NAPTR"),  # may have names below it
             (names.handle_to_name("99.1/x"), "NAPTR"),
+            (names.handle_to_name("88.118.8/é"), "NAPTR"),  # non-ASCII: NFC checks in the full path
             (ZONE, "SOA"),
             ("www.example.com.", "NAPTR"),
         ]:
             wire = dns.message.make_query(name, qtype).to_wire()
-            assert direct(wire, snap.get, responder._zone_wire, "88.118") is None, (name, qtype)
-        assert direct(b"\x00" * 11, snap.get, responder._zone_wire, "88.118") is None
+            assert direct(wire, *direct_args(responder, snap)) is None, (name, qtype)
+        assert direct(b"\x00" * 11, *direct_args(responder, snap)) is None
+        unknown = dns.message.make_query(names.handle_to_name("88.118.8/NOPE"), "NAPTR").to_wire()
+        assert direct(unknown, snap.get, responder._zone_wire, "88.118") is None  # no SOA given: no NXDOMAIN
 
 
 _suffixes = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=60)
@@ -384,9 +396,10 @@ _values = st.lists(
     dnssec=st.booleans(),
     tcp=st.booleans(),
     upper=st.booleans(),
+    state=st.sampled_from(["live", "live", "unknown", "deleted"]),
 )
 async def test_direct_path_answers_exactly_as_the_full_path(
-    seeded, suffix, values, qtype, edns, payload, dnssec, tcp, upper
+    seeded, suffix, values, qtype, edns, payload, dnssec, tcp, upper, state
 ):
     handle = "88.118.8/" + suffix.strip()
     if handle.endswith("/") or len(suffix.encode()) > names.max_suffix_bytes("88.118.8", ZONE):
@@ -398,8 +411,10 @@ async def test_direct_path_answers_exactly_as_the_full_path(
     except InvalidValue:
         assume(False)
     registry = seeded.registry
-    if registry.lookup(*handle.split("/", 1)) is None:
+    if registry.lookup(*handle.split("/", 1)) is None and state != "unknown":
         await registry.create(seeded.owner, IdentifierWrite(handle, stored))
+        if state == "deleted":
+            await registry.delete(seeded.owner, handle)
     responder = DnsResponder(registry, ZoneConfig(zone=ZONE))
     name = names.handle_to_name(handle, ZONE)
     query = dns.message.make_query(
@@ -409,8 +424,7 @@ async def test_direct_path_answers_exactly_as_the_full_path(
     with registry.snapshot() as snap:
         full = responder._respond_full(snap, wire, tcp)
         direct = [
-            importlib.import_module(twin).answer_direct(wire, snap.get, responder._zone_wire, "88.118", tcp)
-            for twin in TWINS
+            importlib.import_module(twin).answer_direct(wire, *direct_args(responder, snap, tcp)) for twin in TWINS
         ]
     assert all(d == direct[0] for d in direct), "the twins disagree"
     assert direct[0] is None or direct[0] == full
