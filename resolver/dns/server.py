@@ -1,9 +1,9 @@
 """DNS transports: UDP datagrams and TCP messages on one port, answered by a DnsResponder.
 
 Each transport only moves bytes (:class:`~idnode.resolver.dns.answer.DnsResponder`
-decides every answer). UDP answers inline in the datagram callback; TCP
-reads length-prefixed messages (RFC 1035 4.2.2, RFC 7766), answers them in
-order, and closes idle connections. Both sockets take SO_REUSEPORT in prefork
+decides every answer). UDP is drained in batches by an event-loop reader;
+TCP reads length-prefixed messages (RFC 1035 4.2.2, RFC 7766), answers them
+in order, and closes idle connections. Both sockets take SO_REUSEPORT in prefork
 workers, so the kernel spreads queries over the workers.
 """
 
@@ -14,7 +14,6 @@ import contextlib
 import logging
 import socket
 import struct
-import threading
 from typing import Any
 
 from idnode.resolver.dns.answer import DnsResponder
@@ -29,66 +28,45 @@ UDP_READ_SIZE = 65535  # asyncio's default 256 KiB read buffer costs an mmap per
 _LENGTH = struct.Struct(">H")
 
 
-class _UdpLoop:
-    """Blocking receive-answer-send loops on the UDP socket, in their own threads.
+class _UdpReader:
+    """Datagrams answered on the event loop, many per wake-up.
 
-    Cheaper per datagram than an asyncio transport (no callback, no selector
-    round trip: one ``recvfrom`` and one ``sendto``, both releasing the GIL
-    while they wait), and it leaves the event loop to gRPC and DNS over TCP.
+    asyncio's datagram transport reads one datagram per selector round; this
+    reader drains the socket (up to ``BATCH`` datagrams) each time it is
+    readable, so under load one ``epoll_wait`` serves a batch. Everything
+    runs on the event-loop thread, where every LMDB read of the process runs
+    (a map resize needs no open read transaction in the process: ``Store.grow``).
     """
 
-    def __init__(self, sock: socket.socket, responder: DnsResponder, threads: int) -> None:
+    BATCH = 64
+
+    def __init__(self, sock: socket.socket, responder: DnsResponder, loop: asyncio.AbstractEventLoop) -> None:
         self.sock = sock
         self.respond = responder.respond
-        self.closing = False
-        self.threads = [threading.Thread(target=self._run, name=f"dns-udp-{i}", daemon=True) for i in range(threads)]
-        for thread in self.threads:
-            thread.start()
+        self.loop = loop
+        sock.setblocking(False)
+        loop.add_reader(sock.fileno(), self._readable)
 
-    def _run(self) -> None:
+    def _readable(self) -> None:
         recvfrom, sendto, respond = self.sock.recvfrom, self.sock.sendto, self.respond
-        while True:
+        for _ in range(self.BATCH):
             try:
                 data, addr = recvfrom(UDP_READ_SIZE)
-            except OSError:
-                if self.closing:
-                    return
-                continue
-            if self.closing:
+            except (BlockingIOError, InterruptedError):
                 return
+            except OSError as exc:  # e.g. ICMP port unreachable reported for an earlier reply
+                log.debug("DNS UDP receive failed: %s", exc)
+                continue
             reply = respond(data)
             if reply is not None:
                 try:
                     sendto(reply, addr)
-                except OSError as exc:  # e.g. a full send buffer: the client retries
+                except OSError as exc:  # a full send buffer: the client retries
                     log.debug("DNS UDP send failed: %s", exc)
 
     def close(self) -> None:
-        self.closing = True
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked recvfrom calls
-        for thread in self.threads:
-            thread.join(timeout=2.0)
+        self.loop.remove_reader(self.sock.fileno())
         self.sock.close()
-
-
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, responder: DnsResponder) -> None:
-        self.respond = responder.respond
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        if hasattr(transport, "max_size"):  # the selector loop's transport (see PERFORMANCE.md)
-            transport.max_size = UDP_READ_SIZE  # type: ignore[attr-defined]
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        reply = self.respond(data)
-        if reply is not None:
-            self.transport.sendto(reply, addr)  # type: ignore[union-attr]
-
-    def error_received(self, exc: Exception) -> None:  # e.g. ICMP port unreachable from a gone client
-        log.debug("DNS UDP error: %s", exc)
 
 
 def _socket(family: int, kind: int, host: str, port: int, reuse_port: bool) -> socket.socket:
@@ -139,12 +117,10 @@ def bind_dns_port(
 class DnsServer:
     """A running DNS front end: one UDP endpoint and one TCP server on ``port``."""
 
-    def __init__(self, responder: DnsResponder, udp_threads: int = 1) -> None:
+    def __init__(self, responder: DnsResponder) -> None:
         self.responder = responder
-        self.udp_threads = udp_threads  # 0: UDP on the event loop instead
         self.port = 0
-        self._udp_loop: _UdpLoop | None = None
-        self._udp: asyncio.DatagramTransport | None = None
+        self._udp: _UdpReader | None = None
         self._tcp: asyncio.base_events.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
 
@@ -153,17 +129,15 @@ class DnsServer:
         udp_sock, tcp_sock = bind_dns_port(host, port, reuse_port)
         try:
             self.port = udp_sock.getsockname()[1]
-            if self.udp_threads:
-                udp_sock.setblocking(True)
-                self._udp_loop = _UdpLoop(udp_sock, self.responder, self.udp_threads)
-            else:
-                self._udp, _ = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self.responder), sock=udp_sock)
+            self._udp = _UdpReader(udp_sock, self.responder, loop)
             self._tcp = await asyncio.start_server(self._serve_tcp, sock=tcp_sock, backlog=1024)
         except BaseException:
-            udp_sock.close()
-            tcp_sock.close()
             if self._udp is not None:
                 self._udp.close()
+                self._udp = None
+            else:
+                udp_sock.close()
+            tcp_sock.close()
             raise
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -195,9 +169,6 @@ class DnsServer:
 
     async def stop(self, grace: float = 0.0) -> None:
         """Stop receiving; let TCP connections finish their current query within ``grace``."""
-        if self._udp_loop is not None:
-            await asyncio.to_thread(self._udp_loop.close)
-            self._udp_loop = None
         if self._udp is not None:
             self._udp.close()
             self._udp = None
