@@ -44,6 +44,7 @@ EXTENSIONS = [
     Extension("idnode._fastpath._record_c", ["_fastpath/_record_c.pyx"], optional=True),
     Extension("idnode._fastpath._resolve_c", ["_fastpath/_resolve_c.pyx"], optional=True),
     Extension("idnode._fastpath._dnsanswer_c", ["_fastpath/_dnsanswer_c.pyx"], optional=True),
+    Extension("idnode._fastpath._dns_c", ["_fastpath/_dns_c.pyx"], optional=True),
 ]
 
 

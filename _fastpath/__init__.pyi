@@ -3,6 +3,7 @@
 
 from collections.abc import Callable, Container, Iterable, Sequence
 
+from idnode._fastpath import _dns_py
 from idnode._fastpath._common import FLAG_FULL_HANDLE as FLAG_FULL_HANDLE
 from idnode._fastpath._common import FLAG_TOMBSTONE as FLAG_TOMBSTONE
 from idnode._fastpath._common import FORMAT_VERSION as FORMAT_VERSION
@@ -20,6 +21,9 @@ _Bytes = bytes | bytearray | memoryview
 COMPILED: bool
 IMPLEMENTATION: str  # "cython" or "python"
 BUILD_ERROR: str  # why the compiled modules are not in use; "" when they are
+
+# The DNS wire codec, used as a module: _dns_c or _dns_py, one API (the twin's annotations).
+dns = _dns_py
 
 # identifiers
 def parse_handle(text: str) -> tuple[str, str]: ...

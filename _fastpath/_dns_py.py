@@ -266,7 +266,7 @@ def parse_query(wire: bytes) -> DnsQuery:
         TypeError: ``wire`` is not a bytes-like object.
     """
     if not isinstance(wire, bytes):
-        wire = bytes(wire)
+        wire = memoryview(wire).tobytes()  # bytes-like objects only: bytes(12) would be a message of zeros
     size = len(wire)
     if size < _HEADER.size:
         raise DnsFormatError(

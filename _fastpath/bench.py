@@ -1,7 +1,9 @@
 """Per-function timing of the compiled fast path against its pure-Python twin.
 
 Inputs are the realistic ones of the read path: a 30-character ASCII handle,
-a stored record of 5 values (about 300 bytes), a batch of 100 handles.
+a stored record of 5 values (about 300 bytes), a batch of 100 handles; for
+the DNS codec, a NAPTR query with EDNS for an identifier name and its answer
+of two NAPTR records.
 ``python -m idnode._fastpath.bench [-n CALLS]`` prints a Markdown table;
 :func:`compare` returns the figures for other benchmark drivers.
 """
@@ -14,7 +16,7 @@ import timeit
 from types import ModuleType
 from typing import Any
 
-from idnode._fastpath import _identifiers_py, _record_py
+from idnode._fastpath import _dns_py, _identifiers_py, _record_py
 
 HANDLE = "88.118.8/JXDY2106023-A00000001"  # 30 characters
 PREFIX, SUFFIX = HANDLE.split("/", 1)
@@ -93,9 +95,27 @@ CASES: list[tuple[str, str, tuple[Any, ...]]] = [
     ("resolve_local (100)", "resolve_local", (BATCH_HANDLES, BATCH_STORE.get, 0b0010, (), ())),
 ]
 
+# The DNS codec (_dns_py / _dns_c): (label, function, arguments, keyword arguments).
+DNS_NAME = (b"8h2kqjpd60o30c1g64", b"_h", b"8", b"118", b"88", b"id", b"local")
+DNS_QUERY = (
+    b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01"  # id, RD, one question, one additional
+    + _dns_py.rdata_ns(DNS_NAME)  # the name, uncompressed
+    + b"\x00\x23\x00\x01"  # NAPTR IN
+    + b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00"  # OPT: payload 1232
+)
+DNS_PARSED = _dns_py.parse_query(DNS_QUERY)
+DNS_ANSWERS = [
+    (DNS_NAME, _dns_py.NAPTR, 1, 300, _dns_py.rdata_naptr(100, 10, "U", "E2U+URL", f"!^.*$!{url}!"))
+    for url in ("https://example.com/products/JXDY2106023-A00000001", "https://example.com/p/A00000001.json")
+]
+DNS_CASES: list[tuple[str, str, tuple[Any, ...], dict[str, Any]]] = [
+    ("parse_query", "parse_query", (DNS_QUERY,), {}),
+    ("build_response (2 NAPTR)", "build_response", (DNS_PARSED, _dns_py.NOERROR, DNS_ANSWERS), {"max_size": 1232}),
+]
+
 
 def _module_of(name: str, compiled: bool) -> ModuleType | None:
-    owners = {"resolve_local": "_resolve"}
+    owners = {"resolve_local": "_resolve", **{dns_name: "_dns" for _, dns_name, _, _ in DNS_CASES}}
     base = owners.get(name) or ("_identifiers" if hasattr(_identifiers_py, name) else "_record")
     try:
         return importlib.import_module(f"idnode._fastpath.{base}_{'c' if compiled else 'py'}")
@@ -103,8 +123,8 @@ def _module_of(name: str, compiled: bool) -> ModuleType | None:
         return None
 
 
-def _per_call_us(fn: Any, args: tuple[Any, ...], n: int) -> float:
-    timer = timeit.Timer("fn(*args)", globals={"fn": fn, "args": args})
+def _per_call_us(fn: Any, args: tuple[Any, ...], n: int, kwargs: dict[str, Any] | None = None) -> float:
+    timer = timeit.Timer("fn(*args, **kwargs)", globals={"fn": fn, "args": args, "kwargs": kwargs or {}})
     return min(timer.repeat(repeat=5, number=n)) / n * 1e6
 
 
@@ -115,17 +135,18 @@ def compare(n: int = 20000) -> list[dict[str, Any]]:
         n: calls per measurement (the best of five measurements is kept).
 
     Returns:
-        One dict per case, in :data:`CASES` order: ``name``, ``python_us`` and
+        One dict per case, in :data:`CASES` then :data:`DNS_CASES` order: ``name``, ``python_us`` and
         ``cython_us`` (microseconds per call; ``cython_us`` is None when the
         extensions are not built) and ``speedup`` (python / cython, or None).
     """
     rows = []
-    for label, name, args in CASES:
+    cases = [(label, name, args, {}) for label, name, args in CASES] + DNS_CASES
+    for label, name, args, kwargs in cases:
         py = _module_of(name, compiled=False)
         c = _module_of(name, compiled=True)
         assert py is not None
-        python_us = _per_call_us(getattr(py, name), args, n)
-        cython_us = _per_call_us(getattr(c, name), args, n) if c is not None else None
+        python_us = _per_call_us(getattr(py, name), args, n, kwargs)
+        cython_us = _per_call_us(getattr(c, name), args, n, kwargs) if c is not None else None
         rows.append(
             {
                 "name": label,
