@@ -70,3 +70,15 @@ def resolve_local(
     indexes: tuple[int, ...],
     types: tuple[str, ...],
 ) -> list[bytes | None]: ...
+
+# -- the direct DNS answer of the common case (_dnsanswer_py / _dnsanswer_c) -------
+
+def answer_direct(
+    wire: bytes,
+    get: Callable[[bytes], bytes | None],
+    zone: bytes,
+    node_prefix: str,
+    tcp: bool = False,
+    serial: Callable[[], int] | None = None,
+    soa: tuple[bytes, int, bytes] | None = None,
+) -> bytes | None: ...

@@ -11,6 +11,7 @@ of two NAPTR records.
 from __future__ import annotations
 
 import argparse
+import base64
 import importlib
 import timeit
 from types import ModuleType
@@ -108,14 +109,25 @@ DNS_ANSWERS = [
     (DNS_NAME, _dns_py.NAPTR, 1, 300, _dns_py.rdata_naptr(100, 10, "U", "E2U+URL", f"!^.*$!{url}!"))
     for url in ("https://example.com/products/JXDY2106023-A00000001", "https://example.com/p/A00000001.json")
 ]
+# The direct DNS answer (_dnsanswer_py / _dnsanswer_c): a NAPTR query for HANDLE, answered from BATCH_STORE.
+ANSWER_QUERY = (
+    b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x01"
+    + _dns_py.rdata_ns(
+        (base64.b32hexencode(SUFFIX.encode()).rstrip(b"=").lower(), b"_h", b"8", b"118", b"88", b"id", b"local")
+    )
+    + b"\x00\x23\x00\x01"
+    + b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00"
+)
 DNS_CASES: list[tuple[str, str, tuple[Any, ...], dict[str, Any]]] = [
     ("parse_query", "parse_query", (DNS_QUERY,), {}),
     ("build_response (2 NAPTR)", "build_response", (DNS_PARSED, _dns_py.NOERROR, DNS_ANSWERS), {"max_size": 1232}),
+    ("answer_direct (NAPTR)", "answer_direct", (ANSWER_QUERY, BATCH_STORE.get, b"\x02id\x05local\x00", "88.118"), {}),
 ]
 
 
 def _module_of(name: str, compiled: bool) -> ModuleType | None:
     owners = {"resolve_local": "_resolve", **{dns_name: "_dns" for _, dns_name, _, _ in DNS_CASES}}
+    owners["answer_direct"] = "_dnsanswer"
     base = owners.get(name) or ("_identifiers" if hasattr(_identifiers_py, name) else "_record")
     try:
         return importlib.import_module(f"idnode._fastpath.{base}_{'c' if compiled else 'py'}")
