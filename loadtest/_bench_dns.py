@@ -266,7 +266,7 @@ def prepare(
 # -- PowerDNS ---------------------------------------------------------------------------------
 
 
-def pdns_config(folder: Path, port: int, *, caches: bool, receivers: int = 1, distributors: int = 2) -> str:
+def pdns_config(folder: Path, port: int, *, caches: bool, receivers: int = 2, distributors: int = 3) -> str:
     """``pdns.conf`` for one server: the LMDB backend in ``folder``, 127.0.0.1:``port``, in the
     foreground, no guardian, no security poll (no traffic beyond loopback), no web server or API;
     caches off (``cache-ttl=0 query-cache-ttl=0 negquery-cache-ttl=0``) or the stock ones."""

@@ -25,6 +25,9 @@ One run:
 6. prints every figure, ratio, target (PASS / MISS) and the compiled/twin
    speed-up per fast-path function; ``--json FILE`` writes them as one object.
 
+``--dns`` (or ``--dns-only``) adds the DNS comparison: dnsperf against idnode's DNS front end
+and PowerDNS-LMDB (caches off and stock) on the same NAPTR records (:mod:`._bench_dns`).
+
 Every run is checked (every reply is verified; errors counted) and reports
 server CPU (the node's whole process tree) and client CPU; flagged runs
 (errors, a starved server, outliers, a client that fell behind) are listed
