@@ -269,7 +269,9 @@ def main() -> None:
 )
 @click.option("--data-dir", metavar="DIR", help="Data folder [default: ./idnode-data].")
 @click.option("--grpc-listen", metavar="HOST:PORT", help="gRPC address [default: 127.0.0.1:50051].")
-@click.option("--http-listen", metavar="HOST:PORT", help="HTTP address [default: 127.0.0.1:8000].")
+@click.option("--http-listen", metavar="HOST:PORT", help="HTTP address; off disables HTTP [default: 127.0.0.1:8000].")
+@click.option("--tls-cert", metavar="FILE", help="PEM certificate chain: HTTP serves HTTPS [default: none].")
+@click.option("--tls-key", metavar="FILE", help="PEM private key of --tls-cert [default: in the certificate file].")
 @click.option(
     "--dns-listen", metavar="HOST:PORT", help="DNS address, UDP and TCP; off disables DNS [default: 127.0.0.1:8053]."
 )

@@ -126,6 +126,30 @@ async def start_dns(registry: Registry, settings: Settings, reuse_port: bool = F
     return await start_dns_server(registry, settings, reuse_port=reuse_port)
 
 
+def http_banner(settings: Settings, port: int, tls: bool = False) -> str:
+    """The line that says the HTTP front end serves (tests and the benchmark parse it)."""
+    host, _ = parse_listen(settings.http_listen)
+    shown = f"[{host}]" if ":" in host else host
+    return f"idnode: HTTP listening on {shown}:{port} ({'https' if tls else 'http'})"
+
+
+async def start_http(
+    registry: Registry,
+    settings: Settings,
+    reuse_port: bool = False,
+    unix_path: str | None = None,
+    forward_to: str | None = None,
+) -> Any:
+    """Start the HTTP front end unless ``http_listen`` is ``off`` (a Unix socket: always); the server or None."""
+    if settings.http_listen == "off" and unix_path is None:
+        return None
+    from idnode.resolver.http.server import start_http_server
+
+    return await start_http_server(
+        registry, settings, reuse_port=reuse_port, unix_path=unix_path, forward_to=forward_to
+    )
+
+
 def open_writer(settings: Settings) -> tuple[Store, Writer, Registry]:
     """Open the store for writing and start the writer role (the one process
     of a single-process node, or the writer process of a prefork node)."""
@@ -181,19 +205,27 @@ async def serve(settings: Settings) -> int:
     from idnode.resolver.grpc.server import start_grpc_server, stop_grpc_server
 
     check_port_free(settings.grpc_listen)
+    if settings.http_listen != "off":
+        check_port_free(settings.http_listen)
     lock_fd = lock_folder(settings.data_dir)
-    server = dns = None
+    server = dns = http = None
     try:
         store, writer, registry = open_writer(settings)
         try:
             await bootstrap(registry, settings)
             server, port = await start_grpc_server(registry, settings.grpc_listen)
             dns = await start_dns(registry, settings)
+            http = await start_http(registry, settings)
             _say(banner(settings, port, registry.node_prefix))
             if dns is not None:
                 _say(dns_banner(settings, dns.port))
+            if http is not None:
+                _say(http_banner(settings, http.port, http.tls))
             await wait_for_stop(signal.SIGTERM, signal.SIGINT)
             _say(f"idnode: stopping (grace {settings.grace:g} s)")
+            if http is not None:
+                await http.stop(settings.grace)
+                http = None
             if dns is not None:
                 await dns.stop(settings.grace)
                 dns = None
@@ -201,6 +233,8 @@ async def serve(settings: Settings) -> int:
             server = None
             return 0
         finally:
+            if http is not None:
+                await http.stop(0)
             if dns is not None:
                 await dns.stop(0)
             if server is not None:

@@ -46,8 +46,10 @@ from idnode.node import (
     check_port_free,
     close_writer,
     dns_banner,
+    http_banner,
     open_writer,
     start_dns,
+    start_http,
     wait_for_stop,
 )
 from idnode.registry.store import lock_folder
@@ -108,10 +110,10 @@ def _reserve_dns_port(settings: Settings) -> tuple[Settings, socket.socket]:
     return dataclasses.replace(settings, dns_listen=f"{shown}:{port}"), tcp
 
 
-def _writer_socket(data_dir: Path) -> tuple[str, Path]:
-    """The Unix socket the writer serves the workers on (paths over ~100
+def _writer_socket(data_dir: Path, name: str = "writer.sock") -> tuple[str, Path]:
+    """A Unix socket the writer serves the workers on (paths over ~100
     bytes do not fit a sockaddr_un; then a private temporary folder)."""
-    path = (data_dir / "writer.sock").resolve()
+    path = (data_dir / name).resolve()
     if len(str(path)) > 100:
         path = Path(tempfile.mkdtemp(prefix="idnode-")) / "writer.sock"
     path.unlink(missing_ok=True)
@@ -129,22 +131,25 @@ def _die_with_parent() -> None:
 # -- the roles (run in the forked children) ------------------------------------
 
 
-async def _writer_role(settings: Settings, target: str, ready: Callable[[], None]) -> int:
+async def _writer_role(settings: Settings, target: str, http_path: str, ready: Callable[[], None]) -> int:
     from idnode.resolver.grpc.server import start_grpc_server, stop_grpc_server
 
     store, writer, registry = open_writer(settings)
     try:
         await bootstrap(registry, settings)
         server, _ = await start_grpc_server(registry, target, reflection=False)
+        http = await start_http(registry, settings, unix_path=http_path) if settings.http_listen != "off" else None
         ready()
         await wait_for_stop(signal.SIGTERM)
+        if http is not None:
+            await http.stop(settings.grace)
         await stop_grpc_server(server, settings.grace)
         return 0
     finally:
         close_writer(store, writer)
 
 
-async def _worker_role(settings: Settings, listen: str, target: str, ready: Callable[[], None]) -> int:
+async def _worker_role(settings: Settings, listen: str, target: str, http_path: str, ready: Callable[[], None]) -> int:
     import grpc
 
     from idnode.registry.service import Registry
@@ -168,8 +173,11 @@ async def _worker_role(settings: Settings, listen: str, target: str, ready: Call
             registry, listen, reuse_port=True, registry_handler=registry_forwarder(channel)
         )
         dns = await start_dns(registry, settings, reuse_port=True)
+        http = await start_http(registry, settings, reuse_port=True, forward_to=http_path)
         ready()
         await wait_for_stop(signal.SIGTERM)
+        if http is not None:
+            await http.stop(settings.grace)
         if dns is not None:
             await dns.stop(settings.grace)
         await stop_grpc_server(server, settings.grace)
@@ -197,10 +205,11 @@ def _child_main(run: Callable[[Callable[[], None]], int], ready_fd: int) -> int:
 
 
 class _Supervisor:
-    def __init__(self, settings: Settings, listen: str, target: str, keep: list[int]) -> None:
+    def __init__(self, settings: Settings, listen: str, target: str, http_path: str, keep: list[int]) -> None:
         self.settings = settings
         self.listen = listen
         self.target = target
+        self.http_path = http_path  # the writer's HTTP server (Unix socket), where workers forward writes
         self.keep = keep  # fds children must close (the reserved port)
         self.children: dict[int, _Child] = {}
         self.stopping = False
@@ -224,10 +233,15 @@ class _Supervisor:
                     os.close(fd)
                 settings = self.settings
                 if child.role == "writer":
-                    code = _child_main(lambda ready: asyncio.run(_writer_role(settings, self.target, ready)), write_fd)
+                    code = _child_main(
+                        lambda ready: asyncio.run(_writer_role(settings, self.target, self.http_path, ready)), write_fd
+                    )
                 else:
                     code = _child_main(
-                        lambda ready: asyncio.run(_worker_role(settings, self.listen, self.target, ready)), write_fd
+                        lambda ready: asyncio.run(
+                            _worker_role(settings, self.listen, self.target, self.http_path, ready)
+                        ),
+                        write_fd,
                     )
             except BaseException:
                 traceback.print_exc()
@@ -313,6 +327,12 @@ class _Supervisor:
             _say(banner(self.settings, port, self.settings.node_prefix, self.settings.workers))
             if self.settings.dns_listen != "off":
                 _say(dns_banner(self.settings, parse_listen(self.settings.dns_listen)[1]))
+            if self.settings.http_listen != "off":
+                _say(
+                    http_banner(
+                        self.settings, parse_listen(self.settings.http_listen)[1], self.settings.tls_cert is not None
+                    )
+                )
             while not stop_requested:
                 for child in self.reap(block=False):
                     if not stop_requested:
@@ -341,16 +361,26 @@ def supervise(settings: Settings) -> int:
     port = reserved.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     keep = [reserved.fileno(), lock_fd]
-    dns_reserved = None
+    dns_reserved = http_reserved = None
     if settings.dns_listen != "off":
         settings, dns_reserved = _reserve_dns_port(settings)
         keep.append(dns_reserved.fileno())
+    if settings.http_listen != "off":
+        check_port_free(settings.http_listen)
+        http_host, http_port = parse_listen(settings.http_listen)
+        http_reserved = _reserve_port(http_host, http_port)
+        keep.append(http_reserved.fileno())
+        http_shown = f"[{http_host}]" if ":" in http_host else http_host
+        settings = dataclasses.replace(settings, http_listen=f"{http_shown}:{http_reserved.getsockname()[1]}")
     target, socket_path = _writer_socket(settings.data_dir)
+    _, http_socket = _writer_socket(settings.data_dir, "writer-http.sock")
     try:
-        return _Supervisor(settings, f"{shown}:{port}", target, keep).run()
+        return _Supervisor(settings, f"{shown}:{port}", target, str(http_socket), keep).run()
     finally:
         reserved.close()
-        if dns_reserved is not None:
-            dns_reserved.close()
+        for extra in (dns_reserved, http_reserved):
+            if extra is not None:
+                extra.close()
+        http_socket.unlink(missing_ok=True)
         socket_path.unlink(missing_ok=True)
         os.close(lock_fd)

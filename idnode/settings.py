@@ -196,6 +196,12 @@ def _path(value: object) -> Path:
     return Path(text).expanduser()
 
 
+def _optional_path(value: object) -> Path | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return _path(value)
+
+
 def _prefix(value: object) -> str:
     from idnode._fastpath import parse_prefix
     from idnode.registry.errors import InvalidHandle
@@ -276,7 +282,9 @@ def _seconds(value: object) -> float:
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "data_dir": _path,
     "grpc_listen": _listen,
-    "http_listen": _listen,
+    "http_listen": _listen_or_off,
+    "tls_cert": _optional_path,
+    "tls_key": _optional_path,
     "dns_listen": _listen_or_off,
     "dns_zone": _zone,
     "dns_nameserver": _optional_name,
@@ -314,7 +322,9 @@ class Settings:
 
     data_dir: Path = Path("idnode-data")
     grpc_listen: str = "127.0.0.1:50051"
-    http_listen: str = "127.0.0.1:8000"  # reserved: HTTP front end arrives later
+    http_listen: str = "127.0.0.1:8000"  # Handle REST, enterprise API, resolver pages; "off" disables HTTP
+    tls_cert: Path | None = None  # PEM certificate chain: HTTP serves TLS when set
+    tls_key: Path | None = None  # PEM private key (None: inside tls_cert)
     dns_listen: str = "127.0.0.1:8053"  # UDP and TCP; "off" disables the DNS front end
     dns_zone: str = "id.local."  # the apex every identifier's DNS name lies under
     dns_nameserver: str = ""  # the NS name at the apex; "" = ns.<dns_zone>

@@ -239,10 +239,12 @@ def _node_env() -> dict[str, str]:
 
 
 def node_server(data_dir: Path, workers: int, map_size: int, extra: list[str] | tuple[str, ...] = ()) -> Server:
-    """``idnode serve`` on ``data_dir``: gRPC on a port it picks; DNS on the port ``extra`` gives
-    (``--dns-listen``), else on a free one (never the default 8053, which may be taken)."""
+    """``idnode serve`` on ``data_dir``: gRPC and HTTP on ports it picks; DNS on the port ``extra``
+    gives (``--dns-listen``), else on a free one (never the defaults 8053 and 8000, which may be taken)."""
     if "--dns-listen" not in extra:
         extra = ["--dns-listen", f"127.0.0.1:{_bench_dns.free_port()}", *extra]
+    if "--http-listen" not in extra:
+        extra = ["--http-listen", "127.0.0.1:0", *extra]
     args = [
         sys.executable,
         "-m",

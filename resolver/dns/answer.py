@@ -105,7 +105,7 @@ def zone_config_from_settings(settings: Any) -> ZoneConfig:
     from idnode.settings import parse_listen
 
     host, _ = parse_listen(settings.dns_listen)
-    http_host, http_port = parse_listen(settings.http_listen)
+    http_host, http_port = parse_listen(settings.http_listen if settings.http_listen != "off" else "127.0.0.1:8000")
     if ":" in http_host:
         http_host = f"[{http_host}]"
     base = settings.public_url or f"http://{http_host}:{http_port}/"

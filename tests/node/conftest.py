@@ -19,6 +19,7 @@ from idnode.registry.uscc import check_character
 
 READY = re.compile(r"gRPC listening on [^ ]+:(\d+)")
 DNS_READY = re.compile(r"DNS listening on [^ ]+:(\d+)")
+HTTP_READY = re.compile(r"HTTP listening on [^ ]+:(\d+)")
 
 
 def credit_code(head: str) -> str:
@@ -34,6 +35,7 @@ class Node:
         self.proc: subprocess.Popen[str] | None = None
         self.port = 0
         self.dns_port = 0  # 0 while DNS is off
+        self.http_port = 0  # 0 while HTTP is off
         self.output: list[str] = []
         self.channels: list[grpc.Channel] = []
 
@@ -52,6 +54,11 @@ class Node:
                 "--map-size",
                 "1MiB",
                 *(() if any(arg.startswith("--dns-listen") for arg in self.extra) else ("--dns-listen", "127.0.0.1:0")),
+                *(
+                    ()
+                    if any(arg.startswith("--http-listen") for arg in self.extra)
+                    else ("--http-listen", "127.0.0.1:0")
+                ),
                 *self.extra,
             ],
             stdout=subprocess.PIPE,
@@ -66,19 +73,25 @@ class Node:
             if not line:
                 break
             self.output.append(line)
-            match = READY.search(line)
-            if match:
-                self.port = int(match.group(1))
-                if "--dns-listen=off" in self.extra or ("--dns-listen", "off") in zip(
-                    self.extra, self.extra[1:], strict=False
-                ):
-                    return self
-            match = DNS_READY.search(line)
-            if match:
-                self.dns_port = int(match.group(1))
+            for pattern, attribute in ((READY, "port"), (DNS_READY, "dns_port"), (HTTP_READY, "http_port")):
+                match = pattern.search(line)
+                if match:
+                    setattr(self, attribute, int(match.group(1)))
+            if self.port and all(
+                getattr(self, attribute) or self._off(flag)
+                for flag, attribute in (("--dns-listen", "dns_port"), ("--http-listen", "http_port"))
+            ):
                 return self
         self.stop()
         raise AssertionError("node did not start:\n" + "".join(self.output))
+
+    def _off(self, flag: str) -> bool:
+        return f"{flag}=off" in self.extra or (flag, "off") in zip(self.extra, self.extra[1:], strict=False)
+
+    @property
+    def http(self) -> str:
+        """The base URL of the HTTP front end."""
+        return f"http://127.0.0.1:{self.http_port}"
 
     @property
     def target(self) -> str:

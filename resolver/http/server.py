@@ -1,0 +1,198 @@
+"""Build, bind and start the node's aiohttp application (every HTTP route, limits, error mapping, write forwarding).
+
+Where an HTTP request goes: ``server.py`` (limits, error mapping, and in a
+prefork worker the forwarding of writes to the writer process) -> the route
+modules (``handle_api.py`` Handle.Net REST, ``enterprise_api.py`` the
+operators' enterprise API, ``pages.py`` resolver pages, ``openapi.py``) ->
+``auth.py`` (who is calling) -> the registry. Errors are mapped once, in
+``errors.py``.
+
+Why aiohttp: a maintained asyncio HTTP/1.1 server and client with a C
+request parser, SO_REUSEPORT and TLS on its TCP sites, Unix-socket sites and
+connectors (the worker -> writer forwarding), and request size limits; it
+runs on the same event loop as grpc.aio, so one process serves every front
+end without threads.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import ssl
+from typing import Any
+
+from aiohttp import ClientSession, UnixConnector, web
+
+from idnode.registry.errors import HandleError
+from idnode.resolver.http.errors import error_response, from_handle_error, json_response
+from idnode.resolver.http.keys import AUTHENTICATORS, REGISTRY, SETTINGS
+
+__all__ = ["MAX_BODY_BYTES", "MAX_URL_BYTES", "RUNNER_ARGS", "HttpServer", "build_app", "start_http_server"]
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 8 * 1024 * 1024  # a batch of 2000 items fits; larger bodies get 413
+MAX_URL_BYTES = 8192  # longer request targets get 414
+ROUTE_MODULES = ("handle_api", "enterprise_api", "openapi", "pages")  # pages last: it holds the catch-all /{handle}
+# aiohttp's own request-line limit sits above ours, so our check answers 414 (beyond it aiohttp answers 400).
+RUNNER_ARGS: dict[str, Any] = {
+    "access_log": None,
+    "max_line_size": MAX_URL_BYTES * 2,
+    "max_field_size": MAX_URL_BYTES * 2,
+}
+_SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
+_FORWARDED_REQUEST_HEADERS = ("Authorization", "Content-Type", "Accept", "Accept-Language", "X-Request-Id")
+_FORWARDED_RESPONSE_HEADERS = ("Content-Type", "Location", "WWW-Authenticate", "X-Request-Id")
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every failure as a JSON body with the mapped status; nothing escapes as an HTML page."""
+    if len(request.raw_path) > MAX_URL_BYTES:
+        return error_response(
+            4, f"request target of {len(request.raw_path)} bytes, at most {MAX_URL_BYTES}", status=414
+        )
+    try:
+        return await handler(request)
+    except HandleError as exc:
+        return from_handle_error(exc)
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(4, f"request body over {MAX_BODY_BYTES} bytes", status=413)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        code = 100 if exc.status == 404 else 4
+        response = error_response(code, exc.reason or "error", status=exc.status)
+        if exc.status == 405 and "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except Exception:
+        log.exception("HTTP %s %s failed", request.method, request.path)
+        return error_response(2, "internal server error", status=500)
+
+
+def _forwarder(target: str) -> Any:
+    """Middleware of a prefork worker: every request that may write goes to the writer process unchanged."""
+    state: dict[str, ClientSession] = {}
+
+    @web.middleware
+    async def forward(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.method in _SAFE_METHODS:
+            return await handler(request)
+        session = state.get("session")
+        if session is None or session.closed:
+            session = state["session"] = ClientSession(connector=UnixConnector(path=target), auto_decompress=False)
+        headers = {k: request.headers[k] for k in _FORWARDED_REQUEST_HEADERS if k in request.headers}
+        body = await request.read()
+        try:
+            async with session.request(
+                request.method, f"http://writer{request.path_qs}", headers=headers, data=body, allow_redirects=False
+            ) as reply:
+                payload = await reply.read()
+                out = {k: reply.headers[k] for k in _FORWARDED_RESPONSE_HEADERS if k in reply.headers}
+                return web.Response(body=payload, status=reply.status, headers=out)
+        except OSError:
+            return error_response(3, "the node's writer process is not reachable; retry", status=503)
+
+    async def close(app: web.Application) -> None:
+        if "session" in state:
+            await state["session"].close()
+
+    forward.close = close  # type: ignore[attr-defined]
+    return forward
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "alive"})
+
+
+def build_app(registry: Any, settings: Any, *, forward_to: str | None = None) -> web.Application:
+    """The aiohttp application of ``registry``.
+
+    Args:
+        registry: the registry facade.
+        settings: the node's settings (zone, public URL, limits).
+        forward_to: a Unix socket of the writer process's HTTP server; when
+            given (prefork workers), requests other than GET/HEAD/OPTIONS are
+            passed to it unchanged, so there is one write path.
+    """
+    middlewares = [_errors]
+    forwarder = None
+    if forward_to is not None:
+        forwarder = _forwarder(forward_to)
+        middlewares.append(forwarder)
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
+    app[REGISTRY] = registry
+    app[SETTINGS] = settings
+    app[AUTHENTICATORS] = {}
+    if forwarder is not None:
+        app.on_cleanup.append(forwarder.close)
+    app.router.add_get("/healthz", _healthz)
+    for name in ROUTE_MODULES:
+        try:
+            module = importlib.import_module(f"idnode.resolver.http.{name}")
+        except ModuleNotFoundError as exc:  # TEMPORARY while the route modules land one by one
+            if exc.name != f"idnode.resolver.http.{name}":
+                raise
+            continue
+        module.setup(app)
+    return app
+
+
+def _ssl_context(settings: Any) -> ssl.SSLContext | None:
+    cert, key = getattr(settings, "tls_cert", None), getattr(settings, "tls_key", None)
+    if not cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(cert), str(key) if key else None)
+    return context
+
+
+class HttpServer:
+    """A running HTTP front end."""
+
+    def __init__(self, runner: web.AppRunner, port: int, tls: bool) -> None:
+        self.runner = runner
+        self.port = port
+        self.tls = tls
+
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop accepting; let in-flight requests finish within ``grace``."""
+        await self.runner.shutdown()
+        await self.runner.cleanup()
+
+
+async def start_http_server(
+    registry: Any,
+    settings: Any,
+    *,
+    reuse_port: bool = False,
+    unix_path: str | None = None,
+    forward_to: str | None = None,
+) -> HttpServer:
+    """Start the HTTP front end on ``settings.http_listen`` (or on ``unix_path``, the writer's socket).
+
+    Must be called with the event loop that will serve it running.
+    """
+    from idnode.settings import parse_listen
+
+    app = build_app(registry, settings, forward_to=forward_to)
+    runner = web.AppRunner(
+        app, handle_signals=False, shutdown_timeout=float(getattr(settings, "grace", 10.0)), **RUNNER_ARGS
+    )
+    await runner.setup()
+    if unix_path is not None:
+        site: web.BaseSite = web.UnixSite(runner, unix_path)
+        await site.start()
+        return HttpServer(runner, 0, False)
+    host, port = parse_listen(settings.http_listen)
+    context = _ssl_context(settings)
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port, ssl_context=context, backlog=1024)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise OSError(exc.errno, f"cannot listen for HTTP on {settings.http_listen}: {exc.strerror}") from None
+    server = site._server  # the bound asyncio server: learn the real port for port 0
+    bound = server.sockets[0].getsockname()[1] if server is not None and server.sockets else port
+    return HttpServer(runner, bound, context is not None)
