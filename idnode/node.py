@@ -274,6 +274,10 @@ def run(settings: Settings) -> int:
     setup_logging(settings)
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.tls_cert is not None and settings.http_listen != "off":  # fail before anything starts
+            from idnode.resolver.http.server import ssl_context
+
+            ssl_context(settings)
         if settings.workers > 1:
             from idnode.prefork import supervise
 

@@ -27,7 +27,15 @@ from idnode.registry.errors import HandleError
 from idnode.resolver.http.errors import error_response, from_handle_error, json_response
 from idnode.resolver.http.keys import AUTHENTICATORS, REGISTRY, SETTINGS
 
-__all__ = ["MAX_BODY_BYTES", "MAX_URL_BYTES", "RUNNER_ARGS", "HttpServer", "build_app", "start_http_server"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_URL_BYTES",
+    "RUNNER_ARGS",
+    "HttpServer",
+    "build_app",
+    "ssl_context",
+    "start_http_server",
+]
 
 log = logging.getLogger(__name__)
 
@@ -139,12 +147,22 @@ def build_app(registry: Any, settings: Any, *, forward_to: str | None = None) ->
     return app
 
 
-def _ssl_context(settings: Any) -> ssl.SSLContext | None:
+def ssl_context(settings: Any) -> ssl.SSLContext | None:
+    """The server TLS context of ``settings.tls_cert``/``tls_key``, or None without a certificate.
+
+    Raises:
+        OSError: a file is missing or unreadable, or holds no matching certificate and key (naming both files).
+    """
     cert, key = getattr(settings, "tls_cert", None), getattr(settings, "tls_key", None)
     if not cert:
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(str(cert), str(key) if key else None)
+    try:
+        context.load_cert_chain(str(cert), str(key) if key else None)
+    except (ssl.SSLError, OSError) as exc:
+        shown = f"certificate {cert}" + (f" and key {key}" if key else " (key in the same file)")
+        reason = exc.strerror or getattr(exc, "reason", None) or str(exc)
+        raise OSError(f"cannot load the TLS {shown}: {reason} (PEM files expected)") from None
     return context
 
 
@@ -186,7 +204,7 @@ async def start_http_server(
         await site.start()
         return HttpServer(runner, 0, False)
     host, port = parse_listen(settings.http_listen)
-    context = _ssl_context(settings)
+    context = ssl_context(settings)
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port, ssl_context=context, backlog=1024)
     try:
         await site.start()
