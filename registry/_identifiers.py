@@ -204,6 +204,9 @@ class IdentifiersMixin(RegistryBase):
                 if v.index not in current:
                     raise ValuesNotFound(f"handle {item.handle} has no value at index {v.index}", handle=item.handle)
                 current[v.index] = v
+        elif upd.mode == "merge":  # Handle REST PUT with index=: set these values, adding or replacing
+            for v in item.values:
+                current[v.index] = v
         else:  # remove
             for index in upd.remove_indexes:
                 if index not in current:

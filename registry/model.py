@@ -13,7 +13,7 @@ from idnode.registry.values import Value
 
 ENTERPRISE_STATUSES = ("pending", "approved", "suspended")
 PREFIX_STATUSES = ("pending", "approved", "rejected")
-UPDATE_MODES = ("replace", "add", "modify", "remove")
+UPDATE_MODES = ("replace", "add", "modify", "remove", "merge")  # merge: add or modify, by index
 MAX_BATCH = 2000
 
 

@@ -26,6 +26,7 @@ from idnode._fastpath import FLAG_TOMBSTONE
 from idnode.registry import _records, auth, gs1
 from idnode.registry._accounts import AccountsMixin
 from idnode.registry._identifiers import IdentifiersMixin
+from idnode.registry._sessions import SessionsMixin
 from idnode.registry.auth import ANONYMOUS, Credential, Principal
 from idnode.registry.errors import (
     AuthenticationFailed,
@@ -42,7 +43,7 @@ from idnode.registry.writer import WriteContext, Writer
 _EXPORT_CHUNK = 1000
 
 
-class Registry(AccountsMixin, IdentifiersMixin):
+class Registry(AccountsMixin, IdentifiersMixin, SessionsMixin):
     """The node's registry over one open store and its writer.
 
     Args:

@@ -15,6 +15,7 @@ idx_oid        OID text 0x00 handle key -> b""
 counters       prefix 0x00 name -> u64 big-endian
 changelog      u64 big-endian sequence -> change-log entry
 meta           name -> value (schema_version, node_prefix, admin token id)
+sessions       SHA-256 of a session id -> JSON session (registry/_sessions.py)
 =============  ======================================================
 
 Only the writer role opens write transactions; reads are short read
@@ -86,6 +87,7 @@ DB_NAMES = (
     "counters",
     "changelog",
     "meta",
+    "sessions",  # Handle REST sessions (registry/_sessions.py); not in the change log
 )
 DEFAULT_MAP_SIZE = 1 << 30
 MAX_GROWTH_STEP = 8 << 30
