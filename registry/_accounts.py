@@ -10,7 +10,7 @@ from idnode import _fastpath
 from idnode.registry import _records, auth, templates, uscc
 from idnode.registry._base import ADMIN_IDENTITY_INDEX, RegistryBase, _counter_key, _json
 from idnode.registry.auth import Credential, Principal
-from idnode.registry.changelog import OP_CREATE
+from idnode.registry.changelog import OP_CREATE, OP_DELETE
 from idnode.registry.errors import (
     HandleAlreadyExists,
     HandleNotFound,
@@ -278,6 +278,36 @@ class AccountsMixin(RegistryBase):
             what = f"version {version} " if version else ""
             raise HandleNotFound(f"no template {what}for prefix {prefix}")
         return found
+
+    async def delete_template(self, principal: Principal, prefix: str, version: str) -> None:
+        """Delete one template version of a prefix (its owner or node-admin).
+
+        Identifiers registered under the version keep its name at index 1001;
+        a later update of one must name another version (``template_version``),
+        since the deleted one no longer exists. The change log records an
+        ``OP_DELETE`` of the ``templates`` key with an empty payload.
+
+        Raises:
+            AuthenticationNeeded (402): anonymous. InvalidHandle (102): a
+            malformed prefix. HandleNotFound (100): the prefix is not
+            allocated or has no such version. InsufficientPermissions (401):
+            an auditor, or an enterprise that does not own the prefix.
+        """
+        auth.require_authenticated(principal)
+        prefix = _fastpath.parse_prefix(prefix)
+        owner = self.prefix_owner(prefix)
+        if owner is None:
+            raise HandleNotFound(f"prefix {prefix} is not allocated")
+        auth.check_write_under(principal, prefix, owner)
+        key = prefix.encode() + b"\x00" + version.encode()
+
+        def op(ctx: WriteContext) -> None:
+            if not version or ctx.get("templates", key) is None:
+                raise HandleNotFound(f"no template version {version} for prefix {prefix}")
+            ctx.delete("templates", key)
+            ctx.log(OP_DELETE, "templates", key, b"", principal.actor)
+
+        await self._write(op)
 
     async def create_token(
         self, principal: Principal, role: str, credit_code: str = "", label: str = ""

@@ -5,13 +5,14 @@ big-endian u64 sequence in the ``changelog`` database, in the same
 transaction as the data, indexes and counters. Entry layout (big-endian)::
 
     u8  format version (1)
-    u8  operation      1 create, 2 update, 3 delete (identifiers); 4 put (other data)
+    u8  operation      1 create, 2 update, 3 delete (identifiers; templates); 4 put (other data)
     u8  database       index into store.DB_NAMES
     u64 time           seconds since 1970 UTC
     u16 actor length,  actor (UTF-8)
     u16 key length,    key
-    u32 payload length, payload (the new record, a tombstone record, or the
-                        new JSON of a non-identifier key)
+    u32 payload length, payload (the new record, a tombstone record, the
+                        new JSON of a non-identifier key, or empty for a
+                        deleted template)
     32  digest of the previous entry (zeros for the first)
 
 The digest of an entry is the SHA-256 of its bytes, so every entry commits

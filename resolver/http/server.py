@@ -25,7 +25,7 @@ from aiohttp import ClientSession, UnixConnector, web
 
 from idnode.registry.errors import HandleError
 from idnode.resolver.http.errors import error_response, from_handle_error, json_response
-from idnode.resolver.http.keys import AUTHENTICATORS, REGISTRY, SETTINGS
+from idnode.resolver.http.keys import AUTHENTICATORS, REGISTRY, SETTINGS, UNREACHABLE_ANSWERS
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -100,7 +100,11 @@ def _forwarder(target: str) -> Any:
                 out = {k: reply.headers[k] for k in _FORWARDED_RESPONSE_HEADERS if k in reply.headers}
                 return web.Response(body=payload, status=reply.status, headers=out)
         except OSError:
-            return error_response(3, "the node's writer process is not reachable; retry", status=503)
+            message = "the node's writer process is not reachable; retry"
+            for start, answer in request.app[UNREACHABLE_ANSWERS].items():
+                if request.path.startswith(start):
+                    return answer(message)
+            return error_response(3, message, status=503)
 
     async def close(app: web.Application) -> None:
         if "session" in state:
@@ -133,6 +137,7 @@ def build_app(registry: Any, settings: Any, *, forward_to: str | None = None) ->
     app[REGISTRY] = registry
     app[SETTINGS] = settings
     app[AUTHENTICATORS] = {}
+    app[UNREACHABLE_ANSWERS] = {}
     if forwarder is not None:
         app.on_cleanup.append(forwarder.close)
     app.router.add_get("/healthz", _healthz)
