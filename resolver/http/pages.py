@@ -159,7 +159,7 @@ _GTIN_PARAM = {
     "required": True,
     "description": "GTIN-8, -12, -13 or -14 with a valid check digit",
     "schema": {"type": "string"},
-    "example": "06950000000013",
+    "example": "06950000000019",
 }
 _LINK_TYPE = {
     "name": "linkType",
