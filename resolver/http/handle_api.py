@@ -365,6 +365,10 @@ async def close_session(request: web.Request) -> web.Response:
 
 
 def _basic(registry: Any, user: str, secret: str) -> Principal:
+    if user.isdigit() and ":" in secret:
+        # An unencoded ``300:88.118.8/ADMIN`` user: Basic splits at its first ':'. Node credentials hold no ':'.
+        handle, _, secret = secret.rpartition(":")
+        user = f"{user}:{handle}"
     return registry.authenticate_as(user, secret)
 
 
