@@ -52,7 +52,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from idnode.loadtest import _bench_dns, datagen
+from idnode.loadtest import _bench_dns, _bench_http, datagen
 from idnode.loadtest import _bench_report as report
 from idnode.loadtest._bench_proc import Server, system_busy_seconds, tree_cpu_seconds
 
@@ -116,6 +116,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     dns.add_argument("--pdns-distributors", type=int, default=3, help="PowerDNS distributor-threads (default 3)")
     dns.add_argument("--dns-profile", metavar="FILE", help="py-spy an idnode worker under dnsperf, collapsed stacks")
     dns.add_argument("--dns-no-install", action="store_true", help="never apt-get install dnsperf/PowerDNS")
+    web = parser.add_argument_group("HTTP comparison (the node's HTTP read path against its own gRPC Resolve)")
+    web.add_argument("--http", action="store_true", help="also compare HTTP GETs with gRPC Resolve on the same node")
+    web.add_argument("--http-only", action="store_true", help="only the HTTP comparison (implies --http)")
+    web.add_argument("--http-levels", default="16,64", help="requests in flight, one connection each (default 16,64)")
+    web.add_argument("--http-kinds", default="api", help="api, page, redirect, comma-separated (default api)")
     parser.add_argument("--json", dest="json_path", metavar="FILE", help="write every figure as one JSON object")
     parser.add_argument("--markdown", metavar="FILE", help="write the result tables as Markdown (for a README)")
     args = parser.parse_args(argv)
@@ -126,6 +131,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.fastpath_n is None:
         args.fastpath_n = 2_000 if args.quick else 20_000
     args.dns = args.dns or args.dns_only
+    args.http = args.http or args.http_only
+    if args.http_only and args.dns_only:
+        parser.error("--http-only and --dns-only exclude each other")
+    try:
+        args.http_levels = sorted({int(x) for x in str(args.http_levels).split(",") if x.strip()})
+    except ValueError:
+        parser.error(f"--http-levels: expected numbers separated by commas, got {args.http_levels!r}")
+    if not args.http_levels or args.http_levels[0] < 1:
+        parser.error("--http-levels must be positive")
+    args.http_kinds = [k.strip() for k in str(args.http_kinds).split(",") if k.strip()]
+    if not args.http_kinds or any(k not in _bench_http.KINDS for k in args.http_kinds):
+        parser.error(f"--http-kinds: one or more of {', '.join(_bench_http.KINDS)}")
     if args.pdns_receivers is None:
         args.pdns_receivers = args.workers  # one receiving thread per core, as idnode has one worker per core
     if args.dns_warmup is None:
@@ -191,12 +208,13 @@ async def _load(data_dir: Path, count: int, seed: int, map_size: int) -> tuple[s
 class LoadClient:
     """The load process (spawned: it shares nothing with this one) and its task pipe."""
 
-    def __init__(self) -> None:
+    def __init__(self, serve: Any = None) -> None:
         from idnode.loadtest import _bench_load
 
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_bench_load.serve, args=(child,), name="idnode-bench-load", daemon=True)
+        target = serve or _bench_load.serve  # --http: the HTTP load process (_bench_http.serve)
+        self.proc = ctx.Process(target=target, args=(child,), name="idnode-bench-load", daemon=True)
         self.proc.start()
         child.close()
 
@@ -289,13 +307,16 @@ class Bench:
 
     # -- one measurement ---------------------------------------------------------------
 
-    def measure(self, series: str, task: dict[str, Any], server: Server | None, **meta: Any) -> dict[str, Any]:
-        """Run one task in the load process; record it with the server's CPU and its flags."""
-        assert self.load is not None
+    def measure(
+        self, series: str, task: dict[str, Any], server: Server | None, load: LoadClient | None = None, **meta: Any
+    ) -> dict[str, Any]:
+        """Run one task in the load process (or in ``load``); record it with the server's CPU and its flags."""
+        load = load or self.load
+        assert load is not None
         planned = float(task.get("seconds", 0.0))
         ours0, machine0, wall0 = tree_cpu_seconds(os.getpid()), system_busy_seconds(), time.monotonic()
         cpu0 = server.cpu_by_pid() if server is not None else {}
-        result = self.load.run(task, planned + TASK_SLACK)
+        result = load.run(task, planned + TASK_SLACK)
         cpu1 = server.cpu_by_pid() if server is not None else {}
         # Every process of the benchmark descends from this one; the rest of the machine's busy
         # time went to someone else (another job on a shared machine, steal by the hypervisor).
@@ -360,7 +381,8 @@ class Bench:
         )
         _say(f"loaded {args.count:,} identifiers ({self.load_rows_per_s:,.0f} rows/s through Registry.batch_create)")
 
-    def setup(self) -> None:
+    def setup(self, echo: bool = True) -> None:
+        """Start the load process and the node; then (``echo``) capture its replies and start the echo server."""
         args = self.args
         self.load = LoadClient()
         self.load.send(
@@ -391,6 +413,8 @@ class Bench:
         prepared = self.load.receive(TASK_SLACK + args.pool / 1000)
         if not prepared.get("ok"):
             raise BenchError(f"load process: {prepared.get('error')}")
+        if not echo:
+            return
         captured = self.load.run({"op": "capture", "port": self.node.port}, TASK_SLACK)
         if not captured.pop("ok"):
             raise BenchError(f"capturing the node's replies: {captured['error']}")
@@ -834,6 +858,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         work = Path(tempfile.mkdtemp(prefix="idnode-bench-"))
     bench = Bench(args, work)
+    http = _bench_http.HttpBench(bench, LoadClient) if args.http else None
     dns = _bench_dns.DnsBench(args, work, DATA_PREFIX, bench.start_node) if args.dns else None
     if dns is not None:
         try:
@@ -848,7 +873,11 @@ def main(argv: list[str] | None = None) -> int:
         if dns is not None:
             dns.start_prepare(unknown_base=args.count)  # the zone and PowerDNS's LMDB, beside the load
         bench.load_data()
-        if not args.dns_only:
+        if http is not None and args.http_only:
+            bench.setup(echo=False)
+            http.start(DATA_PREFIX)
+            http.rounds()
+        elif not args.dns_only:
             bench.setup()
             bench.rounds()
             peaks = [r["rate"] for r in bench.runs if r["series"].startswith("resolve@") and r["target"] == "idnode"]
@@ -860,6 +889,10 @@ def main(argv: list[str] | None = None) -> int:
             if bench.echo is not None:
                 bench.echo.stop()
                 bench.echo = None
+            if http is not None:  # on the node as it is, before efficiency() restarts it
+                http.start(DATA_PREFIX)
+                http.rounds()
+                http.close()
             bench.efficiency()
             bench.close()
         if dns is not None:
@@ -878,6 +911,8 @@ def main(argv: list[str] | None = None) -> int:
         failure = str(exc) or type(exc).__name__
         _say(f"stopped: {failure}")
     finally:
+        if http is not None:
+            http.close()
         bench.close()
         if dns is not None:
             dns.close()
@@ -886,8 +921,14 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.monotonic() - started
     if args.dns_only:
         fig = dns_only_figures(bench, elapsed)
+    elif args.http_only:
+        report.flag_outliers(bench.runs)
+        fig = {**dns_only_figures(bench, elapsed), "dns_only": False, "http_only": True, "workers": bench.workers}
     else:
         fig = figures(bench, elapsed, fastpath_compare(args.fastpath_n))
+    if http is not None:
+        connections = f"HTTP/1.1, one connection per request in flight; gRPC {args.channels} channels"
+        fig["http"] = _bench_http.figures(bench.runs, http.kinds, http.levels, connections)
     if dns is not None:
         fig["dns"] = _bench_dns.figures(dns)
         fig["targets"] = [*fig["targets"], *fig["dns"]["targets"]]
@@ -920,9 +961,24 @@ def dns_only_figures(bench: Bench, elapsed: float) -> dict[str, Any]:
 
 
 def render_all(fig: dict[str, Any], markdown: bool = False) -> str:
-    """The gRPC part's tables (unless ``--dns-only``), then the DNS comparison's."""
+    """The gRPC part's tables (unless ``--dns-only`` or ``--http-only``), then the HTTP and DNS comparisons'."""
+    if fig.get("http_only"):
+        lines = [
+            f"idnode bench --http-only: {fig['config']['count']:,} identifiers loaded at "
+            f"{report.fmt(fig['load_rows_per_s'])} rows/s; node with {fig['workers']} worker(s); "
+            f"{fig['machine']['cores']} cores shared by the node and the load processes, "
+            f"fast path {fig['machine']['fastpath']}",
+            "",
+        ]
+        if "http" in fig:
+            lines.append(_bench_http.render(fig["http"], markdown))
+        lines += [f"\nnote: {note}" for note in fig["notes"]]
+        lines += ["", f"elapsed {fig['elapsed_s']:.0f} s"]
+        return "\n".join(lines)
     if not fig.get("dns_only"):
         text = render(fig, markdown)
+        if "http" in fig:
+            text += "\n\n" + _bench_http.render(fig["http"], markdown)
         if "dns" in fig:
             text += "\n\n" + _bench_dns.render(fig["dns"], markdown)
         return text
