@@ -39,6 +39,7 @@ from typing import Any
 
 from aiohttp import web
 
+from idnode import _fastpath
 from idnode.registry import auth, templates
 from idnode.registry.errors import AuthenticationFailed, HandleError, InvalidValue
 from idnode.registry.model import MAX_BATCH, UPDATE_MODES, IdentifierUpdate, IdentifierWrite, Record, WriteOutcome
@@ -298,7 +299,7 @@ def _value_in(obj: dict[str, Any], handle: str) -> Value:
 def _values_in(obj: dict[str, Any]) -> tuple[Value, ...]:
     handle = obj["handle"]
     prefix = obj.get("prefix")
-    if prefix is not None and prefix.lower() != handle.partition("/")[0].lower():
+    if prefix is not None and _fastpath.parse_prefix(prefix) != _fastpath.parse_handle(handle)[0]:
         raise InvalidValue(f"prefix {prefix} is not the prefix of handle {handle}", handle=handle)
     return tuple(_value_in(v, handle) for v in obj.get("value", ()))
 

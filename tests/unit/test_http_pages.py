@@ -113,7 +113,11 @@ async def test_failures_by_accept(client, path, status, code):
 async def test_the_catch_all_never_takes_other_modules_paths(client, path):
     for method in ("GET", "POST"):
         reply = await client.request(method, path, allow_redirects=False)
-        assert reply.status == 404 and reply.content_type == "application/json", (method, path)
+        assert reply.content_type == "application/json", (method, path)
+        if path.startswith("/identity"):  # the enterprise API's routes: its envelope, or the router's 405
+            assert "status" in await reply.json() or reply.status == 405, (method, path)
+        else:
+            assert reply.status == 404, (method, path)
     assert (await client.get("/healthz")).status == 200
     assert (await client.get("/openapi.json")).status == 200
 
