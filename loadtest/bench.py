@@ -924,6 +924,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.http_only:
         report.flag_outliers(bench.runs)
         fig = {**dns_only_figures(bench, elapsed), "dns_only": False, "http_only": True, "workers": bench.workers}
+        fig["runs"] = bench.runs
     else:
         fig = figures(bench, elapsed, fastpath_compare(args.fastpath_n))
     if http is not None:
