@@ -499,6 +499,7 @@ _HANDLE = {
     "required": True,
     "description": "prefix/suffix (the '/' stays unencoded)",
     "schema": {"type": "string", "minLength": 1},
+    "example": "88.118.8/DEMO-000001",
 }
 
 
