@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from idnode._fastpath._common import FLAG_TOMBSTONE, MAX_KEY_BYTES, PERM_PUBLIC_READ, RecordError
 from idnode._fastpath._identifiers_py import handle_key, parse_handle
+from idnode._fastpath._record_py import _read_varint as _varint
 from idnode._fastpath._record_py import decode_header, iter_frames
 from idnode.registry.errors import InvalidHandle
 
@@ -44,19 +45,6 @@ _OUT = 4096  # larger answers take the full path (the compiled twin writes into 
 _MAX_RECORDS = 128
 _SEGMENT = frozenset(b"abcdefghijklmnopqrstuvwxyz0123456789-_")
 _VALID_TAIL = (0, 2, 4, 5, 7)
-
-
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(buf) or shift >= 64:
-            raise RecordError("bad varint")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
 
 
 def _url_value(frame: bytes) -> tuple[bytes, bytes, int] | None:
