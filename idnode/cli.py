@@ -865,5 +865,12 @@ def bench(options: tuple[str, ...]) -> None:
     sys.exit(bench_main(list(options)))
 
 
+# -- reference top-level node (sync/topnode/cli.py) ----------------------------------
+
+from idnode.sync.topnode.cli import topnode as _topnode  # noqa: E402
+
+main.add_command(_topnode)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main(prog_name="idnode")

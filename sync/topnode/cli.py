@@ -1,0 +1,159 @@
+"""``idnode topnode``: serve the reference top-level node and operate a running one over gRPC.
+
+Operator commands authenticate with the admin credential: ``--token``,
+``--token-file`` or ``<data-dir>/admin.credential`` (also ``IDNODE_TOP``,
+``IDNODE_TOP_TOKEN``, ``IDNODE_TOP_DATA_DIR``). They print JSON; failures
+print ``error: <gRPC status> <message>`` on stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+DEFAULT_DATA_DIR = "topnode-data"
+
+
+@click.group("topnode", context_settings=CONTEXT)
+def topnode() -> None:
+    """The reference top-level node (sync/README.md): `serve` runs one, the other commands operate it."""
+
+
+@topnode.command(context_settings=CONTEXT)
+@click.option("--data-dir", default=DEFAULT_DATA_DIR, show_default=True, metavar="DIR", help="Data folder.")
+@click.option("--grpc-listen", default="127.0.0.1:50061", show_default=True, metavar="HOST:PORT")
+@click.option("--tls-cert", metavar="FILE", help="PEM certificate chain: serve gRPC over TLS.")
+@click.option("--tls-key", metavar="FILE", help="PEM private key of --tls-cert [default: in the certificate file].")
+@click.option("--grace", type=float, default=10.0, show_default=True, metavar="SECONDS", help="Drain time on SIGTERM.")
+def serve(data_dir: str, grpc_listen: str, tls_cert: str | None, tls_key: str | None, grace: float) -> None:
+    """Run a top-level node; prints `idnode topnode: gRPC listening on HOST:PORT` when ready."""
+    import logging
+
+    from idnode.registry.errors import StoreLocked
+    from idnode.sync.topnode.server import run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        sys.exit(run(data_dir, grpc_listen, grace=grace, tls_cert=tls_cert, tls_key=tls_key))
+    except (StoreLocked, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+def _operator(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --top/--token/--token-file/--data-dir; pass a ``call(method_name, request)`` function."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, top: str, token: str | None, token_file: str | None, data_dir: str, **kwargs: Any) -> Any:
+        from google.protobuf.json_format import MessageToDict
+
+        from idnode.client import ClientError, connect, resolve_token
+        from idnode.client import call as client_call
+        from idnode.proto import toplevel_pb2_grpc
+
+        try:
+            credential = resolve_token(token, token_file, data_dir)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        channel = connect(top)
+        stub = toplevel_pb2_grpc.TopLevelStub(channel)
+
+        def call(name: str, request: Any) -> None:
+            reply = client_call(getattr(stub, name), request, credential, 30, target=top)
+            options: dict[str, Any] = {
+                "preserving_proto_field_name": True,
+                "always_print_fields_with_no_presence": True,
+            }
+            try:
+                document = MessageToDict(reply, unquote_int64_if_possible=True, **options)
+            except TypeError:  # older protobuf: 64-bit numbers stay JSON strings
+                document = MessageToDict(reply, **options)
+            click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+        try:
+            return func(*args, call=call, **kwargs)
+        except ClientError as exc:
+            click.echo(f"error: {exc.status} {exc.message}", err=True)
+            sys.exit(1)
+        finally:
+            channel.close()
+
+    options = (
+        click.option("--top", envvar="IDNODE_TOP", default="127.0.0.1:50061", show_default=True, metavar="HOST:PORT"),
+        click.option("--token", envvar="IDNODE_TOP_TOKEN", metavar="TOKEN", help="Admin credential."),
+        click.option("--token-file", metavar="FILE", type=click.Path(dir_okay=False), help="Read it from FILE."),
+        click.option(
+            "--data-dir",
+            envvar="IDNODE_TOP_DATA_DIR",
+            default=DEFAULT_DATA_DIR,
+            show_default=True,
+            metavar="DIR",
+            help="Top node data folder; its admin.credential is used when no token is given.",
+        ),
+    )
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+@topnode.command(context_settings=CONTEXT)
+@click.argument("prefix")
+@click.option("--reason", default="", help="Note kept with the decision.")
+@_operator
+def approve(call: Callable[[str, Any], None], prefix: str, reason: str) -> None:
+    """Approve a pending (or rejected) prefix: it resolves from now on."""
+    from idnode.proto import toplevel_pb2
+
+    call("ApprovePrefix", toplevel_pb2.PrefixDecision(prefix=prefix, reason=reason))
+
+
+@topnode.command(context_settings=CONTEXT)
+@click.argument("prefix")
+@click.option("--reason", default="", help="Note kept with the decision.")
+@_operator
+def reject(call: Callable[[str, Any], None], prefix: str, reason: str) -> None:
+    """Reject a pending prefix, or revoke an approved one."""
+    from idnode.proto import toplevel_pb2
+
+    call("RejectPrefix", toplevel_pb2.PrefixDecision(prefix=prefix, reason=reason))
+
+
+@topnode.command(context_settings=CONTEXT)
+@_operator
+def nodes(call: Callable[[str, Any], None]) -> None:
+    """Registered secondary nodes: sites, last heartbeat, DR copy acknowledged up to."""
+    from idnode.proto import toplevel_pb2
+
+    call("ListNodes", toplevel_pb2.ListNodesRequest())
+
+
+@topnode.command(context_settings=CONTEXT)
+@click.option("--node-prefix", default="", help="Only this node's prefixes.")
+@click.option("--status", type=click.Choice(["pending", "approved", "rejected"]), help="Only this state.")
+@_operator
+def prefixes(call: Callable[[str, Any], None], node_prefix: str, status: str | None) -> None:
+    """Requested prefixes and their approval state."""
+    from idnode.proto import toplevel_pb2
+    from idnode.sync.topnode.service import STATUS_BY_NAME
+
+    call(
+        "ListPrefixes",
+        toplevel_pb2.ListPrefixApprovalsRequest(node_prefix=node_prefix, status=STATUS_BY_NAME.get(status or "", 0)),
+    )
+
+
+@topnode.command(context_settings=CONTEXT)
+@click.option("--node-prefix", default="", help="Only this node's reports.")
+@click.option("--day", default="", metavar="YYYY-MM-DD", help="Only this day.")
+@_operator
+def stats(call: Callable[[str, Any], None], node_prefix: str, day: str) -> None:
+    """Received statistics reports, per node and day."""
+    from idnode.proto import toplevel_pb2
+
+    call("GetStats", toplevel_pb2.StatsQuery(node_prefix=node_prefix, day=day))
