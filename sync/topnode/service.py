@@ -9,12 +9,15 @@ codes) are documented in ``proto/toplevel.proto`` and sync/README.md.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import hmac
 import json
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
+
+import lmdb
 
 from idnode.proto import common_pb2, registry_pb2, toplevel_pb2
 from idnode.sync.topnode.store import TopStore
@@ -122,6 +125,23 @@ def hs_site_values(sites: list[dict[str, Any]], timestamp: int) -> list[common_p
     return values
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _grows(method: F) -> F:
+    """Run a write again in a doubled map when LMDB reports it full (the aborted transaction left nothing)."""
+
+    @functools.wraps(method)
+    def wrapper(self: TopLevel, *args: Any) -> Any:
+        while True:
+            try:
+                return method(self, *args)
+            except lmdb.MapFullError:
+                self.store.grow()
+
+    return wrapper  # type: ignore[return-value]
+
+
 class TopLevel:
     """The top-level node's logic over a :class:`TopStore`.
 
@@ -169,6 +189,7 @@ class TopLevel:
 
     # -- node calls ------------------------------------------------------------------
 
+    @_grows
     def register_node(self, credential: str | None, request: toplevel_pb2.RegisterNodeRequest) -> toplevel_pb2.NodeInfo:
         node_prefix = normalise_prefix(request.node_prefix)
         sites = [_site_dict(s) for s in request.sites]
@@ -186,6 +207,7 @@ class TopLevel:
             self._touch(txn, node, node_id=request.node_id, sites=sites, version=request.version)
             return self._node_info(txn, node)
 
+    @_grows
     def request_prefix(
         self, credential: str | None, request: toplevel_pb2.RequestPrefixRequest
     ) -> toplevel_pb2.PrefixApproval:
@@ -227,6 +249,7 @@ class TopLevel:
                 raise NotFound(f"prefix {prefix} was never requested by node {node_prefix}")
             return self._approval(txn, entry)
 
+    @_grows
     def push_changes(self, credential: str | None, request: toplevel_pb2.PushChangesRequest) -> toplevel_pb2.PushAck:
         """Store changes by sequence: duplicates ignored, the next one applied, anything after a gap rejected."""
         node_prefix = normalise_prefix(request.node_prefix)
@@ -252,6 +275,7 @@ class TopLevel:
             self._touch(txn, node)
         return toplevel_pb2.PushAck(highest_contiguous=ack, applied=applied, duplicates=duplicates, rejected=rejected)
 
+    @_grows
     def report_stats(self, credential: str | None, request: toplevel_pb2.StatsReport) -> toplevel_pb2.StatsReportAck:
         node_prefix = normalise_prefix(request.node_prefix)
         try:
@@ -270,6 +294,7 @@ class TopLevel:
             self._touch(txn, node)
         return toplevel_pb2.StatsReportAck(rows=len(rows))
 
+    @_grows
     def heartbeat(
         self, credential: str | None, request: toplevel_pb2.HeartbeatRequest
     ) -> toplevel_pb2.HeartbeatResponse:
@@ -332,6 +357,7 @@ class TopLevel:
 
     # -- admin calls -------------------------------------------------------------------
 
+    @_grows
     def _decide(self, credential: str | None, request: toplevel_pb2.PrefixDecision, status: str) -> Any:
         self._admin_only(credential)
         prefix = normalise_prefix(request.prefix)

@@ -16,12 +16,14 @@ stats     node prefix 0x00 day -> JSON {connected_enterprises, received,
 ========  ==============================================================
 
 Every change of state happens in one write transaction, so an
-acknowledgement is never ahead of the data it covers.
+acknowledgement is never ahead of the data it covers. A full map is doubled
+and the aborted transaction runs again (``service.py``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +35,9 @@ from idnode.registry.store import from_u64, lock_folder, u64
 
 DB_NAMES = ("nodes", "prefixes", "sites", "dr", "acks", "stats")
 DEFAULT_MAP_SIZE = 1 << 30
+MAX_GROWTH_STEP = 8 << 30
+
+log = logging.getLogger(__name__)
 
 
 def dr_key(node_prefix: str, sequence: int) -> bytes:
@@ -59,6 +64,14 @@ class TopStore:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+    def grow(self) -> int:
+        """Double the map (by at most 8 GiB); call with no transaction open in this process."""
+        current = self.env.info()["map_size"]
+        new = current + min(current, MAX_GROWTH_STEP)
+        self.env.set_mapsize(new)
+        log.info("LMDB map grown from %d to %d bytes", current, new)
+        return new
 
     def read(self) -> lmdb.Transaction:
         return self.env.begin()

@@ -18,13 +18,17 @@ import pytest
 from idnode.client import metadata
 from idnode.proto import registry_pb2, toplevel_pb2, toplevel_pb2_grpc
 
+from .test_http_tls import self_signed
+
+pytestmark = pytest.mark.node
 READY = re.compile(r"idnode topnode: gRPC listening on [^ ]+:(\d+)")
 NODE_CREDENTIAL = "node-credential-for-tests"
 
 
 class TopNode:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *extra: str) -> None:
         self.data_dir = data_dir
+        self.extra = extra
         self.proc: subprocess.Popen[str] | None = None
         self.port = 0
         self.output: list[str] = []
@@ -32,7 +36,7 @@ class TopNode:
     def start(self, timeout: float = 30) -> TopNode:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "idnode", "topnode", "serve", "--data-dir", str(self.data_dir)]
-            + ["--grpc-listen", "127.0.0.1:0", "--grace", "2"],
+            + ["--grpc-listen", "127.0.0.1:0", "--grace", "2", *self.extra],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -165,3 +169,29 @@ def test_register_approve_push_and_survive_restarts(top):
     stats = json.loads(top.cli("stats", "--day", "2026-11-29").stdout)["reports"]
     assert int(stats[0]["rows"][0]["registrations"]) == 50
     assert top.stop(signal.SIGTERM) == 0
+
+
+def test_tls_when_a_certificate_is_given(tmp_path):
+    cert, key = self_signed(tmp_path)
+    top = TopNode(tmp_path / "top", "--tls-cert", cert, "--tls-key", key).start()
+    try:
+        roots = grpc.ssl_channel_credentials(Path(cert).read_bytes())
+        with grpc.secure_channel(top.target, roots) as channel:
+            reply = stub(channel).ResolvePrefix(toplevel_pb2.ResolvePrefixRequest(prefix="88.118.8"), timeout=10)
+            assert reply.response_code == 100
+        with grpc.insecure_channel(top.target) as channel, pytest.raises(grpc.RpcError):
+            stub(channel).ResolvePrefix(toplevel_pb2.ResolvePrefixRequest(prefix="88.118.8"), timeout=5)
+    finally:
+        assert top.stop(signal.SIGTERM) == 0
+
+
+def test_a_second_server_on_the_same_folder_fails(top):
+    top.start()
+    second = subprocess.run(
+        [sys.executable, "-m", "idnode", "topnode", "serve", "--data-dir", str(top.data_dir)]
+        + ["--grpc-listen", "127.0.0.1:0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 1 and "in use" in second.stderr

@@ -271,3 +271,17 @@ def test_stats_reports_replace_per_day_and_prefix(top):
         ("88.118.9", 5, 10),
     ]
     assert len(top.get_stats(ADMIN, toplevel_pb2.StatsQuery(node_prefix="88.118")).reports) == 2
+
+
+def test_a_full_map_grows_and_the_push_is_kept(tmp_path):
+    store = TopStore(tmp_path / "small", map_size=64 << 10)
+    top = TopLevel(store, ADMIN)
+    try:
+        register(top)
+        big = [toplevel_pb2.Change(sequence=s, record=bytes(4096)) for s in range(1, 101)]
+        ack = top.push_changes(NODE, toplevel_pb2.PushChangesRequest(node_prefix="88.118", changes=big))
+        assert ack.highest_contiguous == 100
+        assert store.env.info()["map_size"] > 64 << 10
+        assert len(fetch(top)) == 100
+    finally:
+        store.close()
