@@ -165,6 +165,31 @@ def open_writer(settings: Settings) -> tuple[Store, Writer, Registry]:
     return store, writer, registry
 
 
+def with_port(listen: str, port: int) -> str:
+    """``listen`` (``HOST:PORT`` or ``off``) with the real port a server bound."""
+    if listen == "off":
+        return listen
+    host, _ = parse_listen(listen)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def start_sync(store: Store, writer: Writer, registry: Registry, settings: Settings, listens: dict[str, str]) -> Any:
+    """Start the outbox to the top-level node when ``--top`` is set (in the
+    process that owns the writer); the outbox, or None when stand-alone.
+
+    ``listens`` gives the node's sites with their real ports (``grpc``,
+    ``http``, ``dns``: ``HOST:PORT`` or ``off``).
+    """
+    if not settings.top:
+        return None
+    from idnode.sync.outbox import start_outbox
+
+    registry.top = settings.top
+    outbox = start_outbox(store, writer, registry.node_prefix, settings.top, settings.data_dir, listens)
+    _say(f"idnode: pushing the change log to the top-level node {settings.top} (from sequence {outbox.position})")
+    return outbox
+
+
 def close_writer(store: Store, writer: Writer) -> None:
     store.grow_hook = None
     writer.stop()
@@ -208,7 +233,7 @@ async def serve(settings: Settings) -> int:
     if settings.http_listen != "off":
         check_port_free(settings.http_listen)
     lock_fd = lock_folder(settings.data_dir)
-    server = dns = http = None
+    server = dns = http = outbox = None
     try:
         store, writer, registry = open_writer(settings)
         try:
@@ -216,6 +241,17 @@ async def serve(settings: Settings) -> int:
             server, port = await start_grpc_server(registry, settings.grpc_listen)
             dns = await start_dns(registry, settings)
             http = await start_http(registry, settings)
+            outbox = start_sync(
+                store,
+                writer,
+                registry,
+                settings,
+                {
+                    "grpc": with_port(settings.grpc_listen, port),
+                    "http": "off" if http is None else with_port(settings.http_listen, http.port),
+                    "dns": "off" if dns is None else with_port(settings.dns_listen, dns.port),
+                },
+            )
             _say(banner(settings, port, registry.node_prefix))
             if dns is not None:
                 _say(dns_banner(settings, dns.port))
@@ -231,8 +267,13 @@ async def serve(settings: Settings) -> int:
                 dns = None
             await stop_grpc_server(server, settings.grace)
             server = None
+            if outbox is not None:  # the push in flight finishes within the grace period
+                await outbox.stop(settings.grace)
+                outbox = None
             return 0
         finally:
+            if outbox is not None:
+                await outbox.stop(0)
             if http is not None:
                 await http.stop(0)
             if dns is not None:

@@ -50,6 +50,7 @@ from idnode.node import (
     open_writer,
     start_dns,
     start_http,
+    start_sync,
     wait_for_stop,
 )
 from idnode.registry.store import lock_folder
@@ -135,17 +136,26 @@ async def _writer_role(settings: Settings, target: str, http_path: str, ready: C
     from idnode.resolver.grpc.server import start_grpc_server, stop_grpc_server
 
     store, writer, registry = open_writer(settings)
+    outbox = None
     try:
         await bootstrap(registry, settings)
         server, _ = await start_grpc_server(registry, target, reflection=False)
         http = await start_http(registry, settings, unix_path=http_path) if settings.http_listen != "off" else None
+        # The supervisor passes the real ports (port 0 already picked).
+        listens = {"grpc": settings.grpc_listen, "http": settings.http_listen, "dns": settings.dns_listen}
+        outbox = start_sync(store, writer, registry, settings, listens)
         ready()
         await wait_for_stop(signal.SIGTERM)
         if http is not None:
             await http.stop(settings.grace)
         await stop_grpc_server(server, settings.grace)
+        if outbox is not None:  # after the workers stopped; the push in flight finishes within the grace period
+            await outbox.stop(settings.grace)
+            outbox = None
         return 0
     finally:
+        if outbox is not None:
+            await outbox.stop(0)
         close_writer(store, writer)
 
 
@@ -169,6 +179,7 @@ async def _worker_role(settings: Settings, listen: str, target: str, http_path: 
     )
     try:
         registry = Registry(store, None, settings.node_prefix)
+        registry.top = settings.top  # stats name it; the writer process runs the outbox
         server, _ = await start_grpc_server(
             registry, listen, reuse_port=True, registry_handler=registry_forwarder(channel)
         )
@@ -360,6 +371,7 @@ def supervise(settings: Settings) -> int:
     reserved = _reserve_port(host, port)
     port = reserved.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
+    settings = dataclasses.replace(settings, grpc_listen=f"{shown}:{port}")  # the real port (the outbox's site)
     keep = [reserved.fileno(), lock_fd]
     dns_reserved = http_reserved = None
     if settings.dns_listen != "off":

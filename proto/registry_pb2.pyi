@@ -306,7 +306,7 @@ class PrefixStats(_message.Message):
     def __init__(self, prefix: _Optional[str] = ..., identifiers: _Optional[int] = ..., registrations: _Optional[int] = ..., deletions: _Optional[int] = ...) -> None: ...
 
 class Stats(_message.Message):
-    __slots__ = ("node_prefix", "identifiers", "tombstones", "enterprises", "prefixes", "changelog_sequence", "per_prefix", "map_size", "map_used", "readers_used", "readers_max", "fastpath", "version")
+    __slots__ = ("node_prefix", "identifiers", "tombstones", "enterprises", "prefixes", "changelog_sequence", "per_prefix", "map_size", "map_used", "readers_used", "readers_max", "fastpath", "version", "sync")
     NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
     IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
     TOMBSTONES_FIELD_NUMBER: _ClassVar[int]
@@ -320,6 +320,7 @@ class Stats(_message.Message):
     READERS_MAX_FIELD_NUMBER: _ClassVar[int]
     FASTPATH_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    SYNC_FIELD_NUMBER: _ClassVar[int]
     node_prefix: str
     identifiers: int
     tombstones: int
@@ -333,4 +334,19 @@ class Stats(_message.Message):
     readers_max: int
     fastpath: str
     version: str
-    def __init__(self, node_prefix: _Optional[str] = ..., identifiers: _Optional[int] = ..., tombstones: _Optional[int] = ..., enterprises: _Optional[int] = ..., prefixes: _Optional[int] = ..., changelog_sequence: _Optional[int] = ..., per_prefix: _Optional[_Iterable[_Union[PrefixStats, _Mapping]]] = ..., map_size: _Optional[int] = ..., map_used: _Optional[int] = ..., readers_used: _Optional[int] = ..., readers_max: _Optional[int] = ..., fastpath: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+    sync: SyncStats
+    def __init__(self, node_prefix: _Optional[str] = ..., identifiers: _Optional[int] = ..., tombstones: _Optional[int] = ..., enterprises: _Optional[int] = ..., prefixes: _Optional[int] = ..., changelog_sequence: _Optional[int] = ..., per_prefix: _Optional[_Iterable[_Union[PrefixStats, _Mapping]]] = ..., map_size: _Optional[int] = ..., map_used: _Optional[int] = ..., readers_used: _Optional[int] = ..., readers_max: _Optional[int] = ..., fastpath: _Optional[str] = ..., version: _Optional[str] = ..., sync: _Optional[_Union[SyncStats, _Mapping]] = ...) -> None: ...
+
+class SyncStats(_message.Message):
+    __slots__ = ("top", "last_sequence", "acked_sequence", "lag_sequences", "lag_seconds")
+    TOP_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    ACKED_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    LAG_SEQUENCES_FIELD_NUMBER: _ClassVar[int]
+    LAG_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    top: str
+    last_sequence: int
+    acked_sequence: int
+    lag_sequences: int
+    lag_seconds: float
+    def __init__(self, top: _Optional[str] = ..., last_sequence: _Optional[int] = ..., acked_sequence: _Optional[int] = ..., lag_sequences: _Optional[int] = ..., lag_seconds: _Optional[float] = ...) -> None: ...

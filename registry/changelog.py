@@ -25,8 +25,9 @@ import dataclasses
 import hashlib
 import struct
 from collections.abc import Iterable
+from typing import Any
 
-from idnode.registry.store import DB_NAMES
+from idnode.registry.store import DB_NAMES, Store, from_u64, u64
 
 FORMAT_VERSION = 1
 OP_CREATE = 1
@@ -35,6 +36,7 @@ OP_DELETE = 3
 OP_PUT = 4
 OP_NAMES = {OP_CREATE: "create", OP_UPDATE: "update", OP_DELETE: "delete", OP_PUT: "put"}
 GENESIS = bytes(32)
+OUTBOX_CURSOR = b"outbox_cursor"  # meta key: the highest sequence the top-level node acknowledged
 
 _HEAD = struct.Struct(">BBBQ")
 
@@ -57,6 +59,22 @@ class Entry:
     @property
     def op_name(self) -> str:
         return OP_NAMES.get(self.op, str(self.op))
+
+    @property
+    def handle(self) -> str:
+        """The identifier an ``identifiers`` entry changed (from its record, else its key); "" for other data."""
+        if self.db != "identifiers":
+            return ""
+        from idnode import _fastpath
+
+        if self.payload:
+            try:
+                stored = _fastpath.decode_header(self.payload)[4]
+            except ValueError:
+                stored = ""
+            if stored:
+                return stored
+        return _fastpath.key_handle(self.key)
 
 
 def encode_entry(op: int, db: str, time: int, actor: str, key: bytes, payload: bytes, prev: bytes) -> bytes:
@@ -130,3 +148,35 @@ def verify_chain(entries: Iterable[tuple[int, bytes]], start_digest: bytes | Non
         expected_seq = sequence + 1
         count += 1
     return count
+
+
+def set_cursor(ctx: Any, name: bytes, sequence: int) -> int:
+    """Set the u64 cursor ``name`` in ``meta`` to ``sequence``; return it.
+
+    A write operation for the writer (``ctx`` is its ``WriteContext``), so a
+    cursor is as durable as the data it follows. Setting it logs no
+    change-log entry: a cursor is bookkeeping, not data (logging it would
+    give the outbox a new change for every acknowledgement).
+    """
+    ctx.put("meta", name, u64(sequence))
+    return sequence
+
+
+def lag(store: Store, name: bytes, now: float) -> dict[str, Any]:
+    """How far the cursor ``name`` trails the log, in one read transaction.
+
+    Returns:
+        ``last_sequence``, ``acked_sequence``, ``lag_sequences`` and
+        ``lag_seconds``: the age of the oldest change after the cursor (its
+        entry's commit time), 0 when nothing is pending.
+    """
+    with store.begin() as txn:
+        last = store.last_sequence(txn)
+        raw = txn.get(name, db=store.dbs["meta"])
+        acked = min(from_u64(raw) if raw else 0, last)
+        seconds = 0.0
+        if last > acked:
+            oldest = txn.get(u64(acked + 1), db=store.dbs["changelog"])
+            if oldest is not None:
+                seconds = max(now - decode_entry(acked + 1, oldest).time, 0.0)
+    return {"last_sequence": last, "acked_sequence": acked, "lag_sequences": last - acked, "lag_seconds": seconds}

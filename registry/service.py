@@ -18,12 +18,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from idnode import _fastpath
 from idnode._fastpath import FLAG_TOMBSTONE
-from idnode.registry import _records, auth, gs1
+from idnode.registry import _records, auth, changelog, gs1
 from idnode.registry._accounts import AccountsMixin
 from idnode.registry._identifiers import IdentifiersMixin
 from idnode.registry._sessions import SessionsMixin
@@ -53,6 +54,8 @@ class Registry(AccountsMixin, IdentifiersMixin, SessionsMixin):
         node_prefix: this node's prefix (``88.118``); enterprise prefixes are
             allocated under it. Fixed at the folder's first start.
     """
+
+    top: str | None = None  # the upstream top-level node (``--top``) when upward sync runs; set by the node
 
     def __init__(self, store: Store, writer: Writer | None, node_prefix: str) -> None:
         self.store = store
@@ -281,7 +284,18 @@ class Registry(AccountsMixin, IdentifiersMixin, SessionsMixin):
             "per_prefix": rows,
         }
         out.update(self.store.usage())
+        if own is None:
+            out["sync"] = self.sync_status()
         return out
+
+    def sync_status(self) -> dict[str, Any]:
+        """Upward sync to the top-level node: its target and how far the outbox trails the change log.
+
+        ``lag_seconds`` is the age of the oldest change the top-level node has
+        not acknowledged (0 when none is pending). Read from the store, so any
+        process of the node answers it.
+        """
+        return {"top": self.top or "", **changelog.lag(self.store, changelog.OUTBOX_CURSOR, time.time())}
 
 
 class Snapshot:

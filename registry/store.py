@@ -14,7 +14,8 @@ idx_gtin       GTIN-14 0x00 handle key -> b"" (GTIN/SGTIN values; the raw
 idx_oid        OID text 0x00 handle key -> b""
 counters       prefix 0x00 name -> u64 big-endian
 changelog      u64 big-endian sequence -> change-log entry
-meta           name -> value (schema_version, node_prefix, admin token id)
+meta           name -> value (schema_version, node_prefix, admin token id,
+               outbox_cursor: u64 sequence the top-level node acknowledged)
 sessions       SHA-256 of a session id -> JSON session (registry/_sessions.py)
 =============  ======================================================
 
@@ -257,6 +258,31 @@ class Store:
                 return self.last_sequence(own)
         cur = txn.cursor(db=self.dbs["changelog"])
         return from_u64(cur.key()) if cur.last() else 0
+
+    def changes_after(self, sequence: int, limit: int = 500, max_bytes: int = 1 << 20) -> list[tuple[int, bytes]]:
+        """Raw change-log entries after ``sequence``, in order, in one read transaction.
+
+        At most ``limit`` entries and, past the first, at most ``max_bytes``
+        of entry bytes (one entry larger than that still comes alone, so a
+        reader never stalls). Decode them with :func:`changelog.decode_entry`.
+        """
+        out: list[tuple[int, bytes]] = []
+        size = 0
+        with self.begin() as txn:
+            cur = txn.cursor(db=self.dbs["changelog"])
+            if not cur.set_range(u64(sequence + 1)):
+                return out
+            for key, raw in cur:
+                size += len(raw)
+                if out and (len(out) >= limit or size > max_bytes):
+                    break
+                out.append((from_u64(key), bytes(raw)))
+        return out
+
+    def meta_u64(self, name: bytes) -> int:
+        """A u64 kept in the meta database (0 when absent), e.g. the outbox cursor."""
+        raw = self.get("meta", name)
+        return from_u64(raw) if raw else 0
 
     # -- map growth ------------------------------------------------------------
 

@@ -195,6 +195,13 @@ class Writer:
                 return
 
     def _run_group(self, group: list[_Job]) -> None:
+        # A caller that gave up before its write started (an asyncio caller's
+        # cancellation cancels the wrapped future) is skipped; a running
+        # future cannot be cancelled, so settling it below cannot raise and
+        # kill this thread.
+        group = [job for job in group if job.future.set_running_or_notify_cancel()]
+        if not group:
+            return
         attempts = 0
         while True:
             attempts += 1

@@ -226,6 +226,8 @@ def _stats_pb(stats: dict) -> registry_pb2.Stats:
         registry_pb2.PrefixStats(**{name: p[name] for name in _PREFIX_STATS_FIELDS if p.get(name) is not None})
         for p in stats.get("per_prefix") or ()
     )
+    if stats.get("sync") is not None:
+        msg.sync.CopyFrom(registry_pb2.SyncStats(**stats["sync"]))
     return msg
 
 

@@ -1,0 +1,152 @@
+"""A real `idnode serve --top` node pushing to a real `idnode topnode serve`:
+every change arrives once and in order, across a SIGKILLed top node (restarted
+on the same port and data) and a SIGKILLed node (restarted on its folder)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+
+from idnode.proto import common_pb2, registry_pb2, toplevel_pb2, toplevel_pb2_grpc
+from idnode.registry.store import Store
+
+from .conftest import auth, setup_enterprise, wait_folder_free
+
+READY = re.compile(r"idnode topnode: gRPC listening on [^ ]+:(\d+)")
+
+
+class TopNode:
+    """`idnode topnode serve` on a loopback port (0 picks one; a restart reuses it)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.proc: subprocess.Popen[str] | None = None
+        self.port = 0
+        self.output: list[str] = []
+
+    def start(self, timeout: float = 30) -> TopNode:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "idnode", "topnode", "serve", "--data-dir", str(self.data_dir)]
+            + ["--grpc-listen", f"127.0.0.1:{self.port}", "--grace", "2"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            match = READY.search(line)
+            if match:
+                self.port = int(match.group(1))
+                return self
+        self.stop(signal.SIGKILL)
+        raise AssertionError("top node did not start:\n" + "".join(self.output))
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        assert self.proc.stdout is not None
+        self.output.extend(self.proc.stdout.readlines())
+        self.proc.stdout.close()
+        self.proc = None
+
+    def copy(self) -> list[toplevel_pb2.Change]:
+        """The node's DR copy, read back with the top node's admin credential."""
+        admin = (self.data_dir / "admin.credential").read_text().strip()
+        with grpc.insecure_channel(f"127.0.0.1:{self.port}") as channel:
+            stub = toplevel_pb2_grpc.TopLevelStub(channel)
+            request = toplevel_pb2.FetchChangesRequest(node_prefix="88.118")
+            return list(stub.FetchChanges(request, metadata=auth(admin), timeout=10))
+
+
+def create(node, token: str, first: int, count: int) -> None:
+    items = [
+        registry_pb2.IdentifierWrite(
+            handle=f"88.118.8/SYNC-{i:04d}",
+            values=[common_pb2.HandleValue(index=1, type="URL", data=b"https://s/%d" % i)],
+        )
+        for i in range(first, first + count)
+    ]
+    results = node.registry().BatchCreate(
+        registry_pb2.BatchCreateRequest(items=items), metadata=auth(token), timeout=20
+    )
+    assert [r.response_code for r in results.results] == [1] * count
+
+
+def sync_stats(node) -> registry_pb2.SyncStats:
+    return node.registry().GetStats(registry_pb2.StatsRequest(), metadata=auth(node.admin_token), timeout=10).sync
+
+
+def wait_synced(node, timeout: float = 20) -> registry_pb2.SyncStats:
+    deadline = time.monotonic() + timeout
+    while True:
+        sync = sync_stats(node)
+        if sync.last_sequence and sync.lag_sequences == 0:
+            return sync
+        assert time.monotonic() < deadline, f"not synced: {sync}"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])  # the outbox in the one process, or in the prefork writer
+def test_every_change_reaches_the_top_node_once_and_in_order(node_factory, tmp_path, workers):
+    top = TopNode(tmp_path / "top").start()
+    data = tmp_path / "node"
+    try:
+        node = node_factory("--top", f"127.0.0.1:{top.port}", "--workers", workers, "--grace", "2", data_dir=data)
+        assert any("pushing the change log to the top-level node" in line for line in node.output)
+        token = setup_enterprise(node, "91440300192203821", "88.118.8")
+        create(node, token, 0, 100)
+        sync = wait_synced(node)
+        assert sync.top == f"127.0.0.1:{top.port}" and sync.acked_sequence == sync.last_sequence
+        assert sync.lag_seconds == 0
+
+        # The top node dies mid-stream; the node keeps its backlog and drains it once it is back.
+        create(node, token, 100, 100)
+        top.stop(signal.SIGKILL)
+        create(node, token, 200, 100)
+        lagging = sync_stats(node)
+        assert lagging.lag_sequences > 0 and lagging.acked_sequence < lagging.last_sequence
+        top.start()
+        wait_synced(node)
+
+        # The node dies (writer and all) mid-stream and resumes from its cursor.
+        create(node, token, 300, 100)
+        node.stop(signal.SIGKILL)
+        wait_folder_free(data)  # the children die with the supervisor, a moment later
+        node = node_factory("--top", f"127.0.0.1:{top.port}", "--workers", workers, "--grace", "2", data_dir=data)
+        create(node, token, 400, 100)
+        last = wait_synced(node).last_sequence
+        node.stop()
+    finally:
+        copy = top.copy() if top.proc is not None else []
+        top.stop()
+
+    assert [c.sequence for c in copy] == list(range(1, last + 1))  # no gap, no duplicate, in order
+    store = Store(data, lock=False)
+    try:
+        local = dict(store.changes_after(0, limit=10**6, max_bytes=1 << 40))
+    finally:
+        store.close()
+    assert all(c.entry == local[c.sequence] for c in copy)
+    handles = [c.handle for c in copy if c.kind == toplevel_pb2.CHANGE_KIND_CREATE and "SYNC-" in c.handle]
+    assert handles == [f"88.118.8/SYNC-{i:04d}" for i in range(500)]
