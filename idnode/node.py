@@ -160,6 +160,7 @@ def open_writer(settings: Settings) -> tuple[Store, Writer, Registry]:
     except BaseException:
         store.close()
         raise
+    registry.top = settings.top or None  # before anything is allocated: with a top node new prefixes start pending
     writer.start()
     store.grow_hook = _loop_grow_hook(asyncio.get_running_loop())
     return store, writer, registry

@@ -134,7 +134,10 @@ class AccountsMixin(RegistryBase):
         prefix handle ``0.NA/<prefix>`` gets an HS_ADMIN naming
         ``<prefix>/ADMIN`` index 300, the enterprise's Handle identity.
         Without an upstream top-level node the node admin's allocation is final
-        (status approved).
+        (status approved, usable at once). With one (``--top``) the prefix
+        starts *pending*: the outbox asks the top-level node to approve it, and
+        registrations under it are refused (401) until the answer is
+        *approved* (:func:`set_prefix_status`).
 
         Raises:
             InvalidHandle: malformed prefix. ServerNotResponsible (301): not
@@ -157,7 +160,8 @@ class AccountsMixin(RegistryBase):
                 if existing["owner"] == code:
                     return self._prefix_info(existing, ctx.txn)
                 raise HandleAlreadyExists(f"prefix {chosen} is already allocated to {existing['owner']}")
-            data = {"prefix": chosen, "owner": code, "status": "approved", "created": ctx.now}
+            status = "pending" if self.top else "approved"
+            data = {"prefix": chosen, "owner": code, "status": status, "created": ctx.now}
             self._put(ctx, "prefixes", chosen.encode(), _json(data), principal.actor)
             self._write_prefix_handle(ctx, chosen, principal.actor)
             return self._prefix_info(data, ctx.txn)
@@ -356,3 +360,39 @@ class AccountsMixin(RegistryBase):
         result = await self._write(op)
         self._verified.forget(token_id)
         return result
+
+
+# -- prefix approval by the top-level node (used by the outbox) -----------------------
+
+PREFIX_STATUSES = ("pending", "approved", "rejected")
+
+
+def prefixes_awaiting(store: Any) -> list[dict[str, Any]]:
+    """Prefix records still to be decided or watched upstream: status pending or rejected."""
+    with store.begin() as txn:
+        return [
+            data
+            for _, v in txn.cursor(db=store.dbs["prefixes"])
+            if (data := json.loads(v))["status"] in ("pending", "rejected")
+        ]
+
+
+def set_prefix_status(ctx: WriteContext, prefix: str, status: str, reason: str = "", decided: int = 0) -> bool:
+    """Record the top-level node's decision on ``prefix`` (a write op; True when it changed).
+
+    The record keeps ``status`` and gains ``approval``: ``{"status", "reason",
+    "decided"}`` as the top node answered.
+    """
+    if status not in PREFIX_STATUSES:
+        raise InvalidValue(f"prefix status must be one of {', '.join(PREFIX_STATUSES)}, got {status!r}")
+    raw = ctx.get("prefixes", prefix.encode())
+    if raw is None:
+        return False
+    data = json.loads(raw)
+    approval = {"status": status, "reason": reason, "decided": decided}
+    if data["status"] == status and data.get("approval") == approval:
+        return False
+    data["status"] = status
+    data["approval"] = approval
+    RegistryBase._put(ctx, "prefixes", prefix.encode(), _json(data), "top-level")
+    return True

@@ -34,6 +34,7 @@ class RegistryBase:
     store: Store
     writer: Writer
     node_prefix: str
+    top: str | None = None  # the upstream top-level node (``--top``); with one, new prefixes start pending
 
     async def _write(self, fn: Callable[[WriteContext], Any]) -> Any:
         return await asyncio.wrap_future(self.writer.submit(fn))

@@ -87,6 +87,10 @@ class IdentifiersMixin(RegistryBase):
         if info is None and prefix != self.node_prefix:
             raise InsufficientPermissions(f"prefix {prefix} is not allocated")
         if info is not None and info["status"] != "approved":
+            if info["status"] == "pending":
+                raise InsufficientPermissions(f"prefix {prefix} is pending approval by the top-level node")
+            if info["status"] == "rejected":
+                raise InsufficientPermissions(f"prefix {prefix} was rejected by the top-level node")
             raise InsufficientPermissions(f"prefix {prefix} is {info['status']}, not approved")
         if principal.role == "enterprise":
             ent = ctx.get("enterprises", principal.credit_code.encode())

@@ -11,6 +11,14 @@ skip an entry: after an outage of any length the backlog is drained in
 order. After a crash the node resumes from the cursor (or the top node's
 own acknowledgement); a change sent twice is a harmless duplicate, since the
 top node applies by sequence number.
+
+Prefix approval: every enterprise prefix the node allocated while it has a
+top node starts *pending*. The outbox asks the top-level node to approve it
+(``RequestPrefix`` with the node's sites: the prefix's HS_SITE) and then polls
+``GetPrefixStatus`` every ``approval_poll`` seconds while any prefix is pending
+or rejected, recording the answer in the prefix record through the writer
+(``registry._accounts.set_prefix_status``); registrations under the prefix
+are accepted once it is approved.
 """
 
 from __future__ import annotations
@@ -29,8 +37,8 @@ from typing import Any
 
 import grpc
 
-from idnode.proto import toplevel_pb2, toplevel_pb2_grpc
-from idnode.registry import changelog
+from idnode.proto import registry_pb2, toplevel_pb2, toplevel_pb2_grpc
+from idnode.registry import _accounts, changelog
 from idnode.registry.store import Store
 from idnode.registry.writer import Writer
 
@@ -45,6 +53,12 @@ POLL = 0.05  # seconds between looks at the change-log head while idle
 BACKOFF_BASE = 0.2
 BACKOFF_CAP = 30.0
 MAX_MESSAGE_BYTES = 64 << 20
+APPROVAL_POLL = 1.0  # seconds between looks at the top node's decisions while a prefix awaits one
+_APPROVAL_STATUS = {
+    registry_pb2.PREFIX_STATUS_PENDING: "pending",
+    registry_pb2.PREFIX_STATUS_APPROVED: "approved",
+    registry_pb2.PREFIX_STATUS_REJECTED: "rejected",
+}
 
 _KINDS = {
     changelog.OP_CREATE: toplevel_pb2.CHANGE_KIND_CREATE,
@@ -158,6 +172,7 @@ class Outbox:
         backoff_base: float = BACKOFF_BASE,
         backoff_cap: float = BACKOFF_CAP,
         rng: Callable[[], float] = random.random,
+        approval_poll: float = APPROVAL_POLL,
     ) -> None:
         self.store = store
         self.writer = writer
@@ -174,6 +189,8 @@ class Outbox:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.rng = rng
+        self.approval_poll = approval_poll
+        self._requested: set[str] = set()  # prefixes asked for in this run (then polled)
         self._metadata = (("authorization", f"Bearer {credential}"),)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -239,6 +256,7 @@ class Outbox:
         registered = False
         attempt = 0
         next_heartbeat = 0.0
+        next_approval = 0.0
         try:
             while not self._stop.is_set():
                 try:
@@ -246,6 +264,9 @@ class Outbox:
                         await self._register(stub)
                         registered = True
                         next_heartbeat = time.monotonic() + self.heartbeat
+                    if time.monotonic() >= next_approval:
+                        await self._approvals(stub)
+                        next_approval = time.monotonic() + self.approval_poll
                     batch = self.store.changes_after(self.position, self.batch_entries, self.batch_bytes)
                     if batch:
                         progressed = await self._push(stub, batch)
@@ -254,7 +275,7 @@ class Outbox:
                         next_heartbeat = time.monotonic() + self.heartbeat
                         progressed = True
                     else:
-                        await self._wait_for_changes(next_heartbeat)
+                        await self._wait_for_changes(min(next_heartbeat, next_approval))
                         continue
                     if not self.connected:
                         log.info("outbox: connected to the top-level node %s", self.target)
@@ -275,6 +296,7 @@ class Outbox:
                         )
                     self.connected = False
                     registered = False  # a restarted top node may have lost us: register again
+                    self._requested.clear()
                     await self._sleep(backoff_delay(attempt, self.backoff_base, self.backoff_cap, self.rng))
                     attempt += 1
                 except Exception:
@@ -311,6 +333,46 @@ class Outbox:
         self.last_push = time.time()
         await self._acknowledged(ack.highest_contiguous)
         return self.position != before
+
+    async def _approvals(self, stub: toplevel_pb2_grpc.TopLevelStub) -> None:
+        """Ask for every pending prefix not asked for yet; poll the decision of the others."""
+        for data in _accounts.prefixes_awaiting(self.store):
+            prefix = data["prefix"]
+            if data["status"] == "pending" and prefix not in self._requested:
+                answer = await stub.RequestPrefix(
+                    toplevel_pb2.RequestPrefixRequest(
+                        node_prefix=self.node_prefix, prefix=prefix, credit_code=data["owner"], sites=self.sites
+                    ),
+                    metadata=self._metadata,
+                    timeout=self.deadline,
+                )
+                self._requested.add(prefix)
+            else:
+                try:
+                    answer = await stub.GetPrefixStatus(
+                        toplevel_pb2.GetPrefixStatusRequest(node_prefix=self.node_prefix, prefix=prefix),
+                        metadata=self._metadata,
+                        timeout=self.deadline,
+                    )
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.NOT_FOUND:
+                        raise
+                    self._requested.discard(prefix)  # the top node lost the request: ask again
+                    continue
+            status = _APPROVAL_STATUS.get(answer.status)
+            if status is None or status == "pending":
+                continue
+            if status != data["status"]:
+                log.info("outbox: the top-level node %s prefix %s", status, prefix)
+            await asyncio.shield(
+                asyncio.wrap_future(
+                    self.writer.submit(
+                        lambda ctx, p=prefix, s=status, a=answer: _accounts.set_prefix_status(
+                            ctx, p, s, a.reason, a.decided
+                        )
+                    )
+                )
+            )
 
     async def _heartbeat(self, stub: toplevel_pb2_grpc.TopLevelStub) -> None:
         reply = await stub.Heartbeat(

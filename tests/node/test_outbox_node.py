@@ -79,6 +79,24 @@ class TopNode:
             return list(stub.FetchChanges(request, metadata=auth(admin), timeout=10))
 
 
+def decide(top: TopNode, node, prefix: str, verb: str = "approve", timeout: float = 15) -> None:
+    """``idnode topnode approve|reject PREFIX`` once the node asked for it; wait until the node learnt it."""
+    want = {"approve": registry_pb2.PREFIX_STATUS_APPROVED, "reject": registry_pb2.PREFIX_STATUS_REJECTED}[verb]
+    command = [sys.executable, "-m", "idnode", "topnode", verb, prefix]
+    command += ["--top", f"127.0.0.1:{top.port}", "--data-dir", str(top.data_dir)]
+    deadline = time.monotonic() + timeout
+    while subprocess.run(command, capture_output=True, text=True, timeout=30).returncode != 0:
+        assert time.monotonic() < deadline, f"the node never asked the top node for {prefix}"
+        time.sleep(0.1)
+    admin = auth(node.admin_token)
+    while True:
+        listed = node.registry().ListPrefixes(registry_pb2.ListPrefixesRequest(), metadata=admin, timeout=10)
+        if {p.prefix: p.status for p in listed.prefixes}.get(prefix) == want:
+            return
+        assert time.monotonic() < deadline, f"the node did not learn the decision on {prefix}"
+        time.sleep(0.05)
+
+
 def create(node, token: str, first: int, count: int) -> None:
     items = [
         registry_pb2.IdentifierWrite(
@@ -115,6 +133,7 @@ def test_every_change_reaches_the_top_node_once_and_in_order(node_factory, tmp_p
         node = node_factory("--top", f"127.0.0.1:{top.port}", "--workers", workers, "--grace", "2", data_dir=data)
         assert any("pushing the change log to the top-level node" in line for line in node.output)
         token = setup_enterprise(node, "91440300192203821", "88.118.8")
+        decide(top, node, "88.118.8")  # pending until the top node approves it
         create(node, token, 0, 100)
         sync = wait_synced(node)
         assert sync.top == f"127.0.0.1:{top.port}" and sync.acked_sequence == sync.last_sequence
