@@ -28,6 +28,7 @@ starts (``MapResizedError`` -> ``set_mapsize(0)``).
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import struct
@@ -318,6 +319,21 @@ class Store:
             "readers_used": info["num_readers"],
             "readers_max": info["max_readers"],
         }
+
+    def identifiers_digest(self) -> tuple[int, str]:
+        """``(count, SHA-256 hex)`` over every identifier key and record (tombstones included), in key order.
+
+        Each entry adds ``len(key)`` (u32), the key, ``len(record)`` (u32) and
+        the record: two folders with the same digest hold byte-identical
+        identifiers (``idnode checksum``; a restore is checked with it).
+        """
+        sha = hashlib.sha256()
+        count = 0
+        with self.begin() as txn:
+            for key, value in txn.cursor(db=self.dbs["identifiers"]):
+                sha.update(struct.pack(">I", len(key)) + bytes(key) + struct.pack(">I", len(value)) + bytes(value))
+                count += 1
+        return count, sha.hexdigest()
 
     # -- lifecycle -------------------------------------------------------------
 
