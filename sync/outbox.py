@@ -19,12 +19,18 @@ top node starts *pending*. The outbox asks the top-level node to approve it
 or rejected, recording the answer in the prefix record through the writer
 (``registry._accounts.set_prefix_status``); registrations under the prefix
 are accepted once it is approved.
+
+Statistics: at start and after every midnight (Asia/Shanghai by default,
+``stats_tz``) the outbox sends ``ReportStats`` for yesterday and today
+(``sync/stats.py``: registrations per prefix from the change log, approved
+enterprises); a report of a day replaces the earlier one at the top node.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import logging
 import os
 import random
@@ -41,6 +47,7 @@ from idnode.proto import registry_pb2, toplevel_pb2, toplevel_pb2_grpc
 from idnode.registry import _accounts, changelog
 from idnode.registry.store import Store
 from idnode.registry.writer import Writer
+from idnode.sync import stats
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +180,7 @@ class Outbox:
         backoff_cap: float = BACKOFF_CAP,
         rng: Callable[[], float] = random.random,
         approval_poll: float = APPROVAL_POLL,
+        stats_tz: str = stats.DEFAULT_TZ,
     ) -> None:
         self.store = store
         self.writer = writer
@@ -190,6 +198,8 @@ class Outbox:
         self.backoff_cap = backoff_cap
         self.rng = rng
         self.approval_poll = approval_poll
+        self.stats_tz = stats.zone(stats_tz)
+        self.stats_reported = 0.0  # s since 1970 of the last ReportStats
         self._requested: set[str] = set()  # prefixes asked for in this run (then polled)
         self._metadata = (("authorization", f"Bearer {credential}"),)
         self._stop = asyncio.Event()
@@ -257,6 +267,7 @@ class Outbox:
         attempt = 0
         next_heartbeat = 0.0
         next_approval = 0.0
+        next_stats = 0.0  # s since 1970: at start, then after each midnight
         try:
             while not self._stop.is_set():
                 try:
@@ -267,6 +278,10 @@ class Outbox:
                     if time.monotonic() >= next_approval:
                         await self._approvals(stub)
                         next_approval = time.monotonic() + self.approval_poll
+                    if time.time() >= next_stats:
+                        now = time.time()
+                        await self._report_stats(stub, now)
+                        next_stats = stats.next_midnight(now, self.stats_tz)
                     batch = self.store.changes_after(self.position, self.batch_entries, self.batch_bytes)
                     if batch:
                         progressed = await self._push(stub, batch)
@@ -373,6 +388,14 @@ class Outbox:
                     )
                 )
             )
+
+    async def _report_stats(self, stub: toplevel_pb2_grpc.TopLevelStub, now: float) -> None:
+        """``ReportStats`` for yesterday and today (the day totals so far)."""
+        today = stats.day_of(now, self.stats_tz)
+        for day in (today - datetime.timedelta(days=1), today):
+            report = await asyncio.to_thread(stats.day_report, self.store, self.node_prefix, day, self.stats_tz)
+            await stub.ReportStats(report, metadata=self._metadata, timeout=self.deadline)
+        self.stats_reported = now
 
     async def _heartbeat(self, stub: toplevel_pb2_grpc.TopLevelStub) -> None:
         reply = await stub.Heartbeat(

@@ -10,11 +10,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 
 import grpc
 import pytest
 
-from idnode.proto import common_pb2, registry_pb2, resolver_pb2
+from idnode.proto import common_pb2, registry_pb2, resolver_pb2, toplevel_pb2, toplevel_pb2_grpc
+from idnode.sync import stats
 
 from .conftest import auth, setup_enterprise
 from .test_outbox_node import TopNode, decide, wait_synced
@@ -83,6 +85,9 @@ def test_pending_prefix_is_refused_until_the_top_node_approves(node_factory, tmp
         got = node.resolver().Resolve(resolver_pb2.ResolveRequest(handle="88.118.8/A5"), timeout=10)
         assert got.response_code == 1
         register(node, token, "88.118.8/AFTER")  # tokens, prefixes and approvals came back too
+        # at start the node reported today's registrations per prefix (read from its restored change log)
+        rows = top_stats(top)
+        assert rows.get("88.118.8") == 19 and "88.118.9" not in rows
         wait_synced(node)
         node.stop()
     finally:
@@ -93,3 +98,18 @@ def idnode(*args: str) -> subprocess.CompletedProcess[str]:
     done = subprocess.run([sys.executable, "-m", "idnode", *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return done
+
+
+def top_stats(top: TopNode, timeout: float = 10) -> dict[str, int]:
+    """Registrations per prefix the node reported for today (its last report of the day)."""
+    admin = auth((top.data_dir / "admin.credential").read_text().strip())
+    today = stats.day_of(time.time(), stats.zone()).isoformat()
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(f"127.0.0.1:{top.port}") as channel:
+        stub = toplevel_pb2_grpc.TopLevelStub(channel)
+        while True:
+            reports = stub.GetStats(toplevel_pb2.StatsQuery(node_prefix="88.118", day=today), metadata=admin).reports
+            rows = {r.prefix: r.registrations for report in reports for r in report.rows}
+            if rows or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.05)
