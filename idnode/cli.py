@@ -292,6 +292,12 @@ def main() -> None:
 @click.option("--log-level", metavar="LEVEL", help="debug, info, warning or error [default: info].")
 @click.option("--log-format", metavar="FORMAT", help="text or json [default: text].")
 @click.option("--top", metavar="HOST:PORT", help="Upstream top-level node [default: stand-alone].")
+@click.option(
+    "--recursion/--no-recursion",
+    default=None,
+    help="With --top: resolve prefixes not served here through the top-level node; "
+    "--no-recursion answers a 303 referral carrying the site [default: on].",
+)
 @click.option("--grace", type=float, metavar="SECONDS", help="Drain time on SIGTERM [default: 10].")
 def serve(config: str | None, **flags: Any) -> None:
     """Run a node.

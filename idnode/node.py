@@ -191,6 +191,23 @@ def start_sync(store: Store, writer: Writer, registry: Registry, settings: Setti
     return outbox
 
 
+def start_recursion(registry: Any, settings: Settings, grpc_listen: str) -> Any:
+    """Give the registry a recursor when ``--top`` is set (every process that
+    serves reads); the recursor, or None when stand-alone (then prefixes not
+    served here answer 301 as before).
+
+    ``grpc_listen`` is this process's gRPC address with its real port: a site
+    naming it is never called (no loop back to itself).
+    """
+    if not settings.top:
+        return None
+    from idnode.resolver.recursion import Recursor
+
+    recursor = Recursor(settings.top, registry.node_prefix, (grpc_listen,), recursion=settings.recursion)
+    registry.recursor = recursor
+    return recursor
+
+
 def close_writer(store: Store, writer: Writer) -> None:
     store.grow_hook = None
     writer.stop()
@@ -234,12 +251,13 @@ async def serve(settings: Settings) -> int:
     if settings.http_listen != "off":
         check_port_free(settings.http_listen)
     lock_fd = lock_folder(settings.data_dir)
-    server = dns = http = outbox = None
+    server = dns = http = outbox = recursor = None
     try:
         store, writer, registry = open_writer(settings)
         try:
             await bootstrap(registry, settings)
             server, port = await start_grpc_server(registry, settings.grpc_listen)
+            recursor = start_recursion(registry, settings, with_port(settings.grpc_listen, port))
             dns = await start_dns(registry, settings)
             http = await start_http(registry, settings)
             outbox = start_sync(
@@ -281,6 +299,8 @@ async def serve(settings: Settings) -> int:
                 await dns.stop(0)
             if server is not None:
                 await server.stop(0)
+            if recursor is not None:
+                await recursor.close()
             close_writer(store, writer)
     finally:
         os.close(lock_fd)

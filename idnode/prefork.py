@@ -50,6 +50,7 @@ from idnode.node import (
     open_writer,
     start_dns,
     start_http,
+    start_recursion,
     start_sync,
     wait_for_stop,
 )
@@ -183,6 +184,7 @@ async def _worker_role(settings: Settings, listen: str, target: str, http_path: 
         server, _ = await start_grpc_server(
             registry, listen, reuse_port=True, registry_handler=registry_forwarder(channel)
         )
+        recursor = start_recursion(registry, settings, listen)
         dns = await start_dns(registry, settings, reuse_port=True)
         http = await start_http(registry, settings, reuse_port=True, forward_to=http_path)
         ready()
@@ -192,6 +194,8 @@ async def _worker_role(settings: Settings, listen: str, target: str, http_path: 
         if dns is not None:
             await dns.stop(settings.grace)
         await stop_grpc_server(server, settings.grace)
+        if recursor is not None:
+            await recursor.close()
         return 0
     finally:
         await channel.close()

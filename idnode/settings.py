@@ -298,6 +298,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "log_level": _choice(LOG_LEVELS),
     "log_format": _choice(LOG_FORMATS),
     "top": _optional_target,
+    "recursion": _bool,
     "grace": _seconds,
 }
 
@@ -338,6 +339,7 @@ class Settings:
     log_level: str = "info"
     log_format: str = "text"
     top: str | None = None  # upstream top-level node HOST:PORT; None = stand-alone
+    recursion: bool = True  # with top: resolve prefixes not served here via the top node; False = 303 referral
     grace: float = 10.0  # seconds to finish in-flight work on SIGTERM
 
     def __post_init__(self) -> None:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from idnode.proto import common_pb2 as idnode_dot_proto_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bidnode/proto/resolver.proto\x12\tidnode.v1\x1a\x19idnode/proto/common.proto\"@\n\x0eResolveRequest\x12\x0e\n\x06handle\x18\x01 \x01(\t\x12\x0f\n\x07indexes\x18\x02 \x03(\r\x12\r\n\x05types\x18\x03 \x03(\t\"q\n\x0fResolveResponse\x12\x15\n\rresponse_code\x18\x01 \x01(\r\x12\x0e\n\x06handle\x18\x02 \x01(\t\x12&\n\x06values\x18\x03 \x03(\x0b\x32\x16.idnode.v1.HandleValue\x12\x0f\n\x07message\x18\x04 \x01(\t\"F\n\x13\x42\x61tchResolveRequest\x12\x0f\n\x07handles\x18\x01 \x03(\t\x12\x0f\n\x07indexes\x18\x02 \x03(\r\x12\r\n\x05types\x18\x03 \x03(\t\"C\n\x14\x42\x61tchResolveResponse\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.idnode.v1.ResolveResponse2\xf3\x01\n\x08Resolver\x12@\n\x07Resolve\x12\x19.idnode.v1.ResolveRequest\x1a\x1a.idnode.v1.ResolveResponse\x12O\n\x0c\x42\x61tchResolve\x12\x1e.idnode.v1.BatchResolveRequest\x1a\x1f.idnode.v1.BatchResolveResponse\x12T\n\rResolveStream\x12\x1e.idnode.v1.BatchResolveRequest\x1a\x1f.idnode.v1.BatchResolveResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bidnode/proto/resolver.proto\x12\tidnode.v1\x1a\x19idnode/proto/common.proto\"@\n\x0eResolveRequest\x12\x0e\n\x06handle\x18\x01 \x01(\t\x12\x0f\n\x07indexes\x18\x02 \x03(\r\x12\r\n\x05types\x18\x03 \x03(\t\"\x8c\x01\n\x0fResolveResponse\x12\x15\n\rresponse_code\x18\x01 \x01(\r\x12\x0e\n\x06handle\x18\x02 \x01(\t\x12&\n\x06values\x18\x03 \x03(\x0b\x32\x16.idnode.v1.HandleValue\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x19\n\x11non_authoritative\x18\x05 \x01(\x08\"F\n\x13\x42\x61tchResolveRequest\x12\x0f\n\x07handles\x18\x01 \x03(\t\x12\x0f\n\x07indexes\x18\x02 \x03(\r\x12\r\n\x05types\x18\x03 \x03(\t\"C\n\x14\x42\x61tchResolveResponse\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.idnode.v1.ResolveResponse2\xf3\x01\n\x08Resolver\x12@\n\x07Resolve\x12\x19.idnode.v1.ResolveRequest\x1a\x1a.idnode.v1.ResolveResponse\x12O\n\x0c\x42\x61tchResolve\x12\x1e.idnode.v1.BatchResolveRequest\x1a\x1f.idnode.v1.BatchResolveResponse\x12T\n\rResolveStream\x12\x1e.idnode.v1.BatchResolveRequest\x1a\x1f.idnode.v1.BatchResolveResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,12 +34,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RESOLVEREQUEST']._serialized_start=69
   _globals['_RESOLVEREQUEST']._serialized_end=133
-  _globals['_RESOLVERESPONSE']._serialized_start=135
-  _globals['_RESOLVERESPONSE']._serialized_end=248
-  _globals['_BATCHRESOLVEREQUEST']._serialized_start=250
-  _globals['_BATCHRESOLVEREQUEST']._serialized_end=320
-  _globals['_BATCHRESOLVERESPONSE']._serialized_start=322
-  _globals['_BATCHRESOLVERESPONSE']._serialized_end=389
-  _globals['_RESOLVER']._serialized_start=392
-  _globals['_RESOLVER']._serialized_end=635
+  _globals['_RESOLVERESPONSE']._serialized_start=136
+  _globals['_RESOLVERESPONSE']._serialized_end=276
+  _globals['_BATCHRESOLVEREQUEST']._serialized_start=278
+  _globals['_BATCHRESOLVEREQUEST']._serialized_end=348
+  _globals['_BATCHRESOLVERESPONSE']._serialized_start=350
+  _globals['_BATCHRESOLVERESPONSE']._serialized_end=417
+  _globals['_RESOLVER']._serialized_start=420
+  _globals['_RESOLVER']._serialized_end=663
 # @@protoc_insertion_point(module_scope)

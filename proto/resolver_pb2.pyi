@@ -18,16 +18,18 @@ class ResolveRequest(_message.Message):
     def __init__(self, handle: _Optional[str] = ..., indexes: _Optional[_Iterable[int]] = ..., types: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ResolveResponse(_message.Message):
-    __slots__ = ("response_code", "handle", "values", "message")
+    __slots__ = ("response_code", "handle", "values", "message", "non_authoritative")
     RESPONSE_CODE_FIELD_NUMBER: _ClassVar[int]
     HANDLE_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    NON_AUTHORITATIVE_FIELD_NUMBER: _ClassVar[int]
     response_code: int
     handle: str
     values: _containers.RepeatedCompositeFieldContainer[_common_pb2.HandleValue]
     message: str
-    def __init__(self, response_code: _Optional[int] = ..., handle: _Optional[str] = ..., values: _Optional[_Iterable[_Union[_common_pb2.HandleValue, _Mapping]]] = ..., message: _Optional[str] = ...) -> None: ...
+    non_authoritative: bool
+    def __init__(self, response_code: _Optional[int] = ..., handle: _Optional[str] = ..., values: _Optional[_Iterable[_Union[_common_pb2.HandleValue, _Mapping]]] = ..., message: _Optional[str] = ..., non_authoritative: _Optional[bool] = ...) -> None: ...
 
 class BatchResolveRequest(_message.Message):
     __slots__ = ("handles", "indexes", "types")

@@ -53,10 +53,14 @@ __all__ = [
     "Stage",
     "local_store",
     "normalise",
+    "recurse",
+    "recursor_of",
     "referral",
     "render",
     "resolve",
     "resolve_many",
+    "resolve_many_recursive",
+    "resolve_recursive",
 ]
 
 logger = logging.getLogger(__name__)
@@ -156,9 +160,9 @@ def local_store(query: Query, registry: Any) -> None:
 def referral(query: Query, registry: Any) -> None:
     """Answer for prefixes this node does not serve.
 
-    Placeholder until the hierarchy work adds recursion through the
-    top-level node (with a TTL cache); it stays a stage so that work only
-    replaces this function.
+    The stages are synchronous; recursion through the top-level node is
+    asynchronous, so the front ends catch this 301 and call :func:`recurse`
+    (``resolver/recursion.py``) when the node has a recursor (``--top``).
 
     Raises:
         ServerNotResponsible (301): the prefix is not served here.
@@ -264,6 +268,20 @@ def resolve_many(
     Raises:
         InvalidValue (202): more than :data:`MAX_BATCH_HANDLES` handles.
     """
+    return encode_batch_response(_batch_replies(handles, indexes, types, principal, registry, None))
+
+
+def _batch_replies(
+    handles: Sequence[str],
+    indexes: tuple[int, ...],
+    types: tuple[str, ...],
+    principal: Principal,
+    registry: Any,
+    deferred: list[tuple[int, Query]] | None,
+) -> list[bytes]:
+    """The replies of a batch in order; with ``deferred`` a list, handles under
+    prefixes not served here are appended to it (position, query) instead of
+    failing with 301 (their reply slot stays empty for the caller to fill)."""
     if len(handles) > MAX_BATCH_HANDLES:
         raise InvalidValue(f"at most {MAX_BATCH_HANDLES} handles per batch, got {len(handles)}")
     with registry.snapshot() as view:
@@ -280,6 +298,73 @@ def resolve_many(
                 query = Query(text, indexes, types, principal)
                 try:
                     replies[position] = resolve(query, view)
+                except ServerNotResponsible as err:
+                    if deferred is not None and query.record is None and query.prefix:
+                        deferred.append((position, query))
+                        replies[position] = b""
+                    else:
+                        replies[position] = encode_resolve_response(err.code, query.handle or text, [], err.message)
                 except HandleError as err:
                     replies[position] = encode_resolve_response(err.code, query.handle or text, [], err.message)
+    return replies
+
+
+def recursor_of(registry: Any) -> Any:
+    """The :class:`~idnode.resolver.recursion.Recursor` set on the registry by the node
+    (``--top``), or None: then prefixes not served answer 301."""
+    return getattr(registry, "recursor", None)
+
+
+async def recurse(query: Query, registry: Any, error: HandleError, hops: int = 0) -> bytes:
+    """Answer a query that :func:`resolve` failed with ``error`` through recursion.
+
+    Only a 301 for a prefix not served here (``query.record`` is None) is
+    resolved recursively, when the node has a recursor; any other error is
+    raised again.
+
+    Returns:
+        The owner's ``ResolveResponse`` bytes with ``non_authoritative`` set.
+    """
+    recursor = recursor_of(registry)
+    if recursor is None or not isinstance(error, ServerNotResponsible) or query.record is not None or not query.prefix:
+        raise error
+    return await recursor.resolve(query.prefix, query.handle, query.indexes, query.types, hops)
+
+
+async def resolve_recursive(query: Query, registry: Any, hops: int = 0) -> bytes:
+    """:func:`resolve`, then :func:`recurse` for prefixes this node does not serve."""
+    try:
+        return resolve(query, registry)
+    except ServerNotResponsible as exc:
+        return await recurse(query, registry, exc, hops)
+
+
+async def resolve_many_recursive(
+    handles: Sequence[str],
+    indexes: tuple[int, ...],
+    types: tuple[str, ...],
+    principal: Principal,
+    registry: Any,
+    hops: int = 0,
+) -> bytes:
+    """:func:`resolve_many`, resolving handles under prefixes not served here
+    recursively (concurrently, after the read transaction closed)."""
+    recursor = recursor_of(registry)
+    if recursor is None:
+        return resolve_many(handles, indexes, types, principal, registry)
+    deferred: list[tuple[int, Query]] = []
+    replies = _batch_replies(handles, indexes, types, principal, registry, deferred)
+    if deferred:
+        import asyncio
+
+        results = await asyncio.gather(
+            *(recursor.resolve(q.prefix, q.handle, q.indexes, q.types, hops) for _, q in deferred),
+            return_exceptions=True,
+        )
+        for (position, query), result in zip(deferred, results, strict=True):
+            if isinstance(result, HandleError):
+                result = encode_resolve_response(result.code, query.handle, [], result.message)
+            elif isinstance(result, BaseException):
+                raise result
+            replies[position] = result
     return encode_batch_response(replies)

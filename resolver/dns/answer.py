@@ -10,7 +10,11 @@ What a name answers (README.md here has the table):
 - the apex: SOA and NS; the server name: A/AAAA of the listen address;
 - an identifier name: NAPTR and URI records for each public-readable
   URL-typed value, TXT with every public-readable value; NXDOMAIN for unknown
-  and deleted identifiers; REFUSED under prefixes this node does not serve;
+  and deleted identifiers; under prefixes this node does not serve: the
+  owner's values through recursion with the AA bit clear when the node has
+  a top-level node (``--top``; :meth:`DnsResponder.respond` returns
+  :class:`Pending` unless the answer is cached, and the transport awaits
+  :meth:`DnsResponder.respond_recursive`), else REFUSED;
 - a GTIN or OID name: NAPTR/URI/TXT pointing at the identifiers holding that
   GTIN (or SGTIN) or OID value, by the secondary indexes;
 - every other name: NODATA when it is an ancestor of an existing name (an
@@ -35,10 +39,11 @@ from idnode import _fastpath
 from idnode._fastpath import FLAG_TOMBSTONE, PERM_PUBLIC_READ, RecordError
 from idnode._fastpath import dns as dnsw
 from idnode.registry import gs1
+from idnode.registry.errors import HandleError
 from idnode.registry.values import Value
 from idnode.resolver.dns import names
 
-__all__ = ["DnsResponder", "ZoneConfig"]
+__all__ = ["DnsResponder", "Pending", "ZoneConfig"]
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +177,39 @@ def _url_rrsets(urls: list[tuple[str, str, int]], texts: list[tuple[str, int]]) 
     return _RRsets(tuple(naptr), tuple(uri), tuple(txt), naptr_ttl, uri_ttl, txt_ttl)
 
 
+def values_rrsets(values: Any, now: float) -> _RRsets:
+    """The RRsets of values already filtered to the public-readable ones (a recursive answer)."""
+    urls: list[tuple[str, str, int]] = []
+    texts: list[tuple[str, int]] = []
+    for value in values:
+        ttl = _ttl(value, now)
+        if value.format == "string" and _fastpath.type_matches(value.type, _URL_TYPES):
+            urls.append((value.type, value.data.decode("utf-8", "replace"), ttl))  # type: ignore[union-attr]
+        texts.append((f"{value.index} {value.type} {_value_text(value)}", ttl))
+    return _url_rrsets(urls, texts)
+
+
+class Pending:
+    """What :meth:`DnsResponder.respond` returns for a name under a prefix this node
+    does not serve whose answer is not cached: the transport awaits
+    :meth:`DnsResponder.respond_recursive` (off the datagram loop) and sends its bytes."""
+
+    __slots__ = ("handle", "prefix", "tcp", "wire")
+
+    def __init__(self, wire: bytes, tcp: bool, prefix: str, handle: str) -> None:
+        self.wire = wire
+        self.tcp = tcp
+        self.prefix = prefix
+        self.handle = handle
+
+
+class _NeedsRecursion(Exception):
+    def __init__(self, prefix: str, handle: str) -> None:
+        super().__init__(handle)
+        self.prefix = prefix
+        self.handle = handle
+
+
 def record_rrsets(record: bytes, now: float) -> _RRsets | None:
     """The RRsets of a stored identifier record; None for a tombstone.
 
@@ -289,6 +327,8 @@ class DnsResponder:
         try:
             rcode, answers, authority, additional, aa = self._answer(snap, query)
             return dnsw.build_response(query, rcode, answers, authority, additional, aa=aa, max_size=max_size)
+        except _NeedsRecursion as pending:
+            return Pending(wire, tcp, pending.prefix, pending.handle)  # type: ignore[return-value]
         except Exception:
             log.exception("DNS query %s type %d failed", names.labels_to_text(query.qname), query.qtype)
             return dnsw.build_response(query, dnsw.SERVFAIL, aa=False, max_size=max_size)
@@ -382,10 +422,68 @@ class DnsResponder:
             return dnsw.NOERROR, self._rrset(query, dnsw.TXT, rrsets.txt_ttl, rrsets.txt), [], [], True
         return self._negative(snap, True)
 
+    async def respond_recursive(self, pending: Pending) -> bytes | None:
+        """The response to a query :meth:`respond` left :class:`Pending`: resolve the
+        handle through the recursor (``--top``), then answer it non-authoritatively.
+
+        Failures: 100 from the owner or the top node is NXDOMAIN (AA clear),
+        303 (recursion off) REFUSED, anything else (301, 6) SERVFAIL.
+        """
+        recursor = getattr(self.registry, "recursor", None)
+        reply = None
+        try:
+            if recursor is not None:
+                reply = await recursor.resolve(pending.prefix, pending.handle)
+        except HandleError as exc:
+            try:
+                query = dnsw.parse_query(pending.wire)
+            except (dnsw.DnsFormatError, dnsw.DnsNotImplemented) as bad:
+                return dnsw.build_error(bad)
+            max_size = None if pending.tcp else dnsw.max_udp_size(query)
+            rcode = {100: dnsw.NXDOMAIN, 303: dnsw.REFUSED}.get(exc.code, dnsw.SERVFAIL)
+            return dnsw.build_response(query, rcode, aa=False, max_size=max_size)
+        except Exception:
+            log.exception("recursive DNS resolution of %s failed", pending.handle)
+            return self._servfail(pending.wire, pending.tcp)
+        try:
+            query = dnsw.parse_query(pending.wire)
+        except (dnsw.DnsFormatError, dnsw.DnsNotImplemented) as bad:
+            return dnsw.build_error(bad)
+        max_size = None if pending.tcp else dnsw.max_udp_size(query)
+        if reply is None:
+            return dnsw.build_response(query, dnsw.REFUSED, aa=False, max_size=max_size)
+        try:
+            with self.registry.snapshot() as snap:
+                rcode, answers, authority, additional, _ = self._recursed(snap, query, reply)
+            return dnsw.build_response(query, rcode, answers, authority, additional, aa=False, max_size=max_size)
+        except Exception:
+            log.exception("DNS query %s type %d failed", names.labels_to_text(query.qname), query.qtype)
+            return dnsw.build_response(query, dnsw.SERVFAIL, aa=False, max_size=max_size)
+
+    def _recursed(self, snap: Any, query: dnsw.DnsQuery, reply: bytes):
+        """The answer built from the owner's ResolveResponse bytes; AA clear."""
+        from idnode.proto import resolver_pb2
+
+        message = resolver_pb2.ResolveResponse.FromString(reply)
+        rrsets = values_rrsets([Value.from_pb(v) for v in message.values], self.clock())
+        rcode, answers, authority, additional, _ = self._rrsets_answer(snap, query, rrsets)
+        if rcode == dnsw.NOERROR and not answers:
+            authority = []  # NODATA of another node's name: no SOA of this zone claims it
+        return rcode, answers, authority, additional, False
+
     def _handle(self, snap: Any, query: dnsw.DnsQuery, handle: str):
         prefix, _, suffix = handle.partition("/")
         if not snap.serves(prefix):
-            return dnsw.REFUSED, [], [], [], False  # recursion through the hierarchy comes with the top-level node
+            recursor = getattr(self.registry, "recursor", None)
+            if recursor is None or not recursor.recursion:
+                return dnsw.REFUSED, [], [], [], False  # no recursion (stand-alone or --no-recursion)
+            try:
+                reply = recursor.peek(handle)
+            except HandleError as exc:
+                return (dnsw.NXDOMAIN if exc.code == 100 else dnsw.SERVFAIL), [], [], [], False
+            if reply is None:
+                raise _NeedsRecursion(prefix, handle)
+            return self._recursed(snap, query, reply)
         raw = snap.lookup(prefix, suffix)
         if raw is not None:
             try:

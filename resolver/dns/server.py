@@ -16,7 +16,7 @@ import socket
 import struct
 from typing import Any
 
-from idnode.resolver.dns.answer import DnsResponder
+from idnode.resolver.dns.answer import DnsResponder, Pending
 
 __all__ = ["DnsServer", "bind_dns_port", "start_dns_server"]
 
@@ -43,7 +43,9 @@ class _UdpReader:
     def __init__(self, sock: socket.socket, responder: DnsResponder, loop: asyncio.AbstractEventLoop) -> None:
         self.sock = sock
         self.respond = responder.respond
+        self.respond_recursive = responder.respond_recursive
         self.loop = loop
+        self.pending: set[asyncio.Task[None]] = set()  # recursive answers in flight
         sock.setblocking(False)
         loop.add_reader(sock.fileno(), self._readable)
 
@@ -58,14 +60,29 @@ class _UdpReader:
                 log.debug("DNS UDP receive failed: %s", exc)
                 continue
             reply = respond(data)
+            if reply.__class__ is Pending:  # not served here, not cached: recurse without blocking the loop
+                task = self.loop.create_task(self._recursive(reply, addr))  # type: ignore[arg-type]
+                self.pending.add(task)
+                task.add_done_callback(self.pending.discard)
+                continue
             if reply is not None:
                 try:
                     sendto(reply, addr)
                 except OSError as exc:  # a full send buffer: the client retries
                     log.debug("DNS UDP send failed: %s", exc)
 
+    async def _recursive(self, pending: Pending, addr: Any) -> None:
+        reply = await self.respond_recursive(pending)
+        if reply is not None and self.sock.fileno() >= 0:
+            try:
+                self.sock.sendto(reply, addr)
+            except OSError as exc:
+                log.debug("DNS UDP send failed: %s", exc)
+
     def close(self) -> None:
         self.loop.remove_reader(self.sock.fileno())
+        for task in self.pending:
+            task.cancel()
         self.sock.close()
 
 
@@ -155,6 +172,8 @@ class DnsServer:
                 except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                     return
                 reply = self.responder.respond(message, tcp=True)
+                if reply.__class__ is Pending:  # not served here, not cached: recurse (this connection waits)
+                    reply = await self.responder.respond_recursive(reply)  # type: ignore[arg-type]
                 if reply is None:  # a response or a fragment: nothing sensible follows on this stream
                     return
                 writer.write(_LENGTH.pack(len(reply)) + reply)

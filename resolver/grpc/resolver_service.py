@@ -6,6 +6,10 @@ over the raw request bytes and sends the bytes the read pipeline assembled
 inline on the event loop (they take microseconds), never in an executor.
 Failures abort the call with the status built by
 :func:`idnode.resolver.grpc.status.to_status`; batch items fail in-band.
+Handles under prefixes this node does not serve are resolved recursively
+(``resolver/recursion.py``) when the node runs with ``--top``: the reply is
+the owner's, with ``non_authoritative`` set; the ``x-idnode-hops`` metadata
+of the request bounds the recursion.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ import grpc
 from idnode._fastpath import RecordError, decode_batch_request, decode_resolve_request
 from idnode.proto import resolver_pb2
 from idnode.registry.auth import ANONYMOUS, Principal
-from idnode.registry.errors import AuthenticationFailed, ProtocolError
+from idnode.registry.errors import AuthenticationFailed, ProtocolError, ServerNotResponsible
 from idnode.resolver import pipeline
 from idnode.resolver.grpc.status import abort
+from idnode.resolver.recursion import hops_of
 
 __all__ = ["SERVICE_NAME", "ResolverService", "principal_of", "resolver_handler"]
 
@@ -64,7 +69,10 @@ class ResolverService:
             except RecordError as exc:
                 raise ProtocolError(f"malformed ResolveRequest: {exc}") from None
             query = pipeline.Query(handle, indexes, types, principal)
-            return pipeline.resolve(query, self._registry)
+            try:
+                return pipeline.resolve(query, self._registry)
+            except ServerNotResponsible as exc:  # a prefix not served here: recursion (--top), else 301
+                return await pipeline.recurse(query, self._registry, exc, hops_of(context.invocation_metadata()))
         except Exception as exc:
             await abort(context, exc)
 
@@ -72,7 +80,7 @@ class ResolverService:
         """``BatchResolve``: up to 1000 handles, failures in-band, in order."""
         try:
             principal = principal_of(context, self._registry)
-            return self._batch(request, principal)
+            return await self._batch(request, principal, context)
         except Exception as exc:
             await abort(context, exc)
 
@@ -89,17 +97,20 @@ class ResolverService:
             await abort(context, exc)
         async for request in requests:
             try:
-                reply = self._batch(request, principal)
+                reply = await self._batch(request, principal, context)
             except Exception as exc:
                 await abort(context, exc)
             yield reply
 
-    def _batch(self, request: bytes, principal: Principal) -> bytes:
+    async def _batch(self, request: bytes, principal: Principal, context: grpc.aio.ServicerContext) -> bytes:
         try:
             handles, indexes, types = decode_batch_request(request)
         except RecordError as exc:
             raise ProtocolError(f"malformed BatchResolveRequest: {exc}") from None
-        return pipeline.resolve_many(handles, indexes, types, principal, self._registry)
+        if pipeline.recursor_of(self._registry) is None:
+            return pipeline.resolve_many(handles, indexes, types, principal, self._registry)
+        hops = hops_of(context.invocation_metadata())
+        return await pipeline.resolve_many_recursive(handles, indexes, types, principal, self._registry, hops)
 
 
 def resolver_handler(registry: Any) -> grpc.GenericRpcHandler:

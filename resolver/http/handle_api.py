@@ -48,6 +48,7 @@ from idnode.registry.values import MAX_VALUES, TEMPLATE_VERSION_INDEX, TEMPLATE_
 from idnode.resolver.http.auth import credential_of, principal_of
 from idnode.resolver.http.errors import error_response, http_status, json_response
 from idnode.resolver.http.keys import AUTHENTICATORS, REGISTRY
+from idnode.resolver.recursion import AUTHORITATIVE_HEADER, recursive_record
 
 __all__ = ["OPENAPI_COMPONENTS", "OPENAPI_PATHS", "setup"]
 
@@ -227,6 +228,11 @@ async def get_handle(request: web.Request) -> web.Response:
     _flag(request, "auth", False)  # no cache sits in front of the registry: every answer is authoritative
     indexes = _indexes(request) or ()
     types = tuple(request.query.getall("type", []))
+    recursed = await recursive_record(registry, request.match_info["handle"], indexes, types)
+    if recursed is not None:  # a prefix this node does not serve: the owner's answer, via the top-level node
+        response = json_response(_record_json(*recursed))
+        response.headers[AUTHORITATIVE_HEADER] = "false"
+        return response
     record = registry.get_record(principal, request.match_info["handle"])
     values = [
         v

@@ -19,6 +19,7 @@ from idnode.registry.model import Record
 from idnode.resolver.http import _html, _links
 from idnode.resolver.http.errors import error_response, http_status, json_response
 from idnode.resolver.http.keys import REGISTRY
+from idnode.resolver.recursion import AUTHORITATIVE_HEADER, recursive_record
 
 __all__ = ["MAX_LINKED", "MAX_SERIAL_SCAN", "OPENAPI_PATHS", "setup"]
 
@@ -80,15 +81,25 @@ def _show(
 async def _handle_page(request: web.Request) -> web.Response:
     """``GET /{handle}``: 302 to the first public URL value; the record with ``?noredirect`` or without one."""
     handle = request.match_info["handle"]
+    recursed = None
     try:
-        record = request.app[REGISTRY].get_record(ANONYMOUS, handle)
+        recursed = await recursive_record(request.app[REGISTRY], handle)
+        if recursed is None:
+            record = request.app[REGISTRY].get_record(ANONYMOUS, handle)
+        else:  # a prefix this node does not serve: the owner's answer, via the top-level node
+            record = Record(handle=recursed[0], values=recursed[1])
     except HandleError as exc:
         return _failure(request, exc.code, exc.message, getattr(exc, "handle", "") or "")
+    response = None
     if "noredirect" not in request.query:
         url = _links.first_url(record.values)
         if url is not None:
-            return _redirect(url)
-    return _show(request, [record])
+            response = _redirect(url)
+    if response is None:
+        response = _show(request, [record])
+    if recursed is not None:
+        response.headers[AUTHORITATIVE_HEADER] = "false"
+    return response
 
 
 async def _digital_link(request: web.Request) -> web.Response:
