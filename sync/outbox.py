@@ -61,6 +61,9 @@ BACKOFF_BASE = 0.2
 BACKOFF_CAP = 30.0
 MAX_MESSAGE_BYTES = 64 << 20
 APPROVAL_POLL = 1.0  # seconds between looks at the top node's decisions while a prefix awaits one
+_TRANSIENT = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN}
+)
 _APPROVAL_STATUS = {
     registry_pb2.PREFIX_STATUS_PENDING: "pending",
     registry_pb2.PREFIX_STATUS_APPROVED: "approved",
@@ -201,6 +204,7 @@ class Outbox:
         self.stats_tz = stats.zone(stats_tz)
         self.stats_reported = 0.0  # s since 1970 of the last ReportStats
         self._requested: set[str] = set()  # prefixes asked for in this run (then polled)
+        self._refused: dict[str, grpc.StatusCode] = {}  # prefixes the top node refused (logged once)
         self._metadata = (("authorization", f"Bearer {credential}"),)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -350,30 +354,29 @@ class Outbox:
         return self.position != before
 
     async def _approvals(self, stub: toplevel_pb2_grpc.TopLevelStub) -> None:
-        """Ask for every pending prefix not asked for yet; poll the decision of the others."""
+        """Ask for every pending prefix not asked for yet; poll the decision of the others.
+
+        A refusal of one prefix (say another node claimed it) is logged once
+        and retried at the next poll; it does not hold up the push. An
+        unreachable top node raises (the loop backs off).
+        """
         for data in _accounts.prefixes_awaiting(self.store):
             prefix = data["prefix"]
-            if data["status"] == "pending" and prefix not in self._requested:
-                answer = await stub.RequestPrefix(
-                    toplevel_pb2.RequestPrefixRequest(
-                        node_prefix=self.node_prefix, prefix=prefix, credit_code=data["owner"], sites=self.sites
-                    ),
-                    metadata=self._metadata,
-                    timeout=self.deadline,
-                )
-                self._requested.add(prefix)
-            else:
-                try:
-                    answer = await stub.GetPrefixStatus(
-                        toplevel_pb2.GetPrefixStatusRequest(node_prefix=self.node_prefix, prefix=prefix),
-                        metadata=self._metadata,
-                        timeout=self.deadline,
-                    )
-                except grpc.aio.AioRpcError as exc:
-                    if exc.code() != grpc.StatusCode.NOT_FOUND:
-                        raise
+            try:
+                answer = await self._approval_of(stub, data)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() in _TRANSIENT:
+                    raise
+                if exc.code() == grpc.StatusCode.NOT_FOUND:
                     self._requested.discard(prefix)  # the top node lost the request: ask again
                     continue
+                if self._refused.get(prefix) != exc.code():
+                    self._refused[prefix] = exc.code()
+                    log.warning(
+                        "outbox: the top-level node refused prefix %s: %s %s", prefix, exc.code().name, exc.details()
+                    )
+                continue
+            self._refused.pop(prefix, None)
             status = _APPROVAL_STATUS.get(answer.status)
             if status is None or status == "pending":
                 continue
@@ -388,6 +391,26 @@ class Outbox:
                     )
                 )
             )
+
+    async def _approval_of(
+        self, stub: toplevel_pb2_grpc.TopLevelStub, data: dict[str, Any]
+    ) -> toplevel_pb2.PrefixApproval:
+        prefix = data["prefix"]
+        if data["status"] == "pending" and prefix not in self._requested:
+            answer = await stub.RequestPrefix(
+                toplevel_pb2.RequestPrefixRequest(
+                    node_prefix=self.node_prefix, prefix=prefix, credit_code=data["owner"], sites=self.sites
+                ),
+                metadata=self._metadata,
+                timeout=self.deadline,
+            )
+            self._requested.add(prefix)
+            return answer
+        return await stub.GetPrefixStatus(
+            toplevel_pb2.GetPrefixStatusRequest(node_prefix=self.node_prefix, prefix=prefix),
+            metadata=self._metadata,
+            timeout=self.deadline,
+        )
 
     async def _report_stats(self, stub: toplevel_pb2_grpc.TopLevelStub, now: float) -> None:
         """``ReportStats`` for yesterday and today (the day totals so far)."""

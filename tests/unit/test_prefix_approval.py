@@ -133,3 +133,33 @@ async def test_outbox_requests_approval_and_learns_the_decisions(registry, tmp_p
         await outbox.stop(1.0)
         await server.stop(0)
         store.close()
+
+
+async def test_a_refused_request_does_not_hold_up_the_push(registry, tmp_path):
+    store = TopStore(tmp_path / "top")
+    core = TopLevel(store, TOP_ADMIN)
+    # another node (prefix 88) claimed 88.118.8 first: our request is refused
+    core.register_node("other-secret", toplevel_pb2.RegisterNodeRequest(node_prefix="88"))
+    core.request_prefix("other-secret", toplevel_pb2.RequestPrefixRequest(node_prefix="88", prefix="88.118.8"))
+    server, port = await topnode.start_topnode_server(core, "127.0.0.1:0")
+    registry.top = f"127.0.0.1:{port}"
+    outbox = Outbox(
+        registry.store,
+        registry.writer,
+        registry.top,
+        registry.node_prefix,
+        credential="node-secret",
+        poll=0.01,
+        approval_poll=0.05,
+    )
+    try:
+        await _enterprise(registry)
+        await registry.allocate_prefix(ADMIN, CODE, "88.118.8")
+        outbox.start()
+        last = registry.store.last_sequence()
+        await until(lambda: outbox.acked_sequence == last and "88.118.8" in outbox._refused)
+        assert registry._read_json("prefixes", b"88.118.8")["status"] == "pending"
+    finally:
+        await outbox.stop(1.0)
+        await server.stop(0)
+        store.close()
