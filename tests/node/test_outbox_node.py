@@ -169,3 +169,38 @@ def test_every_change_reaches_the_top_node_once_and_in_order(node_factory, tmp_p
     assert all(c.entry == local[c.sequence] for c in copy)
     handles = [c.handle for c in copy if c.kind == toplevel_pb2.CHANGE_KIND_CREATE and "SYNC-" in c.handle]
     assert handles == [f"88.118.8/SYNC-{i:04d}" for i in range(500)]
+
+
+def test_top_node_killed_during_a_10000_identifier_import(node_factory, tmp_path):
+    """Issue 6: SIGKILL the top-level node in the middle of an import of 10,000 identifiers, restart it, and
+    every change arrives exactly once and in order."""
+    top = TopNode(tmp_path / "top").start()
+    try:
+        node = node_factory("--top", f"127.0.0.1:{top.port}", "--workers", "2", "--grace", "2")
+        token = setup_enterprise(node, "91440300192203821", "88.118.8")
+        decide(top, node, "88.118.8")
+        registry = node.registry()
+        for batch in range(10):  # 10 x 1,000 identifiers, the way `idnode import` sends them
+            items = [
+                registry_pb2.IdentifierWrite(
+                    handle=f"88.118.8/IMPORT-{i:05d}",
+                    values=[common_pb2.HandleValue(index=1, type="URL", data=b"https://i/%d" % i)],
+                )
+                for i in range(batch * 1000, (batch + 1) * 1000)
+            ]
+            results = registry.BatchCreate(
+                registry_pb2.BatchCreateRequest(items=items), metadata=auth(token), timeout=60
+            ).results
+            assert all(r.response_code == 1 for r in results)
+            if batch == 3:
+                top.stop(signal.SIGKILL)  # mid-import: the node keeps its backlog
+            elif batch == 6:
+                top.start()
+        last = wait_synced(node, timeout=60).last_sequence
+        node.stop()
+    finally:
+        copy = top.copy() if top.proc is not None else []
+        top.stop()
+    assert [c.sequence for c in copy] == list(range(1, last + 1))  # exactly once, in order
+    handles = [c.handle for c in copy if c.kind == toplevel_pb2.CHANGE_KIND_CREATE and "IMPORT-" in c.handle]
+    assert handles == [f"88.118.8/IMPORT-{i:05d}" for i in range(10000)]
