@@ -52,7 +52,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from idnode.loadtest import _bench_dns, _bench_http, datagen
+from idnode.loadtest import _bench_dns, _bench_http, _bench_sync, datagen
 from idnode.loadtest import _bench_report as report
 from idnode.loadtest._bench_proc import Server, system_busy_seconds, tree_cpu_seconds
 
@@ -121,9 +121,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     web.add_argument("--http-only", action="store_true", help="only the HTTP comparison (implies --http)")
     web.add_argument("--http-levels", default="16,64", help="requests in flight, one connection each (default 16,64)")
     web.add_argument("--http-kinds", default="api", help="api, page, redirect, comma-separated (default api)")
+    sync = parser.add_argument_group("hierarchy sync (a top node and nodes with --top, on loopback)")
+    sync.add_argument("--sync", action="store_true", help="also measure the sync to a top node (after the other parts)")
+    sync.add_argument("--sync-only", action="store_true", help="only the sync measurement (implies --sync)")
+    sync.add_argument("--sync-rate", type=float, default=1000.0, help="steady registrations/s (default 1000)")
+    sync.add_argument("--sync-burst", type=int, help="burst identifiers (default 100,000; quick 10,000)")
+    sync.add_argument("--sync-backlog", type=int, help="backlog while the top is down (default 50,000; quick 5,000)")
     parser.add_argument("--json", dest="json_path", metavar="FILE", help="write every figure as one JSON object")
     parser.add_argument("--markdown", metavar="FILE", help="write the result tables as Markdown (for a README)")
     args = parser.parse_args(argv)
+    # the sync part's steady run: --seconds when given, else 20 s (quick 5 s)
+    args.sync_seconds = args.seconds if args.seconds is not None else (5.0 if args.quick else 20.0)
+    if args.sync_burst is None:
+        args.sync_burst = 10_000 if args.quick else 100_000
+    if args.sync_backlog is None:
+        args.sync_backlog = 5_000 if args.quick else 50_000
+    args.sync = args.sync or args.sync_only
+    if args.sync_only and (args.dns_only or args.http_only):
+        parser.error("--sync-only excludes --dns-only and --http-only")
+    if args.sync_rate <= 0 or args.sync_burst < 1 or args.sync_backlog < 1:
+        parser.error("--sync-rate, --sync-burst and --sync-backlog must be positive")
     defaults = QUICK if args.quick else FULL
     for key, value in defaults.items():
         if getattr(args, key) is None:
@@ -857,6 +874,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     else:
         work = Path(tempfile.mkdtemp(prefix="idnode-bench-"))
+    if args.sync_only:
+        return _sync_only(args, work, started)
     bench = Bench(args, work)
     http = _bench_http.HttpBench(bench, LoadClient) if args.http else None
     dns = _bench_dns.DnsBench(args, work, DATA_PREFIX, bench.start_node) if args.dns else None
@@ -918,6 +937,8 @@ def main(argv: list[str] | None = None) -> int:
             dns.close()
         if not args.work_dir:
             shutil.rmtree(work, ignore_errors=True)
+    if args.sync:
+        fig_sync = _run_sync(args, work)
     elapsed = time.monotonic() - started
     if args.dns_only:
         fig = dns_only_figures(bench, elapsed)
@@ -933,6 +954,8 @@ def main(argv: list[str] | None = None) -> int:
     if dns is not None:
         fig["dns"] = _bench_dns.figures(dns)
         fig["targets"] = [*fig["targets"], *fig["dns"]["targets"]]
+    if args.sync:
+        fig["sync"] = fig_sync
     if failure:
         fig["notes"].append(f"the run stopped early: {failure}")
         fig["failed"] = failure
@@ -944,6 +967,32 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json_path).write_text(json.dumps(_jsonable(fig), indent=2, ensure_ascii=False) + "\n")
         _say(f"figures written to {args.json_path}")
     return 1 if failure else 0
+
+
+def _run_sync(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """The sync part (``--sync``) in ``work`` (removed after when the bench made it)."""
+    sync_work = work if args.work_dir else Path(tempfile.mkdtemp(prefix="idnode-bench-sync-"))
+    try:
+        return _bench_sync.SyncBench(args, sync_work, node_server, _node_env()).run()
+    finally:
+        if not args.work_dir:
+            shutil.rmtree(sync_work, ignore_errors=True)
+
+
+def _sync_only(args: argparse.Namespace, work: Path, started: float) -> int:
+    """``--sync-only``: the sync part alone, its table printed and written like the others."""
+    fig: dict[str, Any] = {"sync_only": True, "sync": _run_sync(args, work), "machine": _machine()}
+    if not args.work_dir:
+        shutil.rmtree(work, ignore_errors=True)
+    fig["elapsed_s"] = time.monotonic() - started
+    print(render_all(fig), flush=True)
+    if args.markdown:
+        Path(args.markdown).write_text(render_all(fig, markdown=True) + "\n")
+        _say(f"tables written to {args.markdown}")
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(_jsonable(fig), indent=2, ensure_ascii=False) + "\n")
+        _say(f"figures written to {args.json_path}")
+    return 1 if fig["sync"].get("failed") else 0
 
 
 def dns_only_figures(bench: Bench, elapsed: float) -> dict[str, Any]:
@@ -963,6 +1012,24 @@ def dns_only_figures(bench: Bench, elapsed: float) -> dict[str, Any]:
 
 def render_all(fig: dict[str, Any], markdown: bool = False) -> str:
     """The gRPC part's tables (unless ``--dns-only`` or ``--http-only``), then the HTTP and DNS comparisons'."""
+    if fig.get("sync_only"):
+        m = fig["machine"]
+        return "\n".join(
+            [
+                f"idnode bench --sync-only: {m['cores']} cores shared by the top node, the nodes and the bench",
+                "",
+                _bench_sync.render(fig["sync"], markdown),
+                "",
+                f"elapsed {fig['elapsed_s']:.0f} s",
+            ]
+        )
+    text = _render_others(fig, markdown)
+    if "sync" in fig:
+        text += "\n\n" + _bench_sync.render(fig["sync"], markdown)
+    return text
+
+
+def _render_others(fig: dict[str, Any], markdown: bool = False) -> str:
     if fig.get("http_only"):
         lines = [
             f"idnode bench --http-only: {fig['config']['count']:,} identifiers loaded at "
