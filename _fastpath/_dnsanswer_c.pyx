@@ -83,6 +83,14 @@ cdef inline void _put32(uint8_t *p, uint32_t v) noexcept nogil:
     p[3] = v & 0xFF
 
 
+cdef inline Py_ssize_t _put_opt(uint8_t *out, Py_ssize_t o, bint do_bit) noexcept nogil:
+    """The OPT record closing every EDNS answer: payload 1232, the DO bit copied; the offset after it."""
+    memcpy(out + o, b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00", 11)
+    if do_bit:
+        out[o + 7] = 0x80
+    return o + 11
+
+
 def answer_direct(wire, get, zone, node_prefix, bint tcp=False, serial=None, soa=None):
     """The response to a NAPTR or URI query for an identifier of this node, or None to defer."""
     if type(wire) is not bytes or type(zone) is not bytes or type(node_prefix) is not str:
@@ -414,10 +422,7 @@ cdef object _render(const uint8_t *w, Py_ssize_t qend, const uint8_t *r, Py_ssiz
     if edns:
         if o + 11 > _OUT:
             return None
-        memcpy(out + o, b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00", 11)
-        if do_bit:
-            out[o + 7] = 0x80
-        o += 11
+        o = _put_opt(out, o, do_bit)
     if o > limit:
         return None
     _put16(out, (<uint32_t>w[0] << 8) | w[1])
@@ -457,10 +462,7 @@ cdef object _nxdomain(const uint8_t *w, Py_ssize_t qend, Py_ssize_t zone_at, uin
     memcpy(out + o + 6, PyBytes_AS_STRING(timers), 16)
     o += 22
     if edns:
-        memcpy(out + o, b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00", 11)
-        if do_bit:
-            out[o + 7] = 0x80
-        o += 11
+        o = _put_opt(out, o, do_bit)
     if o > limit:
         return None
     _put16(out, (<uint32_t>w[0] << 8) | w[1])

@@ -94,6 +94,11 @@ def _url_value(frame: bytes) -> tuple[bytes, bytes, int] | None:
     return vtype, data, min(ttl, _MAX_TTL)
 
 
+def _opt(do_bit: bool) -> bytes:
+    """The OPT record closing every EDNS answer: payload 1232, the DO bit copied."""
+    return b"\x00" + struct.pack(">HHIH", _OPT, _EDNS_PAYLOAD, 0x8000 if do_bit else 0, 0)
+
+
 def answer_direct(
     wire: bytes,
     get: Callable[[bytes], bytes | None],
@@ -276,7 +281,7 @@ def answer_direct(
         out.append(_RR.pack(0xC00C, qtype, _CLASS_IN, ttl, len(rdata)))
         out.append(rdata)
     if edns:
-        out.append(b"\x00" + struct.pack(">HHIH", _OPT, _EDNS_PAYLOAD, 0x8000 if do_bit else 0, 0))
+        out.append(_opt(do_bit))
     reply = b"".join(out)
     if len(reply) > limit or len(reply) > _OUT:
         return None
@@ -308,6 +313,6 @@ def _nxdomain(
         rdata,
     ]
     if edns:
-        out.append(b"\x00" + struct.pack(">HHIH", _OPT, _EDNS_PAYLOAD, 0x8000 if do_bit else 0, 0))
+        out.append(_opt(do_bit))
     reply = b"".join(out)
     return None if len(reply) > limit else reply

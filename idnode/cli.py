@@ -149,6 +149,19 @@ class Node:
             self._channel = None
 
 
+def data_dir_option(help: str) -> Callable[[Any], Any]:
+    """``--data-dir DIR`` (env ``IDNODE_DATA_DIR``, default ``idnode-data``) of commands that open a folder."""
+    return click.option(
+        "--data-dir",
+        envvar="IDNODE_DATA_DIR",
+        default="idnode-data",
+        show_default=True,
+        metavar="DIR",
+        type=click.Path(file_okay=False),
+        help=help,
+    )
+
+
 _CLIENT_OPTIONS = (
     click.option(
         "--node",
@@ -167,15 +180,7 @@ _CLIENT_OPTIONS = (
         type=click.Path(dir_okay=False),
         help="Read the credential from FILE [env IDNODE_TOKEN_FILE].",
     ),
-    click.option(
-        "--data-dir",
-        envvar="IDNODE_DATA_DIR",
-        default="idnode-data",
-        show_default=True,
-        metavar="DIR",
-        type=click.Path(file_okay=False),
-        help="Node data folder; its admin.credential is used when no token is given [env IDNODE_DATA_DIR].",
-    ),
+    data_dir_option("Node data folder; its admin.credential is used when no token is given [env IDNODE_DATA_DIR]."),
 )
 
 
@@ -319,15 +324,7 @@ def serve(config: str | None, **flags: Any) -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.option(
-    "--data-dir",
-    envvar="IDNODE_DATA_DIR",
-    default="idnode-data",
-    show_default=True,
-    metavar="DIR",
-    type=click.Path(file_okay=False),
-    help="Data folder to migrate [env IDNODE_DATA_DIR].",
-)
+@data_dir_option("Data folder to migrate [env IDNODE_DATA_DIR].")
 def migrate(data_dir: str) -> None:
     """Bring a stopped node's data folder to this version's schema.
 
@@ -354,15 +351,7 @@ def migrate(data_dir: str) -> None:
 
 @main.command("restore-from-top", context_settings=CONTEXT)
 @click.option("--top", envvar="IDNODE_TOP", required=True, metavar="HOST:PORT", help="The top-level node.")
-@click.option(
-    "--data-dir",
-    envvar="IDNODE_DATA_DIR",
-    default="idnode-data",
-    show_default=True,
-    metavar="DIR",
-    type=click.Path(file_okay=False),
-    help="Data folder to rebuild: new or wiped; the node must be stopped.",
-)
+@data_dir_option("Data folder to rebuild: new or wiped; the node must be stopped.")
 @click.option("--node-prefix", required=True, metavar="P", help="The node's prefix, e.g. 88.118.")
 @click.option(
     "--token-file",
@@ -418,15 +407,7 @@ def restore_from_top(top: str, data_dir: str, node_prefix: str, token_file: str 
 
 
 @main.command(context_settings=CONTEXT)
-@click.option(
-    "--data-dir",
-    envvar="IDNODE_DATA_DIR",
-    default="idnode-data",
-    show_default=True,
-    metavar="DIR",
-    type=click.Path(file_okay=False),
-    help="Data folder [env IDNODE_DATA_DIR].",
-)
+@data_dir_option("Data folder [env IDNODE_DATA_DIR].")
 def checksum(data_dir: str) -> None:
     """Print the SHA-256 over every identifier key and record, in key order
     (tombstones included): two folders with the same checksum hold the same

@@ -40,6 +40,7 @@ from idnode._fastpath import FLAG_TOMBSTONE, PERM_PUBLIC_READ, RecordError
 from idnode._fastpath import dns as dnsw
 from idnode.registry import gs1
 from idnode.registry.errors import HandleError
+from idnode.registry.service import Snapshot
 from idnode.registry.values import Value
 from idnode.resolver.dns import names
 
@@ -306,13 +307,12 @@ class DnsResponder:
         responses or fragments shorter than an id get nothing.
         """
         try:
-            with self._begin("identifiers") as txn:  # the direct path: one bound get, nothing else
+            with self._begin("identifiers") as txn:  # one read transaction for both paths
                 serial = functools.partial(self._serial, txn)
                 reply = self._direct(wire, txn.get, self._zone_wire, self._node_prefix, tcp, serial, self._soa_direct)
-            if reply is not None:
-                return reply
-            with self.registry.snapshot() as snap:
-                return self._respond_full(snap, wire, tcp)
+                if reply is not None:  # the direct path: one bound get, nothing else
+                    return reply
+                return self._respond_full(Snapshot(self.registry, txn), wire, tcp)
         except Exception:  # the store itself failed: answer SERVFAIL when the query can be read
             log.exception("DNS query failed")
             return self._servfail(wire, tcp)

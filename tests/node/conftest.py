@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from idnode.proto import registry_pb2, registry_pb2_grpc, resolver_pb2_grpc
+from idnode.proto import registry_pb2, registry_pb2_grpc, resolver_pb2_grpc, toplevel_pb2, toplevel_pb2_grpc
 from idnode.registry.uscc import check_character
 
 READY = re.compile(r"gRPC listening on [^ ]+:(\d+)")
@@ -203,3 +203,77 @@ def wait_folder_free(data_dir: Path, timeout: float = 15) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+TOP_READY = re.compile(r"idnode topnode: gRPC listening on [^ ]+:(\d+)")
+
+
+class TopNode:
+    """`idnode topnode serve` on a loopback port (0 picks one; a restart reuses it)."""
+
+    def __init__(self, data_dir: Path, *extra: str) -> None:
+        self.data_dir = data_dir
+        self.extra = extra
+        self.proc: subprocess.Popen[str] | None = None
+        self.port = 0
+        self.output: list[str] = []
+
+    def start(self, timeout: float = 30) -> TopNode:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "idnode", "topnode", "serve", "--data-dir", str(self.data_dir)]
+            + ["--grpc-listen", f"127.0.0.1:{self.port}", "--grace", "2", *self.extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            match = TOP_READY.search(line)
+            if match:
+                self.port = int(match.group(1))
+                return self
+        self.stop(signal.SIGKILL)
+        raise AssertionError("top node did not start:\n" + "".join(self.output))
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        assert self.proc.stdout is not None
+        self.output.extend(self.proc.stdout.readlines())
+        self.proc.stdout.close()
+        code, self.proc = self.proc.returncode, None
+        return code
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``idnode topnode ARGS`` against this top node, with its admin credential."""
+        return subprocess.run(
+            [sys.executable, "-m", "idnode", "topnode", *args, "--top", self.target, "--data-dir", str(self.data_dir)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def copy(self, node_prefix: str = "88.118") -> list[toplevel_pb2.Change]:
+        """A node's DR copy, read back with the top node's admin credential."""
+        admin = (self.data_dir / "admin.credential").read_text().strip()
+        with grpc.insecure_channel(self.target) as channel:
+            stub = toplevel_pb2_grpc.TopLevelStub(channel)
+            request = toplevel_pb2.FetchChangesRequest(node_prefix=node_prefix)
+            return list(stub.FetchChanges(request, metadata=auth(admin), timeout=10))

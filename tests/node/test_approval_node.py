@@ -18,8 +18,8 @@ import pytest
 from idnode.proto import common_pb2, registry_pb2, resolver_pb2, toplevel_pb2, toplevel_pb2_grpc
 from idnode.sync import stats
 
-from .conftest import auth, setup_enterprise
-from .test_outbox_node import TopNode, decide, wait_synced
+from .conftest import TopNode, auth, setup_enterprise
+from .test_outbox_node import decide, wait_synced
 
 
 def register(node, token: str, handle: str) -> None:

@@ -24,8 +24,7 @@ from idnode.proto import common_pb2, registry_pb2, resolver_pb2, toplevel_pb2, t
 from idnode.resolver.dns import names
 from idnode.resolver.grpc import handle_error_from_rpc
 
-from .conftest import auth, setup_enterprise
-from .test_outbox_node import TopNode
+from .conftest import TopNode, auth, setup_enterprise
 
 HANDLE = "88.118.8/X"
 URL = "https://example.com/x"

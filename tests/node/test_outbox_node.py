@@ -4,79 +4,17 @@ on the same port and data) and a SIGKILLed node (restarted on its folder)."""
 
 from __future__ import annotations
 
-import os
-import re
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import grpc
 import pytest
 
-from idnode.proto import common_pb2, registry_pb2, toplevel_pb2, toplevel_pb2_grpc
+from idnode.proto import common_pb2, registry_pb2, toplevel_pb2
 from idnode.registry.store import Store
 
-from .conftest import auth, setup_enterprise, wait_folder_free
-
-READY = re.compile(r"idnode topnode: gRPC listening on [^ ]+:(\d+)")
-
-
-class TopNode:
-    """`idnode topnode serve` on a loopback port (0 picks one; a restart reuses it)."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.proc: subprocess.Popen[str] | None = None
-        self.port = 0
-        self.output: list[str] = []
-
-    def start(self, timeout: float = 30) -> TopNode:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "idnode", "topnode", "serve", "--data-dir", str(self.data_dir)]
-            + ["--grpc-listen", f"127.0.0.1:{self.port}", "--grace", "2"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        )
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.output.append(line)
-            match = READY.search(line)
-            if match:
-                self.port = int(match.group(1))
-                return self
-        self.stop(signal.SIGKILL)
-        raise AssertionError("top node did not start:\n" + "".join(self.output))
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        assert self.proc.stdout is not None
-        self.output.extend(self.proc.stdout.readlines())
-        self.proc.stdout.close()
-        self.proc = None
-
-    def copy(self) -> list[toplevel_pb2.Change]:
-        """The node's DR copy, read back with the top node's admin credential."""
-        admin = (self.data_dir / "admin.credential").read_text().strip()
-        with grpc.insecure_channel(f"127.0.0.1:{self.port}") as channel:
-            stub = toplevel_pb2_grpc.TopLevelStub(channel)
-            request = toplevel_pb2.FetchChangesRequest(node_prefix="88.118")
-            return list(stub.FetchChanges(request, metadata=auth(admin), timeout=10))
+from .conftest import TopNode, auth, setup_enterprise, wait_folder_free
 
 
 def decide(top: TopNode, node, prefix: str, verb: str = "approve", timeout: float = 15) -> None:

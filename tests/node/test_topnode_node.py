@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import re
 import signal
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import grpc
@@ -18,71 +15,11 @@ import pytest
 from idnode.client import metadata
 from idnode.proto import registry_pb2, toplevel_pb2, toplevel_pb2_grpc
 
+from .conftest import TopNode
 from .test_http_tls import self_signed
 
 pytestmark = pytest.mark.node
-READY = re.compile(r"idnode topnode: gRPC listening on [^ ]+:(\d+)")
 NODE_CREDENTIAL = "node-credential-for-tests"
-
-
-class TopNode:
-    def __init__(self, data_dir: Path, *extra: str) -> None:
-        self.data_dir = data_dir
-        self.extra = extra
-        self.proc: subprocess.Popen[str] | None = None
-        self.port = 0
-        self.output: list[str] = []
-
-    def start(self, timeout: float = 30) -> TopNode:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "idnode", "topnode", "serve", "--data-dir", str(self.data_dir)]
-            + ["--grpc-listen", "127.0.0.1:0", "--grace", "2", *self.extra],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=dict(os.environ, PYTHONUNBUFFERED="1"),
-        )
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.output.append(line)
-            match = READY.search(line)
-            if match:
-                self.port = int(match.group(1))
-                return self
-        self.stop(signal.SIGKILL)
-        raise AssertionError("top node did not start:\n" + "".join(self.output))
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def stop(self, sig: int = signal.SIGTERM) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        assert self.proc.stdout is not None
-        self.output.extend(self.proc.stdout.readlines())
-        self.proc.stdout.close()
-        code, self.proc = self.proc.returncode, None
-        return code
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "idnode", "topnode", *args, "--top", self.target, "--data-dir", str(self.data_dir)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
 
 
 @pytest.fixture
