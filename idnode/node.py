@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from idnode import _fastpath
+from idnode.health import health_of
 from idnode.registry.errors import StoreError
 from idnode.registry.service import Registry
 from idnode.registry.store import Store, lock_folder
@@ -277,6 +278,7 @@ async def serve(settings: Settings) -> int:
             if http is not None:
                 _say(http_banner(settings, http.port, http.tls))
             await wait_for_stop(signal.SIGTERM, signal.SIGINT)
+            health_of(registry).draining = True
             _say(f"idnode: stopping (grace {settings.grace:g} s)")
             if http is not None:
                 await http.stop(settings.grace)
@@ -298,7 +300,7 @@ async def serve(settings: Settings) -> int:
             if dns is not None:
                 await dns.stop(0)
             if server is not None:
-                await server.stop(0)
+                await stop_grpc_server(server, 0)
             if recursor is not None:
                 await recursor.close()
             close_writer(store, writer)

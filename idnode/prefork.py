@@ -39,6 +39,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from idnode.health import health_of, unix_socket_check
 from idnode.node import (
     _say,
     banner,
@@ -147,6 +148,7 @@ async def _writer_role(settings: Settings, target: str, http_path: str, ready: C
         outbox = start_sync(store, writer, registry, settings, listens)
         ready()
         await wait_for_stop(signal.SIGTERM)
+        health_of(registry).draining = True
         if http is not None:
             await http.stop(settings.grace)
         await stop_grpc_server(server, settings.grace)
@@ -181,6 +183,8 @@ async def _worker_role(settings: Settings, listen: str, target: str, http_path: 
     try:
         registry = Registry(store, None, settings.node_prefix)
         registry.top = settings.top  # stats name it; the writer process runs the outbox
+        sockets = (target.removeprefix("unix:"), *((http_path,) if settings.http_listen != "off" else ()))
+        health_of(registry).add_check("writer", unix_socket_check("the writer process", *sockets))
         server, _ = await start_grpc_server(
             registry, listen, reuse_port=True, registry_handler=registry_forwarder(channel)
         )
@@ -189,6 +193,7 @@ async def _worker_role(settings: Settings, listen: str, target: str, http_path: 
         http = await start_http(registry, settings, reuse_port=True, forward_to=http_path)
         ready()
         await wait_for_stop(signal.SIGTERM)
+        health_of(registry).draining = True
         if http is not None:
             await http.stop(settings.grace)
         if dns is not None:

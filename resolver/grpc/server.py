@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import logging
 import weakref
@@ -12,6 +14,7 @@ from grpc_health.v1 import health as grpc_health
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection as grpc_reflection
 
+from idnode.health import INTERVAL, Health, health_of
 from idnode.proto import registry_pb2_grpc
 from idnode.resolver.grpc import registry_service, resolver_service
 
@@ -21,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 _HEALTH: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()  # server -> its health servicer
+_REFRESH: weakref.WeakKeyDictionary[Any, asyncio.Task[None]] = weakref.WeakKeyDictionary()  # server -> refresh task
 
 
 def _health_servicer() -> Any:
@@ -29,10 +33,27 @@ def _health_servicer() -> Any:
     return servicer_class()
 
 
-async def _set_serving(servicer: Any, service: str) -> None:
-    result = servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+async def _set_serving(servicer: Any, service: str, serving: bool = True) -> None:
+    status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+    result = servicer.set(service, status)
     if inspect.isawaitable(result):  # the aio servicer's set() is a coroutine
         await result
+
+
+async def _refresh_health(servicer: Any, names: tuple[str, ...], health: Health) -> None:
+    """Keep the health service's status in step with :meth:`Health.problems`, every ``INTERVAL`` seconds."""
+    serving = True  # start_grpc_server set SERVING
+    while True:
+        problems = health.problems()
+        if serving != (not problems):
+            serving = not problems
+            for name in names:
+                await _set_serving(servicer, name, serving)
+            if serving:
+                logger.info("gRPC health: SERVING again")
+            else:
+                logger.warning("gRPC health: NOT_SERVING: %s", "; ".join(problems))
+        await asyncio.sleep(INTERVAL)
 
 
 async def start_grpc_server(
@@ -49,7 +70,10 @@ async def start_grpc_server(
 
     Serves ``idnode.v1.Resolver`` (generic handler, bytes straight through),
     ``idnode.v1.Registry``, and optionally the standard health service
-    (SERVING for ``""`` and both idnode services) and server reflection.
+    (for ``""`` and both idnode services: SERVING while the process's
+    readiness checks, :func:`idnode.health.health_of`, find no problem,
+    NOT_SERVING otherwise; refreshed every ``idnode.health.INTERVAL``
+    seconds) and server reflection.
     Must be called with the event loop that will serve it running.
 
     Args:
@@ -103,6 +127,10 @@ async def start_grpc_server(
     await server.start()
     if health:
         _HEALTH[server] = servicer
+        names = ("", resolver_service.SERVICE_NAME, registry_service.SERVICE_NAME)
+        _REFRESH[server] = asyncio.get_running_loop().create_task(
+            _refresh_health(servicer, names, health_of(registry)), name="grpc-health"
+        )
     logger.info("gRPC server listening on %s (port %d)", listen, port)
     return server, port
 
@@ -110,6 +138,11 @@ async def start_grpc_server(
 async def stop_grpc_server(server: grpc.aio.Server, grace: float) -> None:
     """Drain: report NOT_SERVING to health checks (so balancers stop sending),
     refuse new calls, and give in-flight calls ``grace`` seconds to finish."""
+    refresh = _REFRESH.pop(server, None)
+    if refresh is not None:
+        refresh.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refresh
     servicer = _HEALTH.pop(server, None)
     if servicer is not None:
         result = servicer.enter_graceful_shutdown()

@@ -90,6 +90,15 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "required": ["status"],
             "properties": {"status": {"type": "string"}},
         },
+        "Readiness": {
+            "type": "object",
+            "required": ["status", "checks", "problems"],
+            "properties": {
+                "status": {"type": "string", "enum": ["ready", "not ready"]},
+                "checks": {"type": "array", "items": {"type": "string"}},
+                "problems": {"type": "array", "items": {"type": "string"}},
+            },
+        },
     },
     "securitySchemes": {
         "bearer": {
@@ -122,6 +131,20 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
                     "description": "alive",
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}},
                 }
+            },
+        }
+    },
+    "/readyz": {
+        "get": {
+            "operationId": "readiness",
+            "tags": ["node"],
+            "summary": "Readiness of this process: store readable, writer reachable, not draining",
+            "responses": {
+                status: {
+                    "description": description,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}},
+                }
+                for status, description in (("200", "ready"), ("503", "not ready: problems lists why"))
             },
         }
     },

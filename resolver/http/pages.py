@@ -26,7 +26,7 @@ __all__ = ["MAX_LINKED", "MAX_SERIAL_SCAN", "OPENAPI_PATHS", "setup"]
 MAX_LINKED = 20  # handles one GTIN shows with ?linkType=all
 MAX_SERIAL_SCAN = 1000  # handles of one GTIN searched for an SGTIN with the serial of /01/{gtin}/21/{serial}
 # Everything another route module owns, so the catch-all never answers for it (not even a 405).
-_NOT_A_HANDLE = r"(?!(?:api|openapi\.json|healthz)(?:/|$)|identity)"
+_NOT_A_HANDLE = r"(?!(?:api|openapi\.json|healthz|readyz)(?:/|$)|identity)"
 _CATCH_ALL = "/{handle:" + _NOT_A_HANDLE + ".+}"
 _HTML_HEADERS = {
     "Content-Security-Policy": _html.CONTENT_SECURITY_POLICY,
@@ -212,7 +212,7 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
             "description": (
                 "The handle keeps its '/' (`/88.118.8/DEMO-000001`). Without a public URL value, or with"
                 " `?noredirect`, the record's public values: HTML, or JSON for `Accept: application/json`."
-                " Paths under /api/, /identity, /openapi.json and /healthz are never a handle."
+                " Paths under /api/, /identity, /openapi.json, /healthz and /readyz are never a handle."
             ),
             "parameters": [
                 {

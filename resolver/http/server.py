@@ -16,6 +16,8 @@ end without threads.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import logging
 import ssl
@@ -23,6 +25,7 @@ from typing import Any
 
 from aiohttp import ClientSession, UnixConnector, web
 
+from idnode.health import health_of
 from idnode.registry.errors import HandleError
 from idnode.resolver.http.errors import error_response, from_handle_error, json_response
 from idnode.resolver.http.keys import AUTHENTICATORS, REGISTRY, SETTINGS, UNREACHABLE_ANSWERS
@@ -53,6 +56,34 @@ RUNNER_ARGS: dict[str, Any] = {
 _SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
 _FORWARDED_REQUEST_HEADERS = ("Authorization", "Content-Type", "Accept", "Accept-Language", "X-Request-Id")
 _FORWARDED_RESPONSE_HEADERS = ("Content-Type", "Location", "WWW-Authenticate", "X-Request-Id")
+
+
+class _InFlight:
+    """The requests being handled, body upload included, so that a drain can wait for them.
+
+    aiohttp's own shutdown drops the bytes of a body still being uploaded
+    once it starts closing connections, so :meth:`HttpServer.stop` first stops
+    listening and waits here, and only then lets aiohttp close connections.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.count += 1
+        self.idle.clear()
+        try:
+            return await handler(request)
+        finally:
+            self.count -= 1
+            if not self.count:
+                self.idle.set()
+
+
+_IN_FLIGHT: web.AppKey[_InFlight] = web.AppKey("in_flight", _InFlight)
 
 
 @web.middleware
@@ -120,6 +151,12 @@ async def _healthz(request: web.Request) -> web.Response:
     return json_response({"status": "alive"})
 
 
+async def _readyz(request: web.Request) -> web.Response:
+    """200 when this process is ready to serve, else 503 naming every problem (``idnode/health.py``)."""
+    report = health_of(request.app[REGISTRY]).report()
+    return json_response(report, status=503 if report["problems"] else 200)
+
+
 def build_app(registry: Any, settings: Any, *, forward_to: str | None = None) -> web.Application:
     """The aiohttp application of ``registry``.
 
@@ -130,12 +167,14 @@ def build_app(registry: Any, settings: Any, *, forward_to: str | None = None) ->
             given (prefork workers), requests other than GET/HEAD/OPTIONS are
             passed to it unchanged, so there is one write path.
     """
-    middlewares = [_errors]
+    in_flight = _InFlight()
+    middlewares = [in_flight.middleware, _errors]
     forwarder = None
     if forward_to is not None:
         forwarder = _forwarder(forward_to)
         middlewares.append(forwarder)
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
+    app[_IN_FLIGHT] = in_flight
     app[REGISTRY] = registry
     app[SETTINGS] = settings
     app[AUTHENTICATORS] = {}
@@ -143,6 +182,7 @@ def build_app(registry: Any, settings: Any, *, forward_to: str | None = None) ->
     if forwarder is not None:
         app.on_cleanup.append(forwarder.close)
     app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
     for name in ROUTE_MODULES:
         try:
             module = importlib.import_module(f"idnode.resolver.http.{name}")
@@ -182,7 +222,13 @@ class HttpServer:
         self.tls = tls
 
     async def stop(self, grace: float = 0.0) -> None:
-        """Stop accepting; let in-flight requests finish within ``grace``."""
+        """Stop accepting; let in-flight requests (uploads included) finish within ``grace``."""
+        for site in list(self.runner.sites):
+            await site.stop()  # no new connections from here on
+        in_flight = self.runner.app[_IN_FLIGHT]
+        if grace > 0 and in_flight.count:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(in_flight.idle.wait(), grace)
         await self.runner.shutdown()
         await self.runner.cleanup()
 
