@@ -949,6 +949,58 @@ def bench(options: tuple[str, ...]) -> None:
     sys.exit(bench_main(list(options)))
 
 
+@main.group("loadtest", context_settings=CONTEXT)
+def loadtest_group() -> None:
+    """Prepare a node for the Locust load test (loadtest/README.md)."""
+
+
+@loadtest_group.command("seed", context_settings=CONTEXT)
+@click.option("--count", default=100_000, show_default=True, type=click.IntRange(1), help="Identifiers to load.")
+@click.option(
+    "--keys",
+    "keys_path",
+    default="keys.json",
+    show_default=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Key file to write: the handles and the registration user's token.",
+)
+@click.option("--prefix", "seed_prefix", default="88.118.8", show_default=True, metavar="P", help="Seed prefix.")
+@click.option("--reg-prefix", default="88.118.99", show_default=True, metavar="P", help="Registration user's prefix.")
+@click.option("--seed", "data_seed", default=2106023, show_default=True, type=int, help="Data generator seed.")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 2000), help="Per BatchCreate.")
+@client_command
+def loadtest_seed(
+    node: Node, count: int, keys_path: str, seed_prefix: str, reg_prefix: str, data_seed: int, batch_size: int
+) -> None:
+    """Load COUNT generated identifiers into the node (admin credential) and write the key file."""
+    from idnode.loadtest.seed import seed
+
+    try:
+        result = seed(
+            node.target,
+            node.token,
+            count,
+            keys_path,
+            prefix=seed_prefix,
+            reg_prefix=reg_prefix,
+            data_seed=data_seed,
+            batch_size=batch_size,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    summary = result.summary
+    click.echo(
+        f"seeded: {summary.accepted} accepted ({summary.created} new), {len(summary.rejected)} rejected "
+        f"in {summary.seconds:.1f} s ({summary.rate:.0f} rows/s)"
+    )
+    for reject in summary.rejected[:MAX_REJECTS_SHOWN]:
+        click.echo(f"reject: {reject.handle}: {reject.code} {reject.message}", err=True)
+    if summary.rejected:
+        _fail(summary.rejected[0].code, f"{len(summary.rejected)} identifiers rejected; no key file written")
+    click.echo(f"keys: {keys_path} ({count} handles under {seed_prefix}; registration prefix {reg_prefix})")
+
+
 # -- reference top-level node (sync/topnode/cli.py) ----------------------------------
 
 from idnode.sync.topnode.cli import topnode as _topnode  # noqa: E402
