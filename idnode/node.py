@@ -319,17 +319,25 @@ class JsonFormatter(logging.Formatter):
             "pid": record.process,
             "message": record.getMessage(),
         }
+        request_id = getattr(record, "request_id", None)
+        if request_id:  # set by requestid.RequestIdFilter while a request is served
+            entry["request_id"] = request_id
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
 
 
 def setup_logging(settings: Settings) -> None:
+    from idnode.requestid import RequestIdFilter
+
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RequestIdFilter())  # every line about a request names its id
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s%(request_tag)s")
+        )
     logging.basicConfig(level=settings.log_level.upper(), handlers=[handler])
 
 

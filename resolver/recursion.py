@@ -44,6 +44,7 @@ from typing import Any
 
 import grpc
 
+from idnode import requestid
 from idnode.proto import resolver_pb2, toplevel_pb2, toplevel_pb2_grpc
 from idnode.registry.errors import (
     HandleError,
@@ -283,7 +284,7 @@ class Recursor:
         self.stats["top_calls"] += 1
         try:
             reply = await self._top_stub.ResolvePrefix(
-                toplevel_pb2.ResolvePrefixRequest(prefix=prefix), timeout=self.timeout
+                toplevel_pb2.ResolvePrefixRequest(prefix=prefix), metadata=requestid.metadata(), timeout=self.timeout
             )
         except grpc.RpcError as exc:
             raise ServerNotResponsible(
@@ -355,7 +356,7 @@ class Recursor:
             error.site = f"grpc://{targets[0]}"  # type: ignore[attr-defined]
             raise error
         request = resolver_pb2.ResolveRequest(handle=handle, indexes=indexes, types=types).SerializeToString()
-        metadata = ((HOPS_METADATA, str(hops + 1)),)
+        metadata = requestid.metadata(((HOPS_METADATA, str(hops + 1)),))  # the request id follows the hops
         failures = []
         for target in targets:
             method = self._channel(target).unary_unary(_RESOLVE)

@@ -17,16 +17,19 @@ from typing import Any
 
 import grpc
 
+from idnode import requestid
 from idnode.proto import registry_pb2
 from idnode.resolver.grpc.registry_service import SERVICE_NAME
 
 __all__ = ["registry_forwarder"]
 
-_PASSED_METADATA = ("authorization", "x-request-id")
+_PASSED_METADATA = ("authorization",)
 
 
 def _metadata(context: grpc.aio.ServicerContext) -> tuple[tuple[str, str | bytes], ...]:
-    return tuple((k, v) for k, v in context.invocation_metadata() or () if k in _PASSED_METADATA)
+    """The caller's credential and this request's id (taken from the caller or made by this worker)."""
+    passed = tuple((k, v) for k, v in context.invocation_metadata() or () if k in _PASSED_METADATA)
+    return requestid.metadata(passed)
 
 
 async def _relay_error(context: grpc.aio.ServicerContext, err: grpc.aio.AioRpcError) -> None:

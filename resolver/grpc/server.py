@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection as grpc_reflection
 
 from idnode.health import INTERVAL, Health, health_of
 from idnode.proto import registry_pb2_grpc
+from idnode.requestid import RequestIdInterceptor
 from idnode.resolver.grpc import registry_service, resolver_service
 
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "start_grpc_server", "stop_grpc_server"]
@@ -97,11 +98,12 @@ async def start_grpc_server(
     # port must fail instead of silently sharing it. Prefork workers turn it on
     # after the supervisor has checked the port itself.
     server = grpc.aio.server(
+        interceptors=(RequestIdInterceptor(),),
         options=[
             ("grpc.so_reuseport", 1 if reuse_port else 0),
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
-        ]
+        ],
     )
     server.add_generic_rpc_handlers((resolver_service.resolver_handler(registry),))
     if registry_handler is not None:

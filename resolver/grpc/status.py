@@ -20,6 +20,7 @@ from google.protobuf import any_pb2
 from google.rpc import status_pb2
 from grpc_status import rpc_status
 
+from idnode import requestid
 from idnode.proto import common_pb2
 from idnode.registry.errors import HandleError, ServerError, from_code
 
@@ -85,8 +86,13 @@ def to_status(error: BaseException) -> grpc.Status:
 
 
 async def abort(context: grpc.aio.ServicerContext, error: BaseException) -> NoReturn:
-    """End an aio call with the status of ``error`` (see :func:`to_status`)."""
-    await context.abort_with_status(to_status(error))
+    """End an aio call with the status of ``error`` (see :func:`to_status`), the request id kept in its trailers."""
+    status = to_status(error)
+    trailers = tuple(status.trailing_metadata)
+    request_id = requestid.current()
+    if request_id is not None:
+        trailers += ((requestid.GRPC_KEY, request_id),)
+    await context.abort(status.code, status.details, trailers)
     raise AssertionError("abort_with_status returned")  # it raises; this keeps NoReturn honest
 
 

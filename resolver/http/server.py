@@ -25,6 +25,7 @@ from typing import Any
 
 from aiohttp import ClientSession, UnixConnector, web
 
+from idnode import requestid
 from idnode.health import health_of
 from idnode.registry.errors import HandleError
 from idnode.resolver.http.errors import error_response, from_handle_error, json_response
@@ -54,8 +55,8 @@ RUNNER_ARGS: dict[str, Any] = {
     "max_field_size": MAX_URL_BYTES * 2,
 }
 _SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
-_FORWARDED_REQUEST_HEADERS = ("Authorization", "Content-Type", "Accept", "Accept-Language", "X-Request-Id")
-_FORWARDED_RESPONSE_HEADERS = ("Content-Type", "Location", "WWW-Authenticate", "X-Request-Id")
+_FORWARDED_REQUEST_HEADERS = ("Authorization", "Content-Type", "Accept", "Accept-Language")  # and X-Request-Id
+_FORWARDED_RESPONSE_HEADERS = ("Content-Type", "Location", "WWW-Authenticate")
 
 
 class _InFlight:
@@ -84,6 +85,22 @@ class _InFlight:
 
 
 _IN_FLIGHT: web.AppKey[_InFlight] = web.AppKey("in_flight", _InFlight)
+
+
+@web.middleware
+async def _request_id(request: web.Request, handler: Any) -> web.StreamResponse:
+    """The request's id (``X-Request-Id`` or new): current while it is served, returned in the response."""
+    request_id = requestid.accept(request.headers.get(requestid.HTTP_HEADER))
+    requestid.set_current(request_id)
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # redirects and the like travel as exceptions
+        exc.headers[requestid.HTTP_HEADER] = request_id
+        log.debug("HTTP %s %s %d", request.method, request.path, exc.status)
+        raise
+    response.headers[requestid.HTTP_HEADER] = request_id
+    log.debug("HTTP %s %s %d", request.method, request.path, response.status)
+    return response
 
 
 @web.middleware
@@ -124,6 +141,7 @@ def _forwarder(target: str) -> Any:
         if session is None or session.closed:
             session = state["session"] = ClientSession(connector=UnixConnector(path=target), auto_decompress=False)
         headers = {k: request.headers[k] for k in _FORWARDED_REQUEST_HEADERS if k in request.headers}
+        headers[requestid.HTTP_HEADER] = requestid.ensure()  # the writer logs under the same id
         body = await request.read()
         try:
             async with session.request(
@@ -168,7 +186,7 @@ def build_app(registry: Any, settings: Any, *, forward_to: str | None = None) ->
             passed to it unchanged, so there is one write path.
     """
     in_flight = _InFlight()
-    middlewares = [in_flight.middleware, _errors]
+    middlewares = [in_flight.middleware, _request_id, _errors]
     forwarder = None
     if forward_to is not None:
         forwarder = _forwarder(forward_to)
