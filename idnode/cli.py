@@ -430,6 +430,56 @@ def checksum(data_dir: str) -> None:
     click.echo(f"{digest}  {count} identifiers")
 
 
+def _backup_call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a backup or restore; its refusal or failure as ``error: ...`` and exit 1."""
+    from idnode.backup import BackupError
+
+    try:
+        return func(*args, **kwargs)
+    except (BackupError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("dest", type=click.Path(file_okay=False))
+@data_dir_option("Data folder to back up; the node may be running [env IDNODE_DATA_DIR].")
+def backup(dest: str, data_dir: str) -> None:
+    """Write a consistent copy of the data folder to the new folder DEST while
+    the node serves: LMDB compacted from one read snapshot, the credential
+    files, and manifest.json (change-log head, identifiers checksum as `idnode
+    checksum` prints it, SHA-256 of every file). DEST holds secrets (0700)."""
+    from idnode.backup import backup as make_backup
+
+    manifest = _backup_call(make_backup, Path(data_dir), Path(dest))
+    click.echo(
+        f"backup {dest}: {manifest.identifiers} identifiers, change log at sequence {manifest.last_sequence}, "
+        f"{manifest.files['lmdb/data.mdb']['size']} bytes of LMDB"
+    )
+    click.echo(f"checksum {manifest.checksum}")
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("src", type=click.Path(file_okay=False, exists=True))
+@data_dir_option("Data folder to replace; the node must be stopped [env IDNODE_DATA_DIR].")
+@click.option("--force", is_flag=True, help="Replace a data folder that is not empty.")
+def restore(src: str, data_dir: str, force: bool) -> None:
+    """Replace the data folder with the backup SRC (from `idnode backup`).
+
+    Refuses a folder a running node holds, and a non-empty one without
+    --force. Checks every file against the manifest, the change-log chain
+    and the identifiers checksum before anything is replaced; the folder is
+    then swapped atomically (the old one or the new one, never a mix)."""
+    from idnode.backup import restore as restore_backup
+
+    manifest = _backup_call(restore_backup, Path(src), Path(data_dir), force=force)
+    click.echo(
+        f"restored {data_dir} from {src} (taken {manifest.created}): {manifest.identifiers} identifiers, "
+        f"change log at sequence {manifest.last_sequence}, chain and checksum verified"
+    )
+    click.echo(f"checksum {manifest.checksum}")
+
+
 @main.command(context_settings=CONTEXT)
 def version() -> None:
     """Print versions and the fast-path implementation."""

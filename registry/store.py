@@ -320,19 +320,23 @@ class Store:
             "readers_max": info["max_readers"],
         }
 
-    def identifiers_digest(self) -> tuple[int, str]:
+    def identifiers_digest(self, txn: lmdb.Transaction | None = None) -> tuple[int, str]:
         """``(count, SHA-256 hex)`` over every identifier key and record (tombstones included), in key order.
 
         Each entry adds ``len(key)`` (u32), the key, ``len(record)`` (u32) and
         the record: two folders with the same digest hold byte-identical
         identifiers (``idnode checksum``; a restore is checked with it).
+        ``txn``: read in that transaction (a backup's snapshot) instead of a
+        short one of its own.
         """
+        if txn is None:
+            with self.begin() as own:
+                return self.identifiers_digest(own)
         sha = hashlib.sha256()
         count = 0
-        with self.begin() as txn:
-            for key, value in txn.cursor(db=self.dbs["identifiers"]):
-                sha.update(struct.pack(">I", len(key)) + bytes(key) + struct.pack(">I", len(value)) + bytes(value))
-                count += 1
+        for key, value in txn.cursor(db=self.dbs["identifiers"]):
+            sha.update(struct.pack(">I", len(key)) + bytes(key) + struct.pack(">I", len(value)) + bytes(value))
+            count += 1
         return count, sha.hexdigest()
 
     # -- lifecycle -------------------------------------------------------------

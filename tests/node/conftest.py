@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from idnode.proto import registry_pb2, registry_pb2_grpc, resolver_pb2_grpc, toplevel_pb2, toplevel_pb2_grpc
+from idnode.proto import common_pb2, registry_pb2, registry_pb2_grpc, resolver_pb2_grpc, toplevel_pb2, toplevel_pb2_grpc
 from idnode.registry.uscc import check_character
 
 READY = re.compile(r"gRPC listening on [^ ]+:(\d+)")
@@ -171,6 +171,25 @@ def setup_enterprise(node: Node, head: str, prefix: str, approve: bool = True) -
         )
     reg.AllocatePrefix(registry_pb2.AllocatePrefixRequest(credit_code=code, prefix=prefix), metadata=admin)
     return reg.CreateToken(registry_pb2.CreateTokenRequest(role="enterprise", credit_code=code), metadata=admin).token
+
+
+def url_writes(handles: list[str], url: str = "https://k/{handle}") -> list[registry_pb2.IdentifierWrite]:
+    """One IdentifierWrite per handle with a single URL value (``url`` formatted with the handle)."""
+    return [
+        registry_pb2.IdentifierWrite(
+            handle=h, values=[common_pb2.HandleValue(index=1, type="URL", data=url.format(handle=h).encode())]
+        )
+        for h in handles
+    ]
+
+
+def create_batch(reg: registry_pb2_grpc.RegistryStub, token: str, handles: list[str]) -> tuple[list, str | None]:
+    """BatchCreate of :func:`url_writes`: ``(results, None)``, or ``([], status name)`` when the call fails."""
+    try:
+        request = registry_pb2.BatchCreateRequest(items=url_writes(handles))
+        return list(reg.BatchCreate(request, metadata=auth(token), timeout=10).results), None
+    except grpc.RpcError as err:
+        return [], err.code().name
 
 
 def children_of(pid: int) -> list[int]:

@@ -6,13 +6,11 @@ import signal
 import threading
 import time
 
-import grpc
-
-from idnode.proto import common_pb2, registry_pb2, resolver_pb2
+from idnode.proto import registry_pb2, resolver_pb2
 from idnode.registry import changelog
 from idnode.registry.store import Store
 
-from .conftest import auth, setup_enterprise, wait_folder_free
+from .conftest import auth, create_batch, setup_enterprise, wait_folder_free
 
 
 def test_sigkill_mid_import_keeps_every_acknowledged_write(node_factory):
@@ -28,18 +26,9 @@ def test_sigkill_mid_import_keeps_every_acknowledged_write(node_factory):
         deadline = time.monotonic() + 30
         while not stop.is_set() and time.monotonic() < deadline and batch_no < 500:
             handles = [f"88.118.8/K{batch_no:04d}-{i:03d}" for i in range(200)]
-            items = [
-                registry_pb2.IdentifierWrite(
-                    handle=h, values=[common_pb2.HandleValue(index=1, type="URL", data=f"https://k/{h}".encode())]
-                )
-                for h in handles
-            ]
-            try:
-                results = reg.BatchCreate(
-                    registry_pb2.BatchCreateRequest(items=items), metadata=auth(token), timeout=10
-                ).results
-            except grpc.RpcError as err:
-                failures.append(err.code().name)
+            results, failure = create_batch(reg, token, handles)
+            if failure:
+                failures.append(failure)
                 return
             acknowledged.extend(r.handle for r in results if r.response_code == 1)
             batch_no += 1
