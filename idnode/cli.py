@@ -297,6 +297,9 @@ def main() -> None:
 @click.option("--log-level", metavar="LEVEL", help="debug, info, warning or error [default: info].")
 @click.option("--log-format", metavar="FORMAT", help="text or json [default: text].")
 @click.option("--top", metavar="HOST:PORT", help="Upstream top-level node [default: stand-alone].")
+@click.option("--top-ca", metavar="FILE", help="PEM trust roots: TLS to the top-level node [default: plain].")
+@click.option("--top-cert", metavar="FILE", help="PEM client certificate for mutual TLS to the top-level node.")
+@click.option("--top-key", metavar="FILE", help="PEM key of --top-cert [default: in the certificate file].")
 @click.option(
     "--recursion/--no-recursion",
     default=None,
@@ -360,7 +363,19 @@ def migrate(data_dir: str) -> None:
     help="The node's top.credential (a saved copy) or the top node's admin credential.",
 )
 @click.option("--token", envvar="IDNODE_TOP_TOKEN", metavar="TOKEN", help="The credential itself.")
-def restore_from_top(top: str, data_dir: str, node_prefix: str, token_file: str | None, token: str | None) -> None:
+@click.option("--top-ca", envvar="IDNODE_TOP_CA", metavar="FILE", help="PEM trust roots: TLS to the top-level node.")
+@click.option("--top-cert", envvar="IDNODE_TOP_CERT", metavar="FILE", help="PEM client certificate (mutual TLS).")
+@click.option("--top-key", envvar="IDNODE_TOP_KEY", metavar="FILE", help="PEM key of --top-cert.")
+def restore_from_top(
+    top: str,
+    data_dir: str,
+    node_prefix: str,
+    token_file: str | None,
+    token: str | None,
+    top_ca: str | None,
+    top_cert: str | None,
+    top_key: str | None,
+) -> None:
     """Rebuild a stopped node's identifiers (and everything its change log
     carries) from the top-level node's disaster-recovery copy.
 
@@ -377,7 +392,13 @@ def restore_from_top(top: str, data_dir: str, node_prefix: str, token_file: str 
     from idnode.registry.errors import StoreError
     from idnode.sync.outbox import CREDENTIAL_FILE
     from idnode.sync.restore import restore_from_top as restore
+    from idnode.sync.tls import TopTls, failure_hint
 
+    try:
+        tls = TopTls.load(top_ca, top_cert, top_key)
+    except OSError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     if token is None:
         path = Path(token_file) if token_file else Path(data_dir) / CREDENTIAL_FILE
         try:
@@ -386,9 +407,12 @@ def restore_from_top(top: str, data_dir: str, node_prefix: str, token_file: str 
             click.echo(f"error: cannot read the credential {path}: {exc.strerror}", err=True)
             sys.exit(2)
     try:
-        result = restore(top, Path(data_dir), parse_prefix(node_prefix), token)
+        result = restore(top, Path(data_dir), parse_prefix(node_prefix), token, tls=tls)
     except grpc.RpcError as exc:
-        click.echo(f"error: top-level node {top}: {exc.code().name} {exc.details()}", err=True)
+        click.echo(
+            f"error: top-level node {top}: {exc.code().name} {exc.details()}{failure_hint(exc.details(), tls)}",
+            err=True,
+        )
         sys.exit(1)
     except (StoreError, ChangeLogError) as exc:
         click.echo(f"error: {exc}", err=True)

@@ -187,9 +187,22 @@ def start_sync(store: Store, writer: Writer, registry: Registry, settings: Setti
     from idnode.sync.outbox import start_outbox
 
     registry.top = settings.top
-    outbox = start_outbox(store, writer, registry.node_prefix, settings.top, settings.data_dir, listens)
+    outbox = start_outbox(
+        store, writer, registry.node_prefix, settings.top, settings.data_dir, listens, tls=top_tls(settings)
+    )
     _say(f"idnode: pushing the change log to the top-level node {settings.top} (from sequence {outbox.position})")
     return outbox
+
+
+def top_tls(settings: Settings) -> Any:
+    """TLS to the top-level node from ``--top-ca``/``--top-cert``/``--top-key`` (``sync/tls.py``); None: plain.
+
+    Raises:
+        OSError: a file cannot be read.
+    """
+    from idnode.sync.tls import TopTls
+
+    return TopTls.load(settings.top_ca, settings.top_cert, settings.top_key)
 
 
 def start_recursion(registry: Any, settings: Settings, grpc_listen: str) -> Any:
@@ -204,7 +217,9 @@ def start_recursion(registry: Any, settings: Settings, grpc_listen: str) -> Any:
         return None
     from idnode.resolver.recursion import Recursor
 
-    recursor = Recursor(settings.top, registry.node_prefix, (grpc_listen,), recursion=settings.recursion)
+    recursor = Recursor(
+        settings.top, registry.node_prefix, (grpc_listen,), recursion=settings.recursion, top_tls=top_tls(settings)
+    )
     registry.recursor = recursor
     return recursor
 
@@ -350,6 +365,8 @@ def run(settings: Settings) -> int:
             from idnode.resolver.http.server import ssl_context
 
             ssl_context(settings)
+        if settings.top:
+            top_tls(settings)  # unreadable --top-ca/--top-cert/--top-key fail the start here
         if settings.workers > 1:
             from idnode.prefork import supervise
 

@@ -298,6 +298,9 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "log_level": _choice(LOG_LEVELS),
     "log_format": _choice(LOG_FORMATS),
     "top": _optional_target,
+    "top_ca": _optional_path,
+    "top_cert": _optional_path,
+    "top_key": _optional_path,
     "recursion": _bool,
     "grace": _seconds,
 }
@@ -339,6 +342,9 @@ class Settings:
     log_level: str = "info"
     log_format: str = "text"
     top: str | None = None  # upstream top-level node HOST:PORT; None = stand-alone
+    top_ca: Path | None = None  # PEM trust roots for TLS to the top node (any of the three turns TLS on)
+    top_cert: Path | None = None  # PEM client certificate for mutual TLS to the top node
+    top_key: Path | None = None  # PEM key of top_cert (None: inside top_cert)
     recursion: bool = True  # with top: resolve prefixes not served here via the top node; False = 303 referral
     grace: float = 10.0  # seconds to finish in-flight work on SIGTERM
 

@@ -206,6 +206,7 @@ class Recursor:
         recursion: False = ``--no-recursion``: answer 303 with the site instead.
         hop_limit: requests arriving with this many hops are refused (6).
         clock, wall: monotonic time (cache expiry) and wall time (absolute TTLs); tests pass fakes.
+        top_tls: TLS to the top-level node (``sync.tls.TopTls``); None: a plain channel.
     """
 
     def __init__(
@@ -223,8 +224,10 @@ class Recursor:
         timeout: float = TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        top_tls: Any = None,
     ) -> None:
         self.top = top
+        self.top_tls = top_tls  # sync.tls.TopTls for the channel to the top node; None: plain
         self.node_prefix = node_prefix
         self.own_sites = set(own_sites)
         self.recursion = recursion
@@ -249,7 +252,12 @@ class Recursor:
     def _channel(self, target: str) -> grpc.aio.Channel:
         channel = self._channels.get(target)
         if channel is None:
-            channel = self._channels[target] = grpc.aio.insecure_channel(target)
+            if target == self.top:  # TLS (--top-ca/--top-cert) applies to the top-level node only
+                from idnode.sync.tls import top_channel
+
+                channel = self._channels[target] = top_channel(target, self.top_tls)
+            else:
+                channel = self._channels[target] = grpc.aio.insecure_channel(target)
         return channel
 
     async def close(self) -> None:

@@ -48,6 +48,7 @@ from idnode.registry import _accounts, changelog
 from idnode.registry.store import Store
 from idnode.registry.writer import Writer
 from idnode.sync import stats
+from idnode.sync.tls import TopTls, failure_hint, top_channel
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +185,7 @@ class Outbox:
         rng: Callable[[], float] = random.random,
         approval_poll: float = APPROVAL_POLL,
         stats_tz: str = stats.DEFAULT_TZ,
+        tls: TopTls | None = None,
     ) -> None:
         self.store = store
         self.writer = writer
@@ -202,6 +204,7 @@ class Outbox:
         self.rng = rng
         self.approval_poll = approval_poll
         self.stats_tz = stats.zone(stats_tz)
+        self.tls = tls
         self.stats_reported = 0.0  # s since 1970 of the last ReportStats
         self._requested: set[str] = set()  # prefixes asked for in this run (then polled)
         self._refused: dict[str, grpc.StatusCode] = {}  # prefixes the top node refused (logged once)
@@ -259,9 +262,10 @@ class Outbox:
 
     async def run(self) -> None:
         """Register, then push until stopped; every failure backs off and retries."""
-        channel = grpc.aio.insecure_channel(
+        channel = top_channel(
             self.target,
-            options=[
+            self.tls,
+            [
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ],
@@ -308,10 +312,11 @@ class Outbox:
                     self.failures_total += 1
                     if self.connected or attempt == 0:
                         log.warning(
-                            "outbox: top-level node %s: %s %s; retrying with backoff",
+                            "outbox: top-level node %s: %s %s%s; retrying with backoff",
                             self.target,
                             exc.code().name,
                             exc.details(),
+                            failure_hint(exc.details(), self.tls),
                         )
                     self.connected = False
                     registered = False  # a restarted top node may have lost us: register again

@@ -22,7 +22,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import lmdb
 
 from idnode.proto import toplevel_pb2, toplevel_pb2_grpc
@@ -32,6 +31,7 @@ from idnode.registry._identifiers import IdentifiersMixin
 from idnode.registry.errors import StoreError
 from idnode.registry.store import Store, u64
 from idnode.registry.writer import WriteContext
+from idnode.sync.tls import TopTls, top_channel
 
 BATCH = 1000
 MAX_MESSAGE_BYTES = 64 << 20
@@ -119,9 +119,15 @@ def replay(store: Store, changes: Iterable[tuple[int, bytes]], batch: int = BATC
     return count
 
 
-def fetch(target: str, node_prefix: str, credential: str, timeout: float = 600.0) -> Iterator[tuple[int, bytes]]:
-    """The DR copy of ``node_prefix`` from the top node at ``target``: ``(sequence, raw entry)`` in order."""
-    with grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]) as channel:
+def fetch(
+    target: str, node_prefix: str, credential: str, timeout: float = 600.0, tls: TopTls | None = None
+) -> Iterator[tuple[int, bytes]]:
+    """The DR copy of ``node_prefix`` from the top node at ``target``: ``(sequence, raw entry)`` in order.
+
+    ``tls``: TLS (and the client certificate) to the top node, see ``sync/tls.py``; None: a plain channel.
+    """
+    options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)]
+    with top_channel(target, tls, options, aio=False) as channel:
         stub = toplevel_pb2_grpc.TopLevelStub(channel)
         stream = stub.FetchChanges(
             toplevel_pb2.FetchChangesRequest(node_prefix=node_prefix, after_sequence=0),
@@ -135,13 +141,13 @@ def fetch(target: str, node_prefix: str, credential: str, timeout: float = 600.0
 
 
 def restore_from_top(
-    target: str, data_dir: Path, node_prefix: str, credential: str, map_size: int = 1 << 30
+    target: str, data_dir: Path, node_prefix: str, credential: str, map_size: int = 1 << 30, tls: TopTls | None = None
 ) -> RestoreResult:
     """Rebuild ``data_dir`` (new or empty) from the top node's DR copy; the node must be stopped."""
     store = Store(data_dir, map_size=map_size)
     try:
         result = RestoreResult()
-        result.changes = replay(store, fetch(target, node_prefix, credential))
+        result.changes = replay(store, fetch(target, node_prefix, credential, tls=tls))
         stored = store.get("meta", b"node_prefix")
         if stored is not None and stored.decode() != node_prefix:
             raise StoreError(f"the DR copy belongs to node prefix {stored.decode()}, not {node_prefix}")

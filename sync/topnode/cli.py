@@ -30,8 +30,13 @@ def topnode() -> None:
 @click.option("--grpc-listen", default="127.0.0.1:50061", show_default=True, metavar="HOST:PORT")
 @click.option("--tls-cert", metavar="FILE", help="PEM certificate chain: serve gRPC over TLS.")
 @click.option("--tls-key", metavar="FILE", help="PEM private key of --tls-cert [default: in the certificate file].")
+@click.option(
+    "--tls-client-ca", metavar="FILE", help="PEM roots: require a client certificate issued by them (mutual TLS)."
+)
 @click.option("--grace", type=float, default=10.0, show_default=True, metavar="SECONDS", help="Drain time on SIGTERM.")
-def serve(data_dir: str, grpc_listen: str, tls_cert: str | None, tls_key: str | None, grace: float) -> None:
+def serve(
+    data_dir: str, grpc_listen: str, tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None, grace: float
+) -> None:
     """Run a top-level node; prints `idnode topnode: gRPC listening on HOST:PORT` when ready."""
     import logging
 
@@ -40,7 +45,9 @@ def serve(data_dir: str, grpc_listen: str, tls_cert: str | None, tls_key: str | 
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        sys.exit(run(data_dir, grpc_listen, grace=grace, tls_cert=tls_cert, tls_key=tls_key))
+        sys.exit(
+            run(data_dir, grpc_listen, grace=grace, tls_cert=tls_cert, tls_key=tls_key, tls_client_ca=tls_client_ca)
+        )
     except (StoreLocked, OSError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

@@ -126,11 +126,17 @@ def _split(listen: str) -> str:
     return host.strip("[]") or "0.0.0.0"
 
 
-async def _serve(data_dir: Path, listen: str, grace: float, tls: tuple[bytes, bytes] | None) -> int:
+async def _serve(
+    data_dir: Path, listen: str, grace: float, tls: tuple[bytes, bytes] | None, client_ca: bytes | None = None
+) -> int:
     store = TopStore(data_dir)
     try:
         core = TopLevel(store, admin_credential(data_dir))
-        creds = grpc.ssl_server_credentials([(tls[1], tls[0])]) if tls else None
+        creds = None
+        if tls:  # with client_ca: mutual TLS, every client must show a certificate issued by it
+            creds = grpc.ssl_server_credentials(
+                [(tls[1], tls[0])], root_certificates=client_ca, require_client_auth=client_ca is not None
+            )
         server, port = await start_topnode_server(core, listen, server_credentials=creds)
         print(f"idnode topnode: gRPC listening on {_split(listen)}:{port}", flush=True)
         stop = asyncio.Event()
@@ -152,14 +158,22 @@ def run(
     grace: float = 10.0,
     tls_cert: str | None = None,
     tls_key: str | None = None,
+    tls_client_ca: str | None = None,
 ) -> int:
     """Serve until SIGTERM/SIGINT, then drain in-flight calls for ``grace`` seconds; the exit status.
 
     ``tls_cert`` (PEM chain) and ``tls_key`` (PEM key; default: in the
-    certificate file) turn on TLS.
+    certificate file) turn on TLS; ``tls_client_ca`` (PEM roots) makes it
+    mutual: a client without a certificate issued by it cannot connect.
+
+    Raises:
+        OSError: a file cannot be read, or ``tls_client_ca`` without ``tls_cert``.
     """
     tls = None
     if tls_cert:
         cert = Path(tls_cert).read_bytes()
         tls = (cert, Path(tls_key).read_bytes() if tls_key else cert)
-    return asyncio.run(_serve(Path(data_dir), listen, grace, tls))
+    if tls_client_ca and not tls:
+        raise OSError("--tls-client-ca needs --tls-cert (mutual TLS is TLS first)")
+    client_ca = Path(tls_client_ca).read_bytes() if tls_client_ca else None
+    return asyncio.run(_serve(Path(data_dir), listen, grace, tls, client_ca))
