@@ -428,6 +428,7 @@ def test_compose_runs_a_top_node_a_primary_a_replica_prometheus_and_grafana() ->
     build = nodes["primary"]["build"]
     assert (DEPLOY / build["context"] / build["dockerfile"]).resolve() == DEPLOY / "Dockerfile"
     for service in services.values():
+        assert set(service.get("depends_on", [])) <= set(services)
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
             if source.startswith("."):
@@ -439,6 +440,8 @@ def test_compose_node_commands_parse_and_connect(tmp_path: Path) -> None:
     topnode_command, topnode_params = parse_command(nodes["topnode"]["command"])
     assert topnode_command.name == "serve" and topnode_command.callback.__module__.endswith("topnode.cli")
     top_port = parse_listen(topnode_params["grpc_listen"])[1]
+    assert f"('127.0.0.1', {top_port})" in " ".join(nodes["topnode"]["healthcheck"]["test"])
+    assert f"{top_port}:{top_port}" in nodes["topnode"]["ports"]
     base_env = image_env()
     primary_args = nodes["primary"]["command"]
     primary = settings_of(primary_args, {**base_env, **nodes["primary"]["environment"]}, {})
