@@ -307,6 +307,9 @@ def main() -> None:
     "--no-recursion answers a 303 referral carrying the site [default: on].",
 )
 @click.option("--grace", type=float, metavar="SECONDS", help="Drain time on SIGTERM [default: 10].")
+@click.option(
+    "--metrics/--no-metrics", default=None, help="Count requests and serve GET /metrics on the HTTP port [default: on]."
+)
 def serve(config: str | None, **flags: Any) -> None:
     """Run a node.
 

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from idnode import _fastpath
+from idnode import _fastpath, metrics
 from idnode.health import health_of
 from idnode.registry.errors import StoreError
 from idnode.registry.service import Registry
@@ -221,6 +221,7 @@ def start_recursion(registry: Any, settings: Settings, grpc_listen: str) -> Any:
         settings.top, registry.node_prefix, (grpc_listen,), recursion=settings.recursion, top_tls=top_tls(settings)
     )
     registry.recursor = recursor
+    metrics.watch_recursor(recursor)
     return recursor
 
 
@@ -267,7 +268,10 @@ async def serve(settings: Settings) -> int:
     if settings.http_listen != "off":
         check_port_free(settings.http_listen)
     lock_fd = lock_folder(settings.data_dir)
-    server = dns = http = outbox = recursor = None
+    server = dns = http = outbox = recursor = flusher = None
+    if settings.metrics:
+        metrics.prepare_dir(settings.data_dir)
+        metrics.process_started()
     try:
         store, writer, registry = open_writer(settings)
         try:
@@ -287,6 +291,7 @@ async def serve(settings: Settings) -> int:
                     "dns": "off" if dns is None else with_port(settings.dns_listen, dns.port),
                 },
             )
+            flusher = metrics.start_flusher()
             _say(banner(settings, port, registry.node_prefix))
             if dns is not None:
                 _say(dns_banner(settings, dns.port))
@@ -318,6 +323,8 @@ async def serve(settings: Settings) -> int:
                 await stop_grpc_server(server, 0)
             if recursor is not None:
                 await recursor.close()
+            if flusher is not None:
+                await flusher.stop()
             close_writer(store, writer)
     finally:
         os.close(lock_fd)

@@ -39,6 +39,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from idnode import metrics
 from idnode.health import health_of, unix_socket_check
 from idnode.node import (
     _say,
@@ -137,11 +138,14 @@ def _die_with_parent() -> None:
 async def _writer_role(settings: Settings, target: str, http_path: str, ready: Callable[[], None]) -> int:
     from idnode.resolver.grpc.server import start_grpc_server, stop_grpc_server
 
+    if settings.metrics:
+        metrics.process_started()
     store, writer, registry = open_writer(settings)
-    outbox = None
+    outbox = flusher = None
     try:
         await bootstrap(registry, settings)
-        server, _ = await start_grpc_server(registry, target, reflection=False)
+        server, _ = await start_grpc_server(registry, target, reflection=False, count=False)
+        flusher = metrics.start_flusher()
         http = await start_http(registry, settings, unix_path=http_path) if settings.http_listen != "off" else None
         # The supervisor passes the real ports (port 0 already picked).
         listens = {"grpc": settings.grpc_listen, "http": settings.http_listen, "dns": settings.dns_listen}
@@ -159,6 +163,8 @@ async def _writer_role(settings: Settings, target: str, http_path: str, ready: C
     finally:
         if outbox is not None:
             await outbox.stop(0)
+        if flusher is not None:
+            await flusher.stop()
         close_writer(store, writer)
 
 
@@ -170,9 +176,12 @@ async def _worker_role(settings: Settings, listen: str, target: str, http_path: 
     from idnode.resolver.grpc.forward import registry_forwarder
     from idnode.resolver.grpc.server import DEFAULT_MAX_MESSAGE_BYTES, start_grpc_server, stop_grpc_server
 
+    if settings.metrics:
+        metrics.process_started()
     store = Store(
         settings.data_dir, map_size=settings.map_size, max_readers=settings.max_readers, lock=False, writable=False
     )
+    flusher = None
     channel = grpc.aio.insecure_channel(
         target,
         options=[
@@ -191,6 +200,7 @@ async def _worker_role(settings: Settings, listen: str, target: str, http_path: 
         recursor = start_recursion(registry, settings, listen)
         dns = await start_dns(registry, settings, reuse_port=True)
         http = await start_http(registry, settings, reuse_port=True, forward_to=http_path)
+        flusher = metrics.start_flusher()
         ready()
         await wait_for_stop(signal.SIGTERM)
         health_of(registry).draining = True
@@ -203,6 +213,8 @@ async def _worker_role(settings: Settings, listen: str, target: str, http_path: 
             await recursor.close()
         return 0
     finally:
+        if flusher is not None:
+            await flusher.stop()
         await channel.close()
         store.close()
 
@@ -293,6 +305,7 @@ class _Supervisor:
             if pid == 0:
                 break
             child = self.children.pop(pid, None)
+            metrics.process_dead(pid)
             if child is not None:
                 code = os.waitstatus_to_exitcode(status)
                 if not self.stopping:
@@ -309,6 +322,7 @@ class _Supervisor:
             raise RuntimeError(f"the {child.name} keeps dying right after start; stopping the node")
         time.sleep(min(0.1 * 2**child.quick_restarts, 2.0))
         self.restarts += 1
+        metrics.worker_restarted()
         _say(f"idnode: restarting the {child.name} (restart {self.restarts})")
         self.spawn(child)
 
@@ -376,6 +390,9 @@ def supervise(settings: Settings) -> int:
     """Run a prefork node until SIGTERM/SIGINT; return the exit code."""
     check_port_free(settings.grpc_listen)
     lock_fd = lock_folder(settings.data_dir)
+    if settings.metrics:  # before any child exists: every process writes its values under this folder
+        metrics.prepare_dir(settings.data_dir)
+        metrics.process_started()
     host, port = parse_listen(settings.grpc_listen)
     reserved = _reserve_port(host, port)
     port = reserved.getsockname()[1]

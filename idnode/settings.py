@@ -303,6 +303,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "top_key": _optional_path,
     "recursion": _bool,
     "grace": _seconds,
+    "metrics": _bool,
 }
 
 
@@ -347,6 +348,7 @@ class Settings:
     top_key: Path | None = None  # PEM key of top_cert (None: inside top_cert)
     recursion: bool = True  # with top: resolve prefixes not served here via the top node; False = 303 referral
     grace: float = 10.0  # seconds to finish in-flight work on SIGTERM
+    metrics: bool = True  # Prometheus metrics (GET /metrics); False: nothing counted (the benchmark's baseline)
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

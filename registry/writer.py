@@ -25,6 +25,7 @@ from typing import Any
 
 import lmdb
 
+from idnode import metrics
 from idnode.registry import changelog
 from idnode.registry.errors import HandleError, ServerError
 from idnode.registry.store import Store, from_u64, u64
@@ -42,7 +43,7 @@ class WriteContext:
         now: seconds since 1970 UTC, fixed for the whole group.
     """
 
-    __slots__ = ("counters", "last_digest", "now", "sequence", "store", "txn")
+    __slots__ = ("counters", "created", "last_digest", "now", "sequence", "store", "txn")
 
     def __init__(self, txn: lmdb.Transaction, store: Store, now: int, sequence: int, last_digest: bytes) -> None:
         self.txn = txn
@@ -51,6 +52,7 @@ class WriteContext:
         self.sequence = sequence
         self.last_digest = last_digest
         self.counters: dict[bytes, int] = {}
+        self.created: dict[bytes, int] = {}  # identifiers created per prefix key (idnode_registrations_total)
 
     def get(self, db: str, key: bytes) -> bytes | None:
         return self.txn.get(key, db=self.store.dbs[db])
@@ -82,13 +84,14 @@ class WriteContext:
         wrote (data and log entries) is rolled back and the exception re-raised."""
         parent = self.txn
         sequence, last_digest, counters = self.sequence, self.last_digest, dict(self.counters)
+        created = dict(self.created)
         child = self.store.env.begin(write=True, parent=parent)
         self.txn = child
         try:
             yield
         except BaseException:
             child.abort()
-            self.sequence, self.last_digest, self.counters = sequence, last_digest, counters
+            self.sequence, self.last_digest, self.counters, self.created = sequence, last_digest, counters, created
             raise
         else:
             child.commit()
@@ -101,6 +104,10 @@ class WriteContext:
         raw = changelog.encode_entry(op, db, self.now, actor, key, payload, self.last_digest)
         self.txn.put(u64(self.sequence), raw, db=self.store.dbs["changelog"], append=True)
         self.last_digest = changelog.digest(raw)
+        if op == changelog.OP_CREATE and db == "identifiers":
+            prefix = key.partition(b"\x00")[0]
+            if prefix != b"0.na":  # prefix handles are allocations, not registrations (as in sync/stats.py)
+                self.created[prefix] = self.created.get(prefix, 0) + 1
         return self.sequence
 
 
@@ -132,6 +139,7 @@ class Writer:
         self._thread: threading.Thread | None = None
         self.sequence, self.last_digest = self._log_head()
         self.commits = 0
+        self._created: dict[str, int] = {}
 
     def _log_head(self) -> tuple[int, bytes]:
         with self.store.begin() as txn:
@@ -224,6 +232,7 @@ class Writer:
                 return
         self.sequence, self.last_digest = head
         self.commits += 1
+        metrics.write_group(len(group), self._created)
         for job, (ok, value) in zip(group, outcomes, strict=False):
             if ok:
                 job.future.set_result(value)
@@ -235,6 +244,7 @@ class Writer:
         now = int(self.clock())
         outcomes: list[tuple[bool, Any]] = []
         sequence, last_digest = self.sequence, self.last_digest
+        created: dict[str, int] = {}
         with env.begin(write=True) as parent:
             for job in group:
                 child = env.begin(write=True, parent=parent)
@@ -256,5 +266,9 @@ class Writer:
                     continue
                 child.commit()
                 sequence, last_digest = ctx.sequence, ctx.last_digest
+                for prefix, n in ctx.created.items():
+                    name = prefix.decode("utf-8", "replace")
+                    created[name] = created.get(name, 0) + n
                 outcomes.append((True, value))
+        self._created = created  # counted once the whole group is durable (_run_group)
         return outcomes, (sequence, last_digest)

@@ -241,7 +241,7 @@ class Recursor:
         self.answers = _Lru(answer_cache_size)
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._top_stub: toplevel_pb2_grpc.TopLevelStub | None = None
-        self.stats = collections.Counter()  # top_calls, owner_calls, answer_hits, site_hits
+        self.stats = collections.Counter()  # top_calls, owner_calls, {answer,site}_{hits,misses}
 
     def add_own_site(self, listen: str) -> None:
         """Register one more address of this node (``HOST:PORT``), never to be called."""
@@ -279,6 +279,7 @@ class Recursor:
         now = self._clock()
         site = self.sites.get(prefix, now)
         if site is None:
+            self.stats["site_misses"] += 1
             site = await self._ask_top(prefix)
         else:
             self.stats["site_hits"] += 1
@@ -343,6 +344,7 @@ class Recursor:
                 if isinstance(cached, HandleError):
                     raise type(cached)(cached.message, handle=handle)
                 return cached
+            self.stats["answer_misses"] += 1
         site = await self.site(prefix)
         if site.node_prefix == self.node_prefix:
             if site.code == 303:
@@ -403,10 +405,10 @@ class Recursor:
         if not self.recursion:
             return None
         cached = self.answers.get((handle, indexes, types), self._clock())
+        if cached is not None:  # a miss is counted by the resolve() that follows
+            self.stats["answer_hits"] += 1
         if isinstance(cached, HandleError):
             raise type(cached)(cached.message, handle=handle)
-        if cached is not None:
-            self.stats["answer_hits"] += 1
         return cached
 
     async def resolve_message(

@@ -283,6 +283,7 @@ class DnsResponder:
         self._begin = registry.store.begin
         self._direct = _fastpath.answer_direct
         self._serial = self._last_sequence
+        self.badvers = [0, 0]  # BADVERS answers over UDP, TCP (metrics: an extended rcode reads 0 in the header)
         # The direct path renders NXDOMAIN when the NS name is one label under the zone (the default).
         self._soa_direct = None
         if len(self.nameserver) == len(self.zone) + 1 and self.nameserver[1:] == self.zone:
@@ -326,6 +327,8 @@ class DnsResponder:
         max_size = None if tcp else dnsw.max_udp_size(query)
         try:
             rcode, answers, authority, additional, aa = self._answer(snap, query)
+            if rcode == dnsw.BADVERS:
+                self.badvers[tcp] += 1
             return dnsw.build_response(query, rcode, answers, authority, additional, aa=aa, max_size=max_size)
         except _NeedsRecursion as pending:
             return Pending(wire, tcp, pending.prefix, pending.handle)  # type: ignore[return-value]

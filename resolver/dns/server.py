@@ -14,8 +14,10 @@ import contextlib
 import logging
 import socket
 import struct
+import time
 from typing import Any
 
+from idnode import metrics
 from idnode.resolver.dns.answer import DnsResponder, Pending
 
 __all__ = ["DnsServer", "bind_dns_port", "start_dns_server"]
@@ -40,14 +42,21 @@ class _UdpReader:
 
     BATCH = 64
 
-    def __init__(self, sock: socket.socket, responder: DnsResponder, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        responder: DnsResponder,
+        loop: asyncio.AbstractEventLoop,
+        counts: _Counts | None = None,
+    ) -> None:
         self.sock = sock
         self.respond = responder.respond
         self.respond_recursive = responder.respond_recursive
         self.loop = loop
+        self.counts = counts
         self.pending: set[asyncio.Task[None]] = set()  # recursive answers in flight
         sock.setblocking(False)
-        loop.add_reader(sock.fileno(), self._readable)
+        loop.add_reader(sock.fileno(), self._readable if counts is None else self._readable_counted)
 
     def _readable(self) -> None:
         recvfrom, sendto, respond = self.sock.recvfrom, self.sock.sendto, self.respond
@@ -71,8 +80,56 @@ class _UdpReader:
                 except OSError as exc:  # a full send buffer: the client retries
                     log.debug("DNS UDP send failed: %s", exc)
 
+    def _readable_counted(self) -> None:
+        """:meth:`_readable` counting each datagram's rcode and time (metrics on).
+
+        One clock read per datagram: a datagram's time runs from the end of
+        the previous one (or the wake-up) to its reply sent, so it covers
+        receiving, answering and sending it. Counts go into plain lists.
+        """
+        recvfrom, sendto, respond = self.sock.recvfrom, self.sock.sendto, self.respond
+        counts = self.counts
+        codes, slots = counts.udp_codes, counts.udp_time.counts  # type: ignore[union-attr]
+        clock = time.perf_counter_ns
+        total = 0
+        start = clock()
+        try:
+            for _ in range(self.BATCH):
+                try:
+                    data, addr = recvfrom(UDP_READ_SIZE)
+                except (BlockingIOError, InterruptedError):
+                    return
+                except OSError as exc:
+                    log.debug("DNS UDP receive failed: %s", exc)
+                    continue
+                reply = respond(data)
+                if reply.__class__ is Pending:
+                    task = self.loop.create_task(self._recursive(reply, addr))  # type: ignore[arg-type]
+                    self.pending.add(task)
+                    task.add_done_callback(self.pending.discard)
+                    start = clock()  # counted when its answer is sent
+                    continue
+                if reply is not None:
+                    try:
+                        sendto(reply, addr)
+                    except OSError as exc:
+                        log.debug("DNS UDP send failed: %s", exc)
+                    codes[reply[3] & 15] += 1  # type: ignore[index]
+                else:
+                    codes[16] += 1
+                end = clock()
+                elapsed = end - start
+                slots[(elapsed - 1).bit_length() if elapsed > 0 else 0] += 1
+                total += elapsed
+                start = end
+        finally:
+            counts.udp_time.total += total  # type: ignore[union-attr]
+
     async def _recursive(self, pending: Pending, addr: Any) -> None:
+        start = time.perf_counter_ns()
         reply = await self.respond_recursive(pending)
+        if self.counts is not None:
+            self.counts.recursive("udp", reply, time.perf_counter_ns() - start)
         if reply is not None and self.sock.fileno() >= 0:
             try:
                 self.sock.sendto(reply, addr)
@@ -131,12 +188,65 @@ def bind_dns_port(
     raise OSError(f"no port free for both UDP and TCP on {host} after {attempts} attempts")
 
 
+def _rcode_name(code: int) -> str:
+    return metrics.DNS_RCODES.get(code) or f"RCODE{code}"
+
+
+class _Counts:
+    """DNS request counts of one server, kept in plain lists on the hot path and folded into
+    the process's :class:`~idnode.metrics.Tally` at each flush.
+
+    ``udp_codes``/``tcp_codes``: replies by header rcode (0..15), slot 16 for
+    messages answered with nothing; BADVERS (an extended rcode: 0 in the
+    header) is told apart by the responder's ``badvers`` counts.
+    """
+
+    __slots__ = ("responder", "tcp_codes", "tcp_time", "udp_codes", "udp_time")
+
+    def __init__(self, responder: DnsResponder) -> None:
+        self.responder = responder
+        self.udp_codes = [0] * 17
+        self.tcp_codes = [0] * 17
+        self.udp_time = metrics.Histo()
+        self.tcp_time = metrics.Histo()
+
+    def recursive(self, transport: str, reply: bytes | None, elapsed_ns: int) -> None:
+        codes, histo = (self.udp_codes, self.udp_time) if transport == "udp" else (self.tcp_codes, self.tcp_time)
+        codes[16 if reply is None else reply[3] & 15] += 1
+        histo.add(elapsed_ns)
+
+    def fold(self, tally: metrics.Tally) -> None:
+        badvers = self.responder.badvers
+        for index, transport, codes, histo in (
+            (0, "udp", self.udp_codes, self.udp_time),
+            (1, "tcp", self.tcp_codes, self.tcp_time),
+        ):
+            extended = badvers[index]
+            badvers[index] = 0
+            codes[0] -= extended
+            for code, n in enumerate(codes):
+                if n:
+                    tally.count("dns", transport, metrics.DNS_DROPPED if code == 16 else _rcode_name(code), n)
+                    codes[code] = 0
+            tally.count("dns", transport, "BADVERS", extended)
+            counts, total = histo.take()
+            if any(counts):
+                target = tally.duration("dns", transport)
+                target.counts = [a + b for a, b in zip(target.counts, counts, strict=True)]
+                target.total += total
+
+
 class DnsServer:
     """A running DNS front end: one UDP endpoint and one TCP server on ``port``."""
 
     def __init__(self, responder: DnsResponder) -> None:
         self.responder = responder
         self.port = 0
+        self._counts: _Counts | None = None
+        tally = metrics.tally()
+        if tally is not None:
+            self._counts = _Counts(responder)
+            tally.sources.append(self._counts.fold)
         self._udp: _UdpReader | None = None
         self._tcp: asyncio.base_events.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -146,7 +256,7 @@ class DnsServer:
         udp_sock, tcp_sock = bind_dns_port(host, port, reuse_port)
         try:
             self.port = udp_sock.getsockname()[1]
-            self._udp = _UdpReader(udp_sock, self.responder, loop)
+            self._udp = _UdpReader(udp_sock, self.responder, loop, self._counts)
             self._tcp = await asyncio.start_server(self._serve_tcp, sock=tcp_sock, backlog=1024)
         except BaseException:
             if self._udp is not None:
@@ -171,9 +281,12 @@ class DnsServer:
                         message = await reader.readexactly(length)
                 except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                     return
+                start = time.perf_counter_ns()
                 reply = self.responder.respond(message, tcp=True)
                 if reply.__class__ is Pending:  # not served here, not cached: recurse (this connection waits)
                     reply = await self.responder.respond_recursive(reply)  # type: ignore[arg-type]
+                if self._counts is not None:
+                    self._counts.recursive("tcp", reply, time.perf_counter_ns() - start)  # type: ignore[arg-type]
                 if reply is None:  # a response or a fragment: nothing sensible follows on this stream
                     return
                 writer.write(_LENGTH.pack(len(reply)) + reply)

@@ -18,7 +18,7 @@ from typing import Any
 
 import grpc
 
-from idnode import _fastpath
+from idnode import _fastpath, metrics
 from idnode.proto import registry_pb2, registry_pb2_grpc
 from idnode.registry.auth import Principal
 from idnode.registry.errors import HandleError, InvalidValue
@@ -249,6 +249,13 @@ def _edge(method: _Method) -> Callable[[Any, Any, grpc.aio.ServicerContext], Awa
     return call
 
 
+def _count_batch(method: str, items: int) -> None:
+    """``idnode_batch_items`` of a Batch* call, counted where it runs (the writer process of a prefork node)."""
+    tally = metrics.tally()
+    if tally is not None:
+        tally.batch("grpc", method, items)
+
+
 class RegistryService(registry_pb2_grpc.RegistryServicer):
     """``idnode.v1.Registry`` over one registry facade."""
 
@@ -351,6 +358,7 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
     async def BatchCreate(
         self, request: registry_pb2.BatchCreateRequest, principal: Principal
     ) -> registry_pb2.BatchWriteResponse:
+        _count_batch("BatchCreate", len(request.items))
         items = [_or_error(_identifier_write, item) for item in request.items]
         return _batch_pb(await self._registry.batch_create(principal, items))
 
@@ -358,6 +366,7 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
     async def BatchUpdate(
         self, request: registry_pb2.BatchUpdateRequest, principal: Principal
     ) -> registry_pb2.BatchWriteResponse:
+        _count_batch("BatchUpdate", len(request.items))
         items = [_or_error(_identifier_update, item) for item in request.items]
         return _batch_pb(await self._registry.batch_update(principal, items))
 
@@ -365,6 +374,7 @@ class RegistryService(registry_pb2_grpc.RegistryServicer):
     async def BatchDelete(
         self, request: registry_pb2.BatchDeleteRequest, principal: Principal
     ) -> registry_pb2.BatchWriteResponse:
+        _count_batch("BatchDelete", len(request.items))
         handles = [item.handle for item in request.items]
         return _batch_pb(await self._registry.batch_delete(principal, handles))
 

@@ -14,21 +14,25 @@ of the request bounds the recursion.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
 
+from idnode import metrics
 from idnode._fastpath import RecordError, decode_batch_request, decode_resolve_request
 from idnode.proto import resolver_pb2
 from idnode.registry.auth import ANONYMOUS, Principal
-from idnode.registry.errors import AuthenticationFailed, ProtocolError, ServerNotResponsible
+from idnode.registry.errors import AuthenticationFailed, HandleError, ProtocolError, ServerNotResponsible
 from idnode.resolver import pipeline
-from idnode.resolver.grpc.status import abort
+from idnode.resolver.grpc.status import abort, handle_code_of_metadata
 from idnode.resolver.recursion import hops_of
 
 __all__ = ["SERVICE_NAME", "ResolverService", "principal_of", "resolver_handler"]
 
+CANCELLED = "cancelled"  # the code label of a call the client cancelled (metrics)
 SERVICE_NAME: str = resolver_pb2.DESCRIPTOR.services_by_name["Resolver"].full_name
 
 
@@ -55,34 +59,39 @@ def principal_of(context: grpc.aio.ServicerContext, registry: Any) -> Principal:
 class ResolverService:
     """The three Resolver methods over one registry; each takes and returns wire bytes."""
 
-    __slots__ = ("_registry",)
+    __slots__ = ("_registry", "_tally")
 
     def __init__(self, registry: Any) -> None:
         self._registry = registry
+        self._tally = metrics.tally()  # None: metrics off
 
     async def resolve(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         """``Resolve``: one handle; a failure aborts with its status."""
-        try:
-            principal = principal_of(context, self._registry)
+        with Meter(self._tally, "Resolve") as meter:
             try:
-                handle, indexes, types = decode_resolve_request(request)
-            except RecordError as exc:
-                raise ProtocolError(f"malformed ResolveRequest: {exc}") from None
-            query = pipeline.Query(handle, indexes, types, principal)
-            try:
-                return pipeline.resolve(query, self._registry)
-            except ServerNotResponsible as exc:  # a prefix not served here: recursion (--top), else 301
-                return await pipeline.recurse(query, self._registry, exc, hops_of(context.invocation_metadata()))
-        except Exception as exc:
-            await abort(context, exc)
+                principal = principal_of(context, self._registry)
+                try:
+                    handle, indexes, types = decode_resolve_request(request)
+                except RecordError as exc:
+                    raise ProtocolError(f"malformed ResolveRequest: {exc}") from None
+                query = pipeline.Query(handle, indexes, types, principal)
+                try:
+                    return pipeline.resolve(query, self._registry)
+                except ServerNotResponsible as exc:  # a prefix not served here: recursion (--top), else 301
+                    return await pipeline.recurse(query, self._registry, exc, hops_of(context.invocation_metadata()))
+            except Exception as exc:
+                meter.code = _code_of(exc)
+                await abort(context, exc)
 
     async def batch_resolve(self, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         """``BatchResolve``: up to 1000 handles, failures in-band, in order."""
-        try:
-            principal = principal_of(context, self._registry)
-            return await self._batch(request, principal, context)
-        except Exception as exc:
-            await abort(context, exc)
+        with Meter(self._tally, "BatchResolve") as meter:
+            try:
+                principal = principal_of(context, self._registry)
+                return await self._batch(request, principal, context, "BatchResolve")
+            except Exception as exc:
+                meter.code = _code_of(exc)
+                await abort(context, exc)
 
     async def resolve_stream(
         self, requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext
@@ -96,21 +105,67 @@ class ResolverService:
         except Exception as exc:
             await abort(context, exc)
         async for request in requests:
-            try:
-                reply = await self._batch(request, principal, context)
-            except Exception as exc:
-                await abort(context, exc)
+            with Meter(self._tally, "ResolveStream") as meter:  # each message is one request of the stream
+                try:
+                    reply = await self._batch(request, principal, context, "ResolveStream")
+                except Exception as exc:
+                    meter.code = _code_of(exc)
+                    await abort(context, exc)
             yield reply
 
-    async def _batch(self, request: bytes, principal: Principal, context: grpc.aio.ServicerContext) -> bytes:
+    async def _batch(
+        self, request: bytes, principal: Principal, context: grpc.aio.ServicerContext, method: str
+    ) -> bytes:
         try:
             handles, indexes, types = decode_batch_request(request)
         except RecordError as exc:
             raise ProtocolError(f"malformed BatchResolveRequest: {exc}") from None
+        if self._tally is not None:
+            self._tally.batch("grpc", method, len(handles))
         if pipeline.recursor_of(self._registry) is None:
             return pipeline.resolve_many(handles, indexes, types, principal, self._registry)
         hops = hops_of(context.invocation_metadata())
         return await pipeline.resolve_many_recursive(handles, indexes, types, principal, self._registry, hops)
+
+
+class Meter:
+    """Counts one gRPC request in ``idnode_requests_total`` and its time (a no-op when ``tally`` is None).
+
+    ``code`` is 1 unless the caller sets the failure's Handle code; with a
+    ``context``, a failure's code is read from the status the call aborted
+    with (its HandleError detail; 2 without one); a cancelled call counts as
+    ``cancelled``.
+    """
+
+    __slots__ = ("code", "context", "method", "start", "tally")
+
+    def __init__(self, tally: metrics.Tally | None, method: str, context: Any = None) -> None:
+        self.tally = tally
+        self.method = method
+        self.context = context
+        self.code: int | str = 1
+
+    def __enter__(self) -> Meter:
+        self.start = time.perf_counter_ns()
+        return self
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        if self.tally is None:
+            return
+        if kind is asyncio.CancelledError:
+            self.code = CANCELLED
+        elif kind is not None and self.context is not None:
+            try:
+                metadata = self.context.trailing_metadata()
+            except Exception:  # a grpcio without the getter
+                metadata = ()
+            self.code = handle_code_of_metadata(metadata) or 2
+        self.tally.request("grpc", self.method, self.code, time.perf_counter_ns() - self.start)
+
+
+def _code_of(error: BaseException) -> int:
+    """The Handle response code a failure is answered with (2 for anything unexpected)."""
+    return error.code if isinstance(error, HandleError) else 2
 
 
 def resolver_handler(registry: Any) -> grpc.GenericRpcHandler:

@@ -14,10 +14,12 @@ from grpc_health.v1 import health as grpc_health
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection as grpc_reflection
 
+from idnode import metrics
 from idnode.health import INTERVAL, Health, health_of
 from idnode.proto import registry_pb2_grpc
 from idnode.requestid import RequestIdInterceptor
 from idnode.resolver.grpc import registry_service, resolver_service
+from idnode.resolver.grpc.resolver_service import Meter
 
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "start_grpc_server", "stop_grpc_server"]
 
@@ -66,6 +68,7 @@ async def start_grpc_server(
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     reuse_port: bool = False,
     registry_handler: grpc.GenericRpcHandler | None = None,
+    count: bool = True,
 ) -> tuple[grpc.aio.Server, int]:
     """Start a gRPC server for ``registry`` on ``listen``.
 
@@ -87,6 +90,9 @@ async def start_grpc_server(
             the supervisor has checked it was free).
         registry_handler: serves ``idnode.v1.Registry`` instead of a local
             RegistryService (a worker's forwarder to the writer process).
+        count: count Registry calls in ``idnode_requests_total`` (when
+            metrics are on); False for the writer's Unix socket, whose calls
+            the worker in front of it counted.
 
     Returns:
         ``(server, bound_port)``; the caller stops the server.
@@ -97,8 +103,9 @@ async def start_grpc_server(
     # so_reuseport is off for a single-process node: a second node on a busy
     # port must fail instead of silently sharing it. Prefork workers turn it on
     # after the supervisor has checked the port itself.
+    tally = metrics.tally() if count else None
     server = grpc.aio.server(
-        interceptors=(RequestIdInterceptor(),),
+        interceptors=(RequestIdInterceptor(), *((_RegistryMeter(tally),) if tally is not None else ())),
         options=[
             ("grpc.so_reuseport", 1 if reuse_port else 0),
             ("grpc.max_receive_message_length", max_message_bytes),
@@ -151,3 +158,51 @@ async def stop_grpc_server(server: grpc.aio.Server, grace: float) -> None:
         if inspect.isawaitable(result):
             await result
     await server.stop(grace)
+
+
+_REGISTRY_PATH = f"/{registry_service.SERVICE_NAME}/"
+
+
+class _RegistryMeter(grpc.aio.ServerInterceptor):
+    """Counts ``idnode.v1.Registry`` calls (code: 1, or the Handle code of the failure) and their time.
+
+    Resolver calls pass through untouched (``ResolverService`` counts them
+    itself, at less cost); so do health and reflection.
+    """
+
+    def __init__(self, tally: metrics.Tally) -> None:
+        self.tally = tally
+
+    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
+        handler = await continuation(details)
+        path = details.method
+        if handler is None or not path.startswith(_REGISTRY_PATH):
+            return handler
+        name = path[len(_REGISTRY_PATH) :]
+        tally = self.tally
+        if handler.unary_unary is not None:
+            behaviour = handler.unary_unary
+
+            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                with Meter(tally, name, context):  # a failure's code: from the status it aborted with
+                    return await behaviour(request, context)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            stream_behaviour = handler.unary_stream
+
+            async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                with Meter(tally, name, context):
+                    async for reply in stream_behaviour(request, context):
+                        yield reply
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import grpc
 from google.protobuf import any_pb2
@@ -29,6 +29,7 @@ __all__ = [
     "INTERNAL_MESSAGE",
     "abort",
     "grpc_code",
+    "handle_code_of_metadata",
     "handle_error_from_rpc",
     "to_status",
 ]
@@ -96,6 +97,26 @@ async def abort(context: grpc.aio.ServicerContext, error: BaseException) -> NoRe
     raise AssertionError("abort_with_status returned")  # it raises; this keeps NoReturn honest
 
 
+def _handle_error_detail(metadata: Any) -> common_pb2.HandleError | None:
+    """The HandleError in a call's trailing metadata (its rich status details), or None."""
+    for key, value in metadata or ():
+        if key != rpc_status.GRPC_DETAILS_METADATA_KEY:
+            continue
+        status = status_pb2.Status.FromString(value)
+        for detail in status.details:
+            if detail.Is(common_pb2.HandleError.DESCRIPTOR):
+                found = common_pb2.HandleError()
+                detail.Unpack(found)
+                return found
+    return None
+
+
+def handle_code_of_metadata(metadata: Any) -> int | None:
+    """The Handle response code in a call's trailing metadata (its rich status details), or None."""
+    found = _handle_error_detail(metadata)
+    return None if found is None else found.response_code
+
+
 def handle_error_from_rpc(error: grpc.RpcError) -> HandleError | None:
     """Rebuild the typed Handle error from a failed call (sync or aio).
 
@@ -104,14 +125,5 @@ def handle_error_from_rpc(error: grpc.RpcError) -> HandleError | None:
         status details, or ``None`` when the call carries no HandleError
         detail (e.g. a transport failure).
     """
-    metadata = error.trailing_metadata() or ()  # type: ignore[attr-defined]
-    for key, value in metadata:
-        if key != rpc_status.GRPC_DETAILS_METADATA_KEY:
-            continue
-        status = status_pb2.Status.FromString(value)
-        for detail in status.details:
-            if detail.Is(common_pb2.HandleError.DESCRIPTOR):
-                found = common_pb2.HandleError()
-                detail.Unpack(found)
-                return from_code(found.response_code, found.message, found.handle)
-    return None
+    found = _handle_error_detail(error.trailing_metadata())  # type: ignore[attr-defined]
+    return None if found is None else from_code(found.response_code, found.message, found.handle)

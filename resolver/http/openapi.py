@@ -4,7 +4,7 @@ Each route module documents its own operations in an ``OPENAPI_PATHS``
 constant (path -> method -> operation object) and may add component
 schemas in ``OPENAPI_COMPONENTS``; this module merges them, in the order
 of ``server.ROUTE_MODULES``, with the shared components below and
-``/healthz`` and ``/openapi.json`` themselves. ``tests/unit/test_openapi.py``
+``/healthz``, ``/metrics`` and ``/openapi.json`` themselves. ``tests/unit/test_openapi.py``
 holds the document and the router to each other: every registered route is
 documented and every documented operation is routed.
 """
@@ -145,6 +145,20 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Readiness"}}},
                 }
                 for status, description in (("200", "ready"), ("503", "not ready: problems lists why"))
+            },
+        }
+    },
+    "/metrics": {
+        "get": {
+            "operationId": "metrics",
+            "tags": ["node"],
+            "summary": "Prometheus metrics of every process of the node",
+            "responses": {
+                "200": {
+                    "description": "the Prometheus text exposition format",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                "404": {"description": "metrics are off (--no-metrics)"},
             },
         }
     },

@@ -21,11 +21,12 @@ import contextlib
 import importlib
 import logging
 import ssl
+import time
 from typing import Any
 
 from aiohttp import ClientSession, UnixConnector, web
 
-from idnode import requestid
+from idnode import metrics, requestid
 from idnode.health import health_of
 from idnode.registry.errors import HandleError
 from idnode.resolver.http.errors import error_response, from_handle_error, json_response
@@ -175,7 +176,44 @@ async def _readyz(request: web.Request) -> web.Response:
     return json_response(report, status=503 if report["problems"] else 200)
 
 
-def build_app(registry: Any, settings: Any, *, forward_to: str | None = None) -> web.Application:
+def _meter(tally: metrics.Tally) -> Any:
+    """Outermost middleware: counts every request by method and route template (``GET /api/handles/{handle}``;
+    ``other`` when no route matched) and final HTTP status, with its time."""
+
+    @web.middleware
+    async def meter(request: web.Request, handler: Any) -> web.StreamResponse:
+        start = time.perf_counter_ns()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        except BaseException:
+            status = 499 if request.transport is None or request.transport.is_closing() else 500
+            raise
+        finally:
+            route = request.match_info.route.resource
+            method = f"{request.method} {route.canonical}" if route is not None else f"{request.method} other"
+            tally.request("http", method, status, time.perf_counter_ns() - start)
+
+    return meter
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    """``GET /metrics``: every process's metrics (Prometheus text format); 404 with ``--no-metrics``."""
+    if metrics.tally() is None:
+        return error_response(100, "metrics are off (--no-metrics)", status=404)
+    registry = request.app[REGISTRY]
+    body, content_type = metrics.exposition(registry.store, bool(getattr(registry, "top", None)))
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type
+    return response
+
+
+def build_app(registry: Any, settings: Any, *, forward_to: str | None = None, count: bool = True) -> web.Application:
     """The aiohttp application of ``registry``.
 
     Args:
@@ -184,9 +222,13 @@ def build_app(registry: Any, settings: Any, *, forward_to: str | None = None) ->
         forward_to: a Unix socket of the writer process's HTTP server; when
             given (prefork workers), requests other than GET/HEAD/OPTIONS are
             passed to it unchanged, so there is one write path.
+        count: count requests in ``idnode_requests_total`` when metrics are
+            on (False for the writer's Unix socket: the worker counted them).
     """
     in_flight = _InFlight()
-    middlewares = [in_flight.middleware, _request_id, _errors]
+    tally = metrics.tally() if count else None
+    meter = [] if tally is None else [_meter(tally)]
+    middlewares = [in_flight.middleware, *meter, _request_id, _errors]
     forwarder = None
     if forward_to is not None:
         forwarder = _forwarder(forward_to)
@@ -201,6 +243,7 @@ def build_app(registry: Any, settings: Any, *, forward_to: str | None = None) ->
         app.on_cleanup.append(forwarder.close)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", _metrics)
     for name in ROUTE_MODULES:
         try:
             module = importlib.import_module(f"idnode.resolver.http.{name}")
@@ -265,7 +308,7 @@ async def start_http_server(
     """
     from idnode.settings import parse_listen
 
-    app = build_app(registry, settings, forward_to=forward_to)
+    app = build_app(registry, settings, forward_to=forward_to, count=unix_path is None)
     runner = web.AppRunner(
         app, handle_signals=False, shutdown_timeout=float(getattr(settings, "grace", 10.0)), **RUNNER_ARGS
     )
