@@ -11,7 +11,6 @@ upward sync and the supervisor have run before the scrape. A replica of A
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -34,38 +33,89 @@ REPLICA_ONLY = ("idnode_replication_",)  # exported by replicas only (COMMON met
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 
+TARGET_LABELS = {"instance", "job", "node"}  # added by Prometheus (node: deploy/prometheus/prometheus.yml)
+
+
+def queries() -> list[tuple[str, str]]:
+    """``(where, PromQL)`` of every dashboard query and alert expression."""
+    dashboard = json.loads((DEPLOY / "grafana/idnode.json").read_text())
+    found = [(f"dashboard: {p['title']}", t["expr"]) for p in dashboard["panels"] for t in p.get("targets", [])]
+    found += [
+        (f"dashboard variable {v['name']}", v["definition"])
+        for v in dashboard["templating"]["list"]
+        if v["type"] == "query"
+    ]
+    rules = yaml.safe_load((DEPLOY / "prometheus/alerts.yml").read_text())
+    found += [(f"alert {r['alert']}", r["expr"]) for g in rules["groups"] for r in g["rules"]]
+    return found
+
+
 def used_metric_names() -> dict[str, set[str]]:
     """Every ``idnode_*`` name in the dashboard's queries and the alert expressions, with where it is used."""
     used: dict[str, set[str]] = {}
-    dashboard = json.loads((DEPLOY / "grafana/idnode.json").read_text())
-    queries = [(f"dashboard: {p['title']}", t["expr"]) for p in dashboard["panels"] for t in p.get("targets", [])]
-    queries += [(f"dashboard variable {v['name']}", v.get("definition", "")) for v in dashboard["templating"]["list"]]
-    rules = yaml.safe_load((DEPLOY / "prometheus/alerts.yml").read_text())
-    queries += [(f"alert {r['alert']}", r["expr"]) for g in rules["groups"] for r in g["rules"]]
-    for where, expr in queries:
+    for where, expr in queries():
         for name in re.findall(r"\bidnode_[a-z0-9_]+", expr):
             used.setdefault(name, set()).add(where)
     return used
 
 
-def scrape(node) -> set[str]:
-    """Sample names on the node's GET /metrics (skips while this branch has no metrics module)."""
-    if importlib.util.find_spec("idnode.metrics") is None:
-        pytest.skip("GET /metrics is not on this branch yet (idnode/metrics.py, the metrics work)")
+def used_labels(expr: str) -> set[str]:
+    """Label names an expression matches on (``{name=...}``) or aggregates by (``by (a, b)``)."""
+    names = set()
+    for matchers in re.findall(r"\{([^}]*)\}", expr):
+        names.update(re.findall(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)", matchers))
+    for group in re.findall(r"\bby\s*\(([^)]*)\)", expr):
+        names.update(label.strip() for label in group.split(",") if label.strip())
+    return names
+
+
+def scrape(node) -> dict[str, set[str]]:
+    """Sample names on the node's GET /metrics, each with its label names."""
     with urllib.request.urlopen(f"{node.http}/metrics", timeout=10) as response:
         assert response.status == 200
         text = response.read().decode()
-    return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
+    samples: dict[str, set[str]] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, rest = line.partition("{")
+            labels = set(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="', rest.rpartition("}")[0])) if rest else set()
+            samples.setdefault(name.split(" ")[0], set()).update(labels)
+    return samples
 
 
-def wait_for_names(node, names: set[str], timeout: float = 20) -> set[str]:
+def merge(*scrapes: dict[str, set[str]]) -> dict[str, set[str]]:
+    merged: dict[str, set[str]] = {}
+    for samples in scrapes:
+        for name, labels in samples.items():
+            merged.setdefault(name, set()).update(labels)
+    return merged
+
+
+def wait_for_names(node, names: set[str], timeout: float = 20) -> dict[str, set[str]]:
     """Scrape until ``names`` are all exported (store gauges and flushed counters may lag a moment)."""
     deadline = time.monotonic() + timeout
     while True:
         exported = scrape(node)
-        if names <= exported or time.monotonic() > deadline:
+        if names <= set(exported) or time.monotonic() > deadline:
             return exported
         time.sleep(0.5)
+
+
+def check_exported(names: set[str], exported: dict[str, set[str]], who: str) -> None:
+    """Every name in ``names`` is exported, and each query's labels exist on the metrics it names."""
+    used = used_metric_names()
+    missing = {name: sorted(used[name]) for name in names if name not in exported}
+    assert not missing, f"used by deploy/ but not exported by {who}: {missing}"
+    for name in names:  # histogram suffixes only on histograms
+        if name.endswith(HISTOGRAM_SUFFIXES):
+            assert name.rsplit("_", 1)[0] + "_bucket" in exported, name
+    for where, expr in queries():
+        metrics = set(re.findall(r"\bidnode_[a-z0-9_]+", expr))
+        if not metrics or not metrics <= names:
+            continue
+        available = set().union(*(exported[name] for name in metrics)) | TARGET_LABELS
+        unknown = used_labels(expr) - available
+        assert not unknown, f"{where}: labels {sorted(unknown)} not on {sorted(metrics)}"
 
 
 def serve_has(option: str) -> bool:
@@ -90,38 +140,27 @@ def test_dashboard_and_alert_metrics_are_exported(traffic, node_factory, tmp_pat
     _, a, b = traffic
     prefork = node_factory("--workers", "2", data_dir=tmp_path / "prefork")  # supervisor, writer, two workers
     assert http_get(f"{prefork.http}/api/handles/{HANDLE}")[0] == 404  # served by a worker
-    used = used_metric_names()
-    primary_names = {name for name in used if not name.startswith(REPLICA_ONLY)}
-    exported = scrape(b) | scrape(prefork)
-    exported |= wait_for_names(a, primary_names - exported)
-    missing = {name: sorted(used[name]) for name in primary_names if name not in exported}
-    assert not missing, f"used by deploy/ but exported by no node: {missing}"
-    # Names appear with their histogram suffixes only where the family is a histogram, and vice versa.
-    for name in primary_names:
-        if name.endswith(HISTOGRAM_SUFFIXES):
-            assert name.rsplit("_", 1)[0] + "_bucket" in exported, name
+    names = {name for name in used_metric_names() if not name.startswith(REPLICA_ONLY)}
+    exported = merge(scrape(b), scrape(prefork))
+    exported = merge(exported, wait_for_names(a, names - set(exported)))
+    check_exported(names, exported, "the primary-side nodes")
 
-    replica_names = {name for name in used if name.startswith(REPLICA_ONLY)}
-    assert replica_names, "the dashboard and alerts should watch replication"
+
+def test_replication_metrics_are_exported_by_a_replica(node_factory, tmp_path):
+    names = {name for name in used_metric_names() if name.startswith(REPLICA_ONLY)}
+    assert names, "the dashboard and alerts should watch replication"
     if not serve_has("--replica-of"):
-        pytest.skip(f"no --replica-of on this branch: not checked yet: {sorted(replica_names)}")
-    replica = node_factory("--replica-of", a.target, "--workers", "1", data_dir=tmp_path / "replica")
-    exported = wait_for_names(replica, replica_names)
-    missing = {name: sorted(used[name]) for name in replica_names if name not in exported}
-    assert not missing, f"used by deploy/ but not exported by a replica: {missing}"
+        pytest.skip(f"no --replica-of on this branch: not checked yet: {sorted(names)}")
+    primary = node_factory("--workers", "1", data_dir=tmp_path / "primary")
+    replica = node_factory("--replica-of", primary.target, "--workers", "1", data_dir=tmp_path / "replica")
+    check_exported(names, wait_for_names(replica, names), "a replica")
 
 
-def test_probe_paths_answer(traffic):
-    """The Kubernetes probes' paths: /healthz alive, /readyz ready on a serving node."""
-    _, a, b = traffic
-    for node in (a, b):
-        status, _, body = http_get(f"{node.http}/healthz")
-        assert status == 200, body
-    if importlib.util.find_spec("idnode.health") is None:
-        pytest.skip("GET /readyz is not on this branch yet (idnode/health.py, the ops work)")
-    for node in (a, b):
-        status, _, body = http_get(f"{node.http}/readyz")
-        assert status == 200, body
+def test_probe_paths_answer(node):
+    """The Kubernetes probes' paths on a prefork node: /healthz alive, /readyz ready."""
+    for path in ("/healthz", "/readyz"):
+        status, _, body = http_get(f"{node.http}{path}")
+        assert status == 200, (path, body)
 
 
 def healthcheck_command() -> list[str]:
