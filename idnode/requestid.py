@@ -10,8 +10,9 @@ Where it enters and leaves:
 - HTTP: the ``X-Request-Id`` request header, or a new id; always returned
   in the ``X-Request-Id`` response header (``resolver/http/server.py``).
 - gRPC: the ``x-request-id`` metadata, or a new id; always returned in the
-  trailing metadata, errors included (:class:`RequestIdInterceptor`,
-  ``resolver/grpc/status.py``).
+  trailing metadata, errors included (:class:`RequestIdHandler` around the
+  Resolver and Registry services, ``resolver/grpc/status.py``; the health
+  and reflection services have none).
 - DNS: DNS messages carry no id; a query the node resolves through another
   node gets a new one (so the hops can be followed).
 - Passed on: a prefork worker forwarding a write to the writer process
@@ -40,7 +41,8 @@ __all__ = [
     "GRPC_KEY",
     "HTTP_HEADER",
     "RequestIdFilter",
-    "RequestIdInterceptor",
+    "RequestIdHandler",
+    "RequestIdServer",
     "accept",
     "current",
     "ensure",
@@ -153,23 +155,24 @@ def _wrap(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
     return handler._replace(stream_stream=_wrap_streaming(handler.stream_stream, method))
 
 
-class RequestIdInterceptor(grpc.aio.ServerInterceptor):
-    """Gives every call of the server a request id (from ``x-request-id`` metadata or new),
-    current while the call is served and returned in its trailing metadata.
+class RequestIdHandler(grpc.GenericRpcHandler):
+    """Wraps a generic handler so that every call it serves has a request id (``x-request-id``
+    metadata or new), current while the call is served and returned in its trailing metadata.
 
-    The wrapped handler of each method is built once and cached. At
-    ``--log-level debug`` each call writes one line naming its method.
+    Each method's wrapped handler is built once and cached, so a call costs one
+    dictionary lookup more than the bare handler (a server interceptor would
+    add a coroutine chain to every call). At ``--log-level debug`` each call
+    writes one line naming its method.
     """
 
-    def __init__(self) -> None:
+    __slots__ = ("_inner", "_wrapped")
+
+    def __init__(self, inner: grpc.GenericRpcHandler) -> None:
+        self._inner = inner
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = await continuation(handler_call_details)
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        handler = self._inner.service(handler_call_details)
         if handler is None:
             return None
         method = handler_call_details.method
@@ -177,3 +180,20 @@ class RequestIdInterceptor(grpc.aio.ServerInterceptor):
         if cached is None or cached[0] is not handler:
             cached = self._wrapped[method] = (handler, _wrap(handler, method))
         return cached[1]
+
+
+class RequestIdServer:
+    """Stands in for a ``grpc.aio.Server`` while generated ``add_XServicer_to_server`` functions
+    register a service: every method handler is wrapped (request ids) once, at registration."""
+
+    __slots__ = ("_server",)
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers: Iterable[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(tuple(RequestIdHandler(h) for h in handlers))
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+        wrapped = {name: _wrap(h, f"/{service}/{name}") for name, h in handlers.items()}
+        self._server.add_registered_method_handlers(service, wrapped)

@@ -17,7 +17,7 @@ from grpc_reflection.v1alpha import reflection as grpc_reflection
 from idnode import metrics
 from idnode.health import INTERVAL, Health, health_of
 from idnode.proto import registry_pb2_grpc
-from idnode.requestid import RequestIdInterceptor
+from idnode.requestid import RequestIdHandler, RequestIdServer
 from idnode.resolver.grpc import registry_service, resolver_service
 from idnode.resolver.grpc.resolver_service import Meter
 
@@ -105,18 +105,21 @@ async def start_grpc_server(
     # after the supervisor has checked the port itself.
     tally = metrics.tally() if count else None
     server = grpc.aio.server(
-        interceptors=(RequestIdInterceptor(), *((_RegistryMeter(tally),) if tally is not None else ())),
+        interceptors=(_RegistryMeter(tally),) if tally is not None else (),
         options=[
             ("grpc.so_reuseport", 1 if reuse_port else 0),
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
         ],
     )
-    server.add_generic_rpc_handlers((resolver_service.resolver_handler(registry),))
+    # Resolver and Registry calls get a request id (idnode/requestid.py), wrapped once here.
+    server.add_generic_rpc_handlers((RequestIdHandler(resolver_service.resolver_handler(registry)),))
     if registry_handler is not None:
-        server.add_generic_rpc_handlers((registry_handler,))
+        server.add_generic_rpc_handlers((RequestIdHandler(registry_handler),))
     else:
-        registry_pb2_grpc.add_RegistryServicer_to_server(registry_service.RegistryService(registry), server)
+        registry_pb2_grpc.add_RegistryServicer_to_server(
+            registry_service.RegistryService(registry), RequestIdServer(server)
+        )
     service_names = [resolver_service.SERVICE_NAME, registry_service.SERVICE_NAME]
     if health:
         servicer = _health_servicer()
