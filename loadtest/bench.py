@@ -52,7 +52,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from idnode.loadtest import _bench_dns, _bench_http, _bench_sync, datagen
+from idnode.loadtest import _bench_dns, _bench_health, _bench_http, _bench_sync, datagen
 from idnode.loadtest import _bench_report as report
 from idnode.loadtest._bench_proc import Server, system_busy_seconds, tree_cpu_seconds
 
@@ -321,6 +321,7 @@ class Bench:
         self.load_rows_per_s: float | None = None
         self.open_rate: float | None = None
         self.efficiency_runs: dict[int, list[dict[str, Any]]] = {}
+        self.readiness: dict[str, Any] | str | None = None  # readiness checks timed beside an LMDB get
 
     # -- one measurement ---------------------------------------------------------------
 
@@ -649,6 +650,7 @@ def figures(bench: Bench, elapsed: float, fastpath: list[dict[str, Any]] | str) 
     out["workers_requested"] = args.workers
     out["targets"] = report.check_targets(out, untrusted, status)
     out["fastpath"] = fastpath
+    out["readiness"] = bench.readiness
     out["series"] = series
     keep = ("series", "round", "flags", "rate", "errors", "error_samples", "server_cpu", "client_cpu", "other_cpu")
     out["flagged_runs"] = [
@@ -828,6 +830,18 @@ def render(fig: dict[str, Any], markdown: bool = False) -> str:
             for r in f["fastpath"]
         ]
         lines.append(tab(["fast-path function", "python µs", "cython µs", "speed-up"], prow))
+    ready = f.get("readiness")
+    if isinstance(ready, dict):
+        writer = ready["writer_check_us"]
+        lines += [
+            "",
+            f"readiness checks per call: store {fmt(ready['store_check_us'])} µs, writer "
+            f"{'-' if writer is None else fmt(writer)} µs ({ready['writer_sockets']} sockets), all "
+            f"{fmt(ready['readiness_us'])} µs vs one LMDB read txn + get {fmt(ready['lmdb_get_us'])} µs "
+            f"({fmt(ready['readiness_vs_lmdb_get'], 'x')})",
+        ]
+    elif ready:
+        lines.append(f"readiness checks: {ready}")
     if f["flagged_runs"]:
         lines += ["", f"flagged runs ({len(f['flagged_runs'])}, left out of the medians):", *([""] if markdown else [])]
         for r in f["flagged_runs"]:
@@ -898,6 +912,10 @@ def main(argv: list[str] | None = None) -> int:
             http.rounds()
         elif not args.dns_only:
             bench.setup()
+            try:  # while the node serves (its writer sockets exist); a failure must not lose the rest
+                bench.readiness = _bench_health.compare(bench.data_dir, args.fastpath_n)
+            except Exception as exc:
+                bench.readiness = f"failed: {type(exc).__name__}: {exc}"
             bench.rounds()
             peaks = [r["rate"] for r in bench.runs if r["series"].startswith("resolve@") and r["target"] == "idnode"]
             level_medians = [

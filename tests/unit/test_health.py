@@ -136,3 +136,17 @@ async def test_readyz(registry, tmp_path):
         reply = await client.post("/readyz")
         assert reply.status == 405  # never taken for a handle by the resolver pages' catch-all
         assert (await client.get("/healthz")).status == 200  # alive, even when not ready
+
+
+def test_bench_times_the_checks_on_a_real_folder(registry, registry_factory):
+    from idnode.loadtest import _bench_health
+
+    data = registry.store.path
+    registry_factory.close_all()  # py-lmdb opens an environment once per process
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as writer:
+        writer.bind(str(data / "writer.sock"))
+        writer.listen(64)
+        figures = _bench_health.compare(data, 20)
+    assert figures["problems"] == [] and figures["writer_sockets"] == 1
+    assert all(figures[k] > 0 for k in ("lmdb_get_us", "store_check_us", "writer_check_us", "readiness_us"))
+    assert figures["readiness_vs_lmdb_get"] == figures["readiness_us"] / figures["lmdb_get_us"]
