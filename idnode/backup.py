@@ -40,7 +40,9 @@ one atomic exchange of the two folders (``renameat2(RENAME_EXCHANGE)``; where
 the file system lacks it, two renames, with the old folder kept complete
 under a hidden name until the new one is in place), so a crash leaves the
 old folder or the new one, never a mix. Nothing is changed when a check
-fails.
+fails. The target must be a folder that can be renamed: when the data
+folder is itself a mount point (a Kubernetes volume), give ``--data-dir`` a
+folder inside the volume.
 
 Caution: restoring an older backup onto a node that syncs to a top-level
 node (``--top``) rewinds its change log below what the top-level node has

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import contextvars
 import logging
 import queue
 import threading
@@ -112,11 +113,13 @@ class WriteContext:
 
 
 class _Job:
-    __slots__ = ("fn", "future")
+    __slots__ = ("context", "fn", "future")
 
     def __init__(self, fn: WriteOp) -> None:
         self.fn = fn
         self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        # the submitter's context variables (its request id): the op and its log lines run in them
+        self.context = contextvars.copy_context()
 
 
 _STOP = object()
@@ -250,7 +253,7 @@ class Writer:
                 child = env.begin(write=True, parent=parent)
                 ctx = WriteContext(child, self.store, now, sequence, last_digest)
                 try:
-                    value = job.fn(ctx)
+                    value = job.context.run(job.fn, ctx)
                     ctx.flush_counters()
                 except lmdb.MapFullError:
                     child.abort()
@@ -261,7 +264,7 @@ class Writer:
                     continue
                 except Exception as exc:
                     child.abort()
-                    log.exception("write operation failed")
+                    job.context.run(log.exception, "write operation failed")
                     outcomes.append((False, ServerError(f"write failed: {type(exc).__name__}")))
                     continue
                 child.commit()

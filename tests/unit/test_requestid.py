@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import logging
@@ -139,3 +140,34 @@ async def test_http_returns_the_id_on_every_answer(seeded, tmp_path):
         assert reply.status == 302 and reply.headers["X-Request-Id"] == "h-3"
         reply = await client.post("/healthz", headers={"X-Request-Id": "h-4"})
         assert reply.status == 405 and reply.headers["X-Request-Id"] == "h-4"
+
+
+async def test_the_writer_thread_runs_a_write_in_its_submitter_context(registry):
+    """A failing write logs from the writer thread under the request's id (the op itself sees it too)."""
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    handler = Keep()
+    handler.addFilter(requestid.RequestIdFilter())
+    writer_log = logging.getLogger("idnode.registry.writer")
+    writer_log.addHandler(handler)
+    seen = []
+
+    def op(ctx):
+        seen.append(requestid.current())
+        raise ValueError("broken op")
+
+    try:
+        token = requestid.set_current("write-9")
+        try:
+            with pytest.raises(Exception, match="write failed: ValueError"):
+                await asyncio.wrap_future(registry.writer.submit(op))
+        finally:
+            requestid._current.reset(token)
+    finally:
+        writer_log.removeHandler(handler)
+    assert seen == ["write-9"]
+    assert [(r.getMessage(), r.request_id) for r in records] == [("write operation failed", "write-9")]
