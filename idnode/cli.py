@@ -310,6 +310,23 @@ def main() -> None:
 @click.option(
     "--metrics/--no-metrics", default=None, help="Count requests and serve GET /metrics on the HTTP port [default: on]."
 )
+@click.option("--replica-of", metavar="HOST:PORT", help="Run as a read replica of this primary [default: a primary].")
+@click.option(
+    "--forward-writes/--no-forward-writes",
+    default=None,
+    help="A replica forwards gRPC Registry writes to its primary instead of refusing them [default: refuse].",
+)
+@click.option(
+    "--primary-token-file",
+    metavar="FILE",
+    help="A replica's node-admin or auditor credential of the primary [default: <data-dir>/primary.credential].",
+)
+@click.option(
+    "--log-retention", metavar="DURATION", help="Change log kept, e.g. 7d, 12h, 3600; off keeps all [default: 7d]."
+)
+@click.option(
+    "--max-replica-lag", type=float, metavar="SECONDS", help="A replica lagging more is not ready [default: 30]."
+)
 def serve(config: str | None, **flags: Any) -> None:
     """Run a node.
 

@@ -13,6 +13,7 @@ the writer and close the store.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import json
 import logging
@@ -157,7 +158,7 @@ def open_writer(settings: Settings) -> tuple[Store, Writer, Registry]:
     store = Store(settings.data_dir, map_size=settings.map_size, max_readers=settings.max_readers, lock=False)
     writer = Writer(store)
     try:
-        registry = Registry(store, writer, settings.node_prefix)
+        registry = Registry(store, writer, settings.node_prefix, replica_of=settings.replica_of)
     except BaseException:
         store.close()
         raise
@@ -182,6 +183,13 @@ def start_sync(store: Store, writer: Writer, registry: Registry, settings: Setti
     ``listens`` gives the node's sites with their real ports (``grpc``,
     ``http``, ``dns``: ``HOST:PORT`` or ``off``).
     """
+    if settings.replica_of:  # a replica follows its primary and pushes nothing upward
+        from idnode.sync.replica import primary_credential, start_follower
+
+        credential = primary_credential(settings.primary_token_file, settings.data_dir)
+        follower = start_follower(store, writer, settings.replica_of, credential)
+        _say(f"idnode: read replica of {settings.replica_of} (from sequence {follower.position})")
+        return follower
     if not settings.top:
         return None
     from idnode.sync.outbox import start_outbox
@@ -205,6 +213,18 @@ def top_tls(settings: Settings) -> Any:
     return TopTls.load(settings.top_ca, settings.top_cert, settings.top_key)
 
 
+def start_retention(store: Store, writer: Writer, settings: Settings) -> Any:
+    """Start pruning the change log (``--log-retention``; 0 keeps everything) in
+    the process that owns the writer; the pruner, or None."""
+    if not settings.log_retention:
+        return None
+    from idnode.sync.retention import Pruner
+
+    pruner = Pruner(store, writer, settings.log_retention, keep_outbox=bool(settings.top))
+    pruner.start()
+    return pruner
+
+
 def start_recursion(registry: Any, settings: Settings, grpc_listen: str) -> Any:
     """Give the registry a recursor when ``--top`` is set (every process that
     serves reads); the recursor, or None when stand-alone (then prefixes not
@@ -225,6 +245,21 @@ def start_recursion(registry: Any, settings: Settings, grpc_listen: str) -> Any:
     return recursor
 
 
+def replica_registry_handler(registry: Registry, settings: Settings, local: Any = None) -> Any:
+    """``idnode.v1.Registry`` of a replica with ``--forward-writes``: writes to
+    the primary, the rest to ``local`` (a generic handler; default: served
+    here). None otherwise (the server serves Registry itself, or ``local``)."""
+    if not (settings.replica_of and settings.forward_writes):
+        return local
+    import grpc
+
+    from idnode.resolver.grpc.forward import servicer_handler, write_forwarder
+    from idnode.resolver.grpc.registry_service import RegistryService
+
+    channel = grpc.aio.insecure_channel(settings.replica_of)
+    return write_forwarder(local or servicer_handler(RegistryService(registry)), channel)
+
+
 def close_writer(store: Store, writer: Writer) -> None:
     store.grow_hook = None
     writer.stop()
@@ -232,7 +267,11 @@ def close_writer(store: Store, writer: Writer) -> None:
 
 
 async def bootstrap(registry: Registry, settings: Settings) -> None:
-    """First-start admin credential; demo data when asked (both idempotent)."""
+    """First-start admin credential; demo data when asked (both idempotent). A replica has neither."""
+    if settings.replica_of:
+        if settings.demo:
+            _say("idnode: --demo is ignored on a read replica (it holds the primary's data)")
+        return
     token = await registry.ensure_admin_credential()
     if token:
         _write_secret(settings.admin_credential_path, token)
@@ -268,7 +307,7 @@ async def serve(settings: Settings) -> int:
     if settings.http_listen != "off":
         check_port_free(settings.http_listen)
     lock_fd = lock_folder(settings.data_dir)
-    server = dns = http = outbox = recursor = flusher = None
+    server = dns = http = outbox = recursor = flusher = pruner = None
     if settings.metrics:
         metrics.prepare_dir(settings.data_dir)
         metrics.process_started()
@@ -276,7 +315,9 @@ async def serve(settings: Settings) -> int:
         store, writer, registry = open_writer(settings)
         try:
             await bootstrap(registry, settings)
-            server, port = await start_grpc_server(registry, settings.grpc_listen)
+            server, port = await start_grpc_server(
+                registry, settings.grpc_listen, registry_handler=replica_registry_handler(registry, settings)
+            )
             recursor = start_recursion(registry, settings, with_port(settings.grpc_listen, port))
             dns = await start_dns(registry, settings)
             http = await start_http(registry, settings)
@@ -292,6 +333,7 @@ async def serve(settings: Settings) -> int:
                 },
             )
             flusher = metrics.start_flusher()
+            pruner = start_retention(store, writer, settings)
             _say(banner(settings, port, registry.node_prefix))
             if dns is not None:
                 _say(dns_banner(settings, dns.port))
@@ -313,6 +355,8 @@ async def serve(settings: Settings) -> int:
                 outbox = None
             return 0
         finally:
+            if pruner is not None:
+                await pruner.stop(0)
             if outbox is not None:
                 await outbox.stop(0)
             if http is not None:
@@ -374,6 +418,12 @@ def run(settings: Settings) -> int:
             ssl_context(settings)
         if settings.top:
             top_tls(settings)  # unreadable --top-ca/--top-cert/--top-key fail the start here
+        if settings.replica_of:  # the node prefix is the primary's (from the folder, else asked at start-up)
+            from idnode.sync.replica import primary_credential, replica_node_prefix
+
+            credential = primary_credential(settings.primary_token_file, settings.data_dir)
+            prefix = replica_node_prefix(settings.data_dir, settings.replica_of, credential)
+            settings = dataclasses.replace(settings, node_prefix=prefix)
         if settings.workers > 1:
             from idnode.prefork import supervise
 

@@ -50,9 +50,11 @@ from idnode.node import (
     dns_banner,
     http_banner,
     open_writer,
+    replica_registry_handler,
     start_dns,
     start_http,
     start_recursion,
+    start_retention,
     start_sync,
     wait_for_stop,
 )
@@ -141,7 +143,7 @@ async def _writer_role(settings: Settings, target: str, http_path: str, ready: C
     if settings.metrics:
         metrics.process_started()
     store, writer, registry = open_writer(settings)
-    outbox = flusher = None
+    outbox = flusher = pruner = None
     try:
         await bootstrap(registry, settings)
         server, _ = await start_grpc_server(registry, target, reflection=False, count=False)
@@ -150,6 +152,7 @@ async def _writer_role(settings: Settings, target: str, http_path: str, ready: C
         # The supervisor passes the real ports (port 0 already picked).
         listens = {"grpc": settings.grpc_listen, "http": settings.http_listen, "dns": settings.dns_listen}
         outbox = start_sync(store, writer, registry, settings, listens)
+        pruner = start_retention(store, writer, settings)
         ready()
         await wait_for_stop(signal.SIGTERM)
         health_of(registry).draining = True
@@ -161,6 +164,8 @@ async def _writer_role(settings: Settings, target: str, http_path: str, ready: C
             outbox = None
         return 0
     finally:
+        if pruner is not None:
+            await pruner.stop(0)
         if outbox is not None:
             await outbox.stop(0)
         if flusher is not None:
@@ -190,12 +195,15 @@ async def _worker_role(settings: Settings, listen: str, target: str, http_path: 
         ],
     )
     try:
-        registry = Registry(store, None, settings.node_prefix)
+        registry = Registry(store, None, settings.node_prefix, replica_of=settings.replica_of)
         registry.top = settings.top  # stats name it; the writer process runs the outbox
         sockets = (target.removeprefix("unix:"), *((http_path,) if settings.http_listen != "off" else ()))
         health_of(registry).add_check("writer", unix_socket_check("the writer process", *sockets))
         server, _ = await start_grpc_server(
-            registry, listen, reuse_port=True, registry_handler=registry_forwarder(channel)
+            registry,
+            listen,
+            reuse_port=True,
+            registry_handler=replica_registry_handler(registry, settings, registry_forwarder(channel)),
         )
         recursor = start_recursion(registry, settings, listen)
         dns = await start_dns(registry, settings, reuse_port=True)

@@ -25,6 +25,7 @@ __all__ = [
     "ConfigError",
     "Settings",
     "load_settings",
+    "parse_duration",
     "parse_listen",
     "parse_size",
 ]
@@ -279,6 +280,32 @@ def _seconds(value: object) -> float:
     return float(value)
 
 
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a number or text such as ``"90"``, ``"30s"``, ``"15m"``, ``"12h"``, ``"7d"``; ``off`` is 0.
+
+    Raises:
+        ValueError: anything else.
+    """
+    if isinstance(value, bool):
+        raise _Invalid(f"expected a duration, got {value!r}")
+    if isinstance(value, (int, float)):
+        if not 0 <= value < float("inf"):
+            raise _Invalid(f"expected a non-negative duration, got {value!r}")
+        return float(value)
+    if not isinstance(value, str):
+        raise _Invalid(f"expected a duration such as 7d, got {type(value).__name__}")
+    if value.strip().lower() == "off":
+        return 0.0
+    match = _DURATION_RE.match(value.lower())
+    if match is None:
+        raise _Invalid(f"{value!r} is not a duration (examples: 3600, 90s, 15m, 12h, 7d, 2w, off)")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "data_dir": _path,
     "grpc_listen": _listen,
@@ -304,6 +331,11 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "recursion": _bool,
     "grace": _seconds,
     "metrics": _bool,
+    "replica_of": _optional_target,
+    "forward_writes": _bool,
+    "primary_token_file": _optional_path,
+    "log_retention": parse_duration,
+    "max_replica_lag": _seconds,
 }
 
 
@@ -349,6 +381,11 @@ class Settings:
     recursion: bool = True  # with top: resolve prefixes not served here via the top node; False = 303 referral
     grace: float = 10.0  # seconds to finish in-flight work on SIGTERM
     metrics: bool = True  # Prometheus metrics (GET /metrics); False: nothing counted (the benchmark's baseline)
+    replica_of: str | None = None  # a read replica of this primary HOST:PORT (sync/README.md); None = primary
+    forward_writes: bool = False  # a replica forwards gRPC Registry writes to its primary instead of refusing them
+    primary_token_file: Path | None = None  # primary's admin/auditor credential; None = <data-dir>/primary.credential
+    log_retention: float = 7 * 86400.0  # seconds of change log kept (0 = everything); never past the outbox cursor
+    max_replica_lag: float = 30.0  # seconds: a replica lagging more is not ready (/readyz, gRPC health)
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

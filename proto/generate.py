@@ -14,7 +14,7 @@ import sys
 import tempfile
 
 HERE = pathlib.Path(__file__).resolve().parent
-PROTOS = ("common.proto", "resolver.proto", "registry.proto", "toplevel.proto")
+PROTOS = ("common.proto", "resolver.proto", "registry.proto", "toplevel.proto", "replication.proto")
 
 
 def generate(out_dir: pathlib.Path) -> list[pathlib.Path]:

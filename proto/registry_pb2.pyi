@@ -306,7 +306,7 @@ class PrefixStats(_message.Message):
     def __init__(self, prefix: _Optional[str] = ..., identifiers: _Optional[int] = ..., registrations: _Optional[int] = ..., deletions: _Optional[int] = ...) -> None: ...
 
 class Stats(_message.Message):
-    __slots__ = ("node_prefix", "identifiers", "tombstones", "enterprises", "prefixes", "changelog_sequence", "per_prefix", "map_size", "map_used", "readers_used", "readers_max", "fastpath", "version", "sync")
+    __slots__ = ("node_prefix", "identifiers", "tombstones", "enterprises", "prefixes", "changelog_sequence", "per_prefix", "map_size", "map_used", "readers_used", "readers_max", "fastpath", "version", "sync", "replication")
     NODE_PREFIX_FIELD_NUMBER: _ClassVar[int]
     IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
     TOMBSTONES_FIELD_NUMBER: _ClassVar[int]
@@ -321,6 +321,7 @@ class Stats(_message.Message):
     FASTPATH_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SYNC_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_FIELD_NUMBER: _ClassVar[int]
     node_prefix: str
     identifiers: int
     tombstones: int
@@ -335,7 +336,8 @@ class Stats(_message.Message):
     fastpath: str
     version: str
     sync: SyncStats
-    def __init__(self, node_prefix: _Optional[str] = ..., identifiers: _Optional[int] = ..., tombstones: _Optional[int] = ..., enterprises: _Optional[int] = ..., prefixes: _Optional[int] = ..., changelog_sequence: _Optional[int] = ..., per_prefix: _Optional[_Iterable[_Union[PrefixStats, _Mapping]]] = ..., map_size: _Optional[int] = ..., map_used: _Optional[int] = ..., readers_used: _Optional[int] = ..., readers_max: _Optional[int] = ..., fastpath: _Optional[str] = ..., version: _Optional[str] = ..., sync: _Optional[_Union[SyncStats, _Mapping]] = ...) -> None: ...
+    replication: ReplicationStats
+    def __init__(self, node_prefix: _Optional[str] = ..., identifiers: _Optional[int] = ..., tombstones: _Optional[int] = ..., enterprises: _Optional[int] = ..., prefixes: _Optional[int] = ..., changelog_sequence: _Optional[int] = ..., per_prefix: _Optional[_Iterable[_Union[PrefixStats, _Mapping]]] = ..., map_size: _Optional[int] = ..., map_used: _Optional[int] = ..., readers_used: _Optional[int] = ..., readers_max: _Optional[int] = ..., fastpath: _Optional[str] = ..., version: _Optional[str] = ..., sync: _Optional[_Union[SyncStats, _Mapping]] = ..., replication: _Optional[_Union[ReplicationStats, _Mapping]] = ...) -> None: ...
 
 class SyncStats(_message.Message):
     __slots__ = ("top", "last_sequence", "acked_sequence", "lag_sequences", "lag_seconds")
@@ -350,3 +352,21 @@ class SyncStats(_message.Message):
     lag_sequences: int
     lag_seconds: float
     def __init__(self, top: _Optional[str] = ..., last_sequence: _Optional[int] = ..., acked_sequence: _Optional[int] = ..., lag_sequences: _Optional[int] = ..., lag_seconds: _Optional[float] = ...) -> None: ...
+
+class ReplicationStats(_message.Message):
+    __slots__ = ("primary", "state", "applied_sequence", "primary_sequence", "lag_sequences", "lag_seconds", "updated")
+    PRIMARY_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    LAG_SEQUENCES_FIELD_NUMBER: _ClassVar[int]
+    LAG_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_FIELD_NUMBER: _ClassVar[int]
+    primary: str
+    state: str
+    applied_sequence: int
+    primary_sequence: int
+    lag_sequences: int
+    lag_seconds: float
+    updated: float
+    def __init__(self, primary: _Optional[str] = ..., state: _Optional[str] = ..., applied_sequence: _Optional[int] = ..., primary_sequence: _Optional[int] = ..., lag_sequences: _Optional[int] = ..., lag_seconds: _Optional[float] = ..., updated: _Optional[float] = ...) -> None: ...

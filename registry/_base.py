@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from idnode.registry.changelog import OP_PUT
+from idnode.registry.errors import ServerBackup
 from idnode.registry.store import Store
 from idnode.registry.writer import WriteContext, Writer
 
@@ -35,8 +36,17 @@ class RegistryBase:
     writer: Writer
     node_prefix: str
     top: str | None = None  # the upstream top-level node (``--top``); with one, new prefixes start pending
+    replica_of: str | None = None  # the primary (``--replica-of``) of a read replica: its writes are refused
 
-    async def _write(self, fn: Callable[[WriteContext], Any]) -> Any:
+    async def _write(self, fn: Callable[[WriteContext], Any], *, local: bool = False) -> Any:
+        """Hand ``fn`` to the writer; its result once durable.
+
+        Raises:
+            ServerBackup (302): this node is a read replica and ``fn`` is not
+            ``local`` (node-local state that is not replicated, e.g. sessions).
+        """
+        if self.replica_of and not local:
+            raise ServerBackup(f"this node is a read-only replica: send writes to its primary {self.replica_of}")
         return await asyncio.wrap_future(self.writer.submit(fn))
 
     @staticmethod

@@ -114,7 +114,7 @@ class SessionsMixin(RegistryBase):
             ctx.put("sessions", _session_key(session_id), _json(record))
             return expires
 
-        return session_id, await self._write(op)
+        return session_id, await self._write(op, local=True)  # sessions are per node
 
     @staticmethod
     def _purge_sessions(ctx: WriteContext) -> None:
@@ -163,7 +163,7 @@ class SessionsMixin(RegistryBase):
             ctx.delete("sessions", key)
             return True
 
-        return await self._write(op)
+        return await self._write(op, local=True)
 
     # -- listing handles by prefix ---------------------------------------------
 

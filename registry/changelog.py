@@ -37,6 +37,7 @@ OP_PUT = 4
 OP_NAMES = {OP_CREATE: "create", OP_UPDATE: "update", OP_DELETE: "delete", OP_PUT: "put"}
 GENESIS = bytes(32)
 OUTBOX_CURSOR = b"outbox_cursor"  # meta key: the highest sequence the top-level node acknowledged
+PRUNED = b"changelog_pruned"  # meta key: u64 sequence + digest of the last entry pruned (or before a snapshot)
 
 _HEAD = struct.Struct(">BBBQ")
 
@@ -147,6 +148,61 @@ def verify_chain(entries: Iterable[tuple[int, bytes]], start_digest: bytes | Non
         expected_prev = digest(raw)
         expected_seq = sequence + 1
         count += 1
+    return count
+
+
+def pruned(store: Store, txn: Any = None) -> tuple[int, bytes]:
+    """``(sequence, digest)`` of the last entry no longer kept (``(0, GENESIS)`` when none was pruned).
+
+    Written by :func:`prune` (retention) and by a replica's snapshot
+    bootstrap, whose log starts after the snapshot's sequence. The first kept
+    entry's previous-entry digest equals this digest, so the chain stays
+    verifiable from there.
+    """
+    raw = store.get("meta", PRUNED) if txn is None else txn.get(PRUNED, db=store.dbs["meta"])
+    if not raw:
+        return 0, GENESIS
+    return from_u64(raw[:8]), bytes(raw[8:40])
+
+
+def head(store: Store, txn: Any) -> tuple[int, bytes]:
+    """``(sequence, digest)`` of the newest entry, in ``txn``: the next entry's sequence - 1 and previous digest.
+
+    An empty log continues from the pruned marker (a replica right after its
+    snapshot), else from ``(0, GENESIS)``.
+    """
+    cur = txn.cursor(db=store.dbs["changelog"])
+    if cur.last():
+        return from_u64(cur.key()), digest(cur.value())
+    return pruned(store, txn)
+
+
+def prune(ctx: Any, before: float, keep_from: int, limit: int = 10_000) -> int:
+    """Delete the oldest entries written before ``before`` (s since 1970), at most ``limit``; return how many.
+
+    A write operation for the writer. It never deletes ``keep_from`` or any
+    later sequence (the caller passes the outbox cursor + 1 with ``--top``,
+    else the head: the newest entry is always kept), and it records the
+    sequence and digest of the last entry deleted in ``meta/changelog_pruned``
+    in the same transaction. Pruning writes no change-log entry.
+    """
+    cur = ctx.cursor("changelog")
+    count = 0
+    last: tuple[int, bytes] | None = None
+    if not cur.first():
+        return 0
+    while count < limit:
+        key = cur.key()
+        if not key:  # deleted the last entry: the cursor is past the end
+            break
+        sequence, raw = from_u64(key), bytes(cur.value())
+        if sequence >= keep_from or decode_entry(sequence, raw).time >= before:
+            break
+        last = sequence, digest(raw)
+        count += 1
+        cur.delete()  # moves to the next entry
+    if last is not None:
+        ctx.put("meta", PRUNED, u64(last[0]) + last[1])
     return count
 
 

@@ -99,6 +99,12 @@ class ServerNotResponsible(HandleError):
     code = 301
 
 
+class ServerBackup(HandleError):
+    """this node is a read-only replica: send writes to its primary"""
+
+    code = 302
+
+
 class PrefixReferral(HandleError):
     """prefix is served elsewhere"""
 
@@ -144,6 +150,7 @@ BY_CODE: dict[int, type[HandleError]] = {
         ValueAlreadyExists,
         InvalidValue,
         ServerNotResponsible,
+        ServerBackup,
         PrefixReferral,
         InvalidAdmin,
         InsufficientPermissions,

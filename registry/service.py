@@ -53,18 +53,24 @@ class Registry(AccountsMixin, IdentifiersMixin, SessionsMixin):
             Registry calls are forwarded to the writer process (reads only here).
         node_prefix: this node's prefix (``88.118``); enterprise prefixes are
             allocated under it. Fixed at the folder's first start.
+        replica_of: the primary of a read replica (``--replica-of``): writes
+            are refused with ServerBackup (302) naming it, and an empty folder
+            is left for the replica follower to fill.
     """
 
     top: str | None = None  # the upstream top-level node (``--top``) when upward sync runs; set by the node
 
-    def __init__(self, store: Store, writer: Writer | None, node_prefix: str) -> None:
+    def __init__(self, store: Store, writer: Writer | None, node_prefix: str, *, replica_of: str | None = None) -> None:
         self.store = store
+        self.replica_of = replica_of
         self.writer = writer
         self.node_prefix = _fastpath.parse_prefix(node_prefix)
         self._verified = auth.VerifiedCache()
         self._ids = store.dbs["identifiers"]
         stored = store.get("meta", b"node_prefix")
         if stored is None:
+            if replica_of:  # a replica learns its node prefix from the primary's log or snapshot
+                return
             if writer is None:
                 raise StoreError(f"data folder {store.path} has not been initialised by a writer")
             writer.run(lambda ctx: self._put(ctx, "meta", b"node_prefix", self.node_prefix.encode(), "system"))
@@ -286,6 +292,11 @@ class Registry(AccountsMixin, IdentifiersMixin, SessionsMixin):
         out.update(self.store.usage())
         if own is None:
             out["sync"] = self.sync_status()
+            from idnode.sync.replica import replication_status
+
+            replication = replication_status(self.store)
+            if replication is not None:  # a read replica
+                out["replication"] = replication
         return out
 
     def sync_status(self) -> dict[str, Any]:

@@ -27,20 +27,22 @@ starts (``MapResizedError`` -> ``set_mapsize(0)``).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import logging
 import os
 import struct
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import lmdb
 from google.protobuf.message import DecodeError
 
 from idnode.registry import _records
-from idnode.registry.errors import HandleError, SchemaMismatch, StoreError, StoreLocked
+from idnode.registry.errors import HandleError, SchemaMismatch, ServerBusy, StoreError, StoreLocked
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +160,8 @@ class Store:
         self.writable = writable
         self._lock_fd: int | None = None
         self._grow_lock = threading.Lock()
+        self._pins = 0  # long read transactions open in this process (a replication snapshot)
+        self._pin_lock = threading.Lock()
         self.grow_hook: Callable[[Callable[[], None]], None] | None = None
         try:
             self.path.mkdir(parents=True, exist_ok=True)
@@ -244,8 +248,30 @@ class Store:
         try:
             return self.env.begin(db=handle)
         except lmdb.MapResizedError:
+            if self._pins:  # remapping now would pull the map from under the pinned transaction
+                raise ServerBusy("the store is being snapshotted for a replica while its map grew; retry") from None
             self.env.set_mapsize(0)
             return self.env.begin(db=handle)
+
+    @contextlib.contextmanager
+    def pinned(self) -> Iterator[lmdb.Transaction]:
+        """A read transaction that may stay open long (a replica's snapshot), in any thread.
+
+        While it is open this process does not remap the map: a resize
+        (:meth:`grow`) waits for it, and a read that needs the grown map gets
+        ServerBusy (retry) instead of the remap that would invalidate it.
+        Enter it off the event-loop thread: it waits for a resize in progress,
+        which may need that thread.
+        """
+        with self._grow_lock, self._pin_lock:
+            txn = self.begin()
+            self._pins += 1
+        try:
+            yield txn
+        finally:
+            txn.abort()
+            with self._pin_lock:
+                self._pins -= 1
 
     def get(self, db: str, key: bytes) -> bytes | None:
         """One key in one short read transaction."""
@@ -258,7 +284,11 @@ class Store:
             with self.begin() as own:
                 return self.last_sequence(own)
         cur = txn.cursor(db=self.dbs["changelog"])
-        return from_u64(cur.key()) if cur.last() else 0
+        if cur.last():
+            return from_u64(cur.key())
+        # An empty log continues from its pruned marker (a replica right after a snapshot).
+        marker = txn.get(b"changelog_pruned", db=self.dbs["meta"])
+        return from_u64(marker[:8]) if marker else 0
 
     def changes_after(self, sequence: int, limit: int = 500, max_bytes: int = 1 << 20) -> list[tuple[int, bytes]]:
         """Raw change-log entries after ``sequence``, in order, in one read transaction.
@@ -300,6 +330,11 @@ class Store:
 
             def resize() -> None:
                 self.env.set_mapsize(new)
+
+            # A snapshot's pinned transaction is open: remap after it ends (rare;
+            # bounded by its stream). New pins wait for the grow lock held here.
+            while self._pins:
+                time.sleep(0.01)
 
             if self.grow_hook is not None:
                 self.grow_hook(resize)

@@ -146,10 +146,7 @@ class Writer:
 
     def _log_head(self) -> tuple[int, bytes]:
         with self.store.begin() as txn:
-            cur = txn.cursor(db=self.store.dbs["changelog"])
-            if cur.last():
-                return from_u64(cur.key()), changelog.digest(cur.value())
-        return 0, changelog.GENESIS
+            return changelog.head(self.store, txn)
 
     # -- lifecycle -------------------------------------------------------------
 

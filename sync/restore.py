@@ -51,7 +51,7 @@ def _prefix_of(handle: str) -> str:
     return handle.split("/", 1)[0]
 
 
-def _apply(ctx: WriteContext, entry: changelog.Entry) -> None:
+def apply_entry(ctx: WriteContext, entry: changelog.Entry) -> None:
     """One change-log entry's effect on the store."""
     if entry.db == "identifiers":
         old_raw = ctx.get("identifiers", entry.key)
@@ -97,7 +97,7 @@ def replay(store: Store, changes: Iterable[tuple[int, bytes]], batch: int = BATC
                     ctx = WriteContext(txn, store, int(time.time()), 0, b"")
                     for sequence, raw in pending:
                         txn.put(u64(sequence), raw, db=store.dbs["changelog"], append=True)
-                        _apply(ctx, changelog.decode_entry(sequence, raw))
+                        apply_entry(ctx, changelog.decode_entry(sequence, raw))
                     ctx.flush_counters()
                     changelog.set_cursor(ctx, changelog.OUTBOX_CURSOR, pending[-1][0])
                 break

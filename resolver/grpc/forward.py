@@ -16,12 +16,32 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf import message_factory
 
 from idnode import requestid
 from idnode.proto import registry_pb2
 from idnode.resolver.grpc.registry_service import SERVICE_NAME
 
-__all__ = ["registry_forwarder"]
+__all__ = ["WRITE_METHODS", "registry_forwarder", "servicer_handler", "write_forwarder"]
+
+# The Registry methods that write: a read replica with --forward-writes sends
+# these to its primary and answers the others itself.
+WRITE_METHODS = frozenset(
+    {
+        "AddEnterprise",
+        "SetEnterpriseStatus",
+        "AllocatePrefix",
+        "PutTemplate",
+        "CreateToken",
+        "RevokeToken",
+        "CreateIdentifier",
+        "UpdateIdentifier",
+        "DeleteIdentifier",
+        "BatchCreate",
+        "BatchUpdate",
+        "BatchDelete",
+    }
+)
 
 _PASSED_METADATA = ("authorization",)
 
@@ -48,6 +68,40 @@ def registry_forwarder(channel: grpc.aio.Channel) -> grpc.GenericRpcHandler:
         else:
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(_unary_unary(channel.unary_unary(path)))
     return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
+
+
+def servicer_handler(servicer: Any) -> grpc.GenericRpcHandler:
+    """A generic handler serving ``idnode.v1.Registry`` with a local servicer's methods."""
+    handlers: dict[str, grpc.RpcMethodHandler] = {}
+    for method in registry_pb2.DESCRIPTOR.services_by_name["Registry"].methods:
+        request = message_factory.GetMessageClass(method.input_type)
+        response = message_factory.GetMessageClass(method.output_type)
+        make = grpc.unary_stream_rpc_method_handler if method.server_streaming else grpc.unary_unary_rpc_method_handler
+        handlers[method.name] = make(
+            getattr(servicer, method.name),
+            request_deserializer=request.FromString,
+            response_serializer=response.SerializeToString,
+        )
+    return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
+
+
+class _WriteForwarder(grpc.GenericRpcHandler):
+    def __init__(self, local: grpc.GenericRpcHandler, primary: grpc.GenericRpcHandler) -> None:
+        self._local = local
+        self._primary = primary
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        method = handler_call_details.method.rpartition("/")[2]
+        chosen = self._primary if method in WRITE_METHODS else self._local
+        return chosen.service(handler_call_details)
+
+
+def write_forwarder(local: grpc.GenericRpcHandler, primary: grpc.aio.Channel) -> grpc.GenericRpcHandler:
+    """``idnode.v1.Registry`` of a replica with ``--forward-writes``: the write
+    methods (:data:`WRITE_METHODS`) go to the primary over ``primary`` (the
+    caller's credential is the primary's too: credentials replicate), every
+    other method to ``local``. An unreachable primary gives UNAVAILABLE."""
+    return _WriteForwarder(local, registry_forwarder(primary))
 
 
 def _unary_unary(call: Any) -> Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]]:

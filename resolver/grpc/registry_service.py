@@ -228,6 +228,8 @@ def _stats_pb(stats: dict) -> registry_pb2.Stats:
     )
     if stats.get("sync") is not None:
         msg.sync.CopyFrom(registry_pb2.SyncStats(**stats["sync"]))
+    if stats.get("replication") is not None:
+        msg.replication.CopyFrom(registry_pb2.ReplicationStats(**stats["replication"]))
     return msg
 
 

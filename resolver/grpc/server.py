@@ -1,4 +1,4 @@
-"""Build, bind and start the node's grpc.aio server (Resolver, Registry, health, reflection)."""
+"""Build, bind and start the node's grpc.aio server (Resolver, Registry, Replication, health, reflection)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from grpc_reflection.v1alpha import reflection as grpc_reflection
 
 from idnode import metrics
 from idnode.health import INTERVAL, Health, health_of
-from idnode.proto import registry_pb2_grpc
+from idnode.proto import registry_pb2_grpc, replication_pb2_grpc
 from idnode.requestid import RequestIdHandler, RequestIdServer
-from idnode.resolver.grpc import registry_service, resolver_service
+from idnode.resolver.grpc import registry_service, replication_service, resolver_service
 from idnode.resolver.grpc.resolver_service import Meter
 
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "start_grpc_server", "stop_grpc_server"]
@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 _HEALTH: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()  # server -> its health servicer
 _REFRESH: weakref.WeakKeyDictionary[Any, asyncio.Task[None]] = weakref.WeakKeyDictionary()  # server -> refresh task
+_REPLICATION: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()  # server -> its Replication servicer
 
 
 def _health_servicer() -> Any:
@@ -73,11 +74,11 @@ async def start_grpc_server(
     """Start a gRPC server for ``registry`` on ``listen``.
 
     Serves ``idnode.v1.Resolver`` (generic handler, bytes straight through),
-    ``idnode.v1.Registry``, and optionally the standard health service
-    (for ``""`` and both idnode services: SERVING while the process's
-    readiness checks, :func:`idnode.health.health_of`, find no problem,
-    NOT_SERVING otherwise; refreshed every ``idnode.health.INTERVAL``
-    seconds) and server reflection.
+    ``idnode.v1.Registry``, ``idnode.v1.Replication`` (read replicas), and
+    optionally the standard health service (for ``""`` and the idnode
+    services: SERVING while the process's readiness checks,
+    :func:`idnode.health.health_of`, find no problem, NOT_SERVING otherwise;
+    refreshed every ``idnode.health.INTERVAL`` seconds) and server reflection.
     Must be called with the event loop that will serve it running.
 
     Args:
@@ -120,7 +121,9 @@ async def start_grpc_server(
         registry_pb2_grpc.add_RegistryServicer_to_server(
             registry_service.RegistryService(registry), RequestIdServer(server)
         )
-    service_names = [resolver_service.SERVICE_NAME, registry_service.SERVICE_NAME]
+    replication = replication_service.ReplicationService(registry)
+    replication_pb2_grpc.add_ReplicationServicer_to_server(replication, server)
+    service_names = [resolver_service.SERVICE_NAME, registry_service.SERVICE_NAME, replication_service.SERVICE_NAME]
     if health:
         servicer = _health_servicer()
         health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
@@ -139,10 +142,11 @@ async def start_grpc_server(
     await server.start()
     if health:
         _HEALTH[server] = servicer
-        names = ("", resolver_service.SERVICE_NAME, registry_service.SERVICE_NAME)
+        names = ("", resolver_service.SERVICE_NAME, registry_service.SERVICE_NAME, replication_service.SERVICE_NAME)
         _REFRESH[server] = asyncio.get_running_loop().create_task(
             _refresh_health(servicer, names, health_of(registry)), name="grpc-health"
         )
+    _REPLICATION[server] = replication
     logger.info("gRPC server listening on %s (port %d)", listen, port)
     return server, port
 
@@ -160,6 +164,9 @@ async def stop_grpc_server(server: grpc.aio.Server, grace: float) -> None:
         result = servicer.enter_graceful_shutdown()
         if inspect.isawaitable(result):
             await result
+    replication = _REPLICATION.pop(server, None)
+    if replication is not None:  # Follow streams never end by themselves: end them, replicas reconnect
+        replication.close()
     await server.stop(grace)
 
 

@@ -66,7 +66,7 @@ log = logging.getLogger(__name__)
 
 OK, BUSY, REFUSED = 1, -1, -2
 # Handle response code -> HTTP status; every other code answers 200 with status -2.
-_HTTP_OF_CODE = {2: 500, 3: 503, 400: 403, 401: 403, 402: 401, 403: 401}
+_HTTP_OF_CODE = {2: 500, 3: 503, 302: 409, 400: 403, 401: 403, 402: 401, 403: 401}
 _AUTH_WORDS = {"public": DEFAULT_PERMISSIONS, "private": PERM_ADMIN_READ | PERM_ADMIN_WRITE}
 
 # -- request schemas (also the OpenAPI document's) --------------------------------

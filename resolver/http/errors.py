@@ -12,8 +12,10 @@ __all__ = ["error_response", "http_status", "json_response"]
 
 # DOMAIN.md section 4: 1 -> 200/201; 2 -> 500; 100 -> 404; 101 -> 409; 102 -> 400;
 # 200 -> 200 on resolve, else 400; 201 -> 409; 202 -> 400; 301 -> 400; 402 -> 401; other 40x -> 403.
+# 302 (a write to a read replica, sync/README.md) -> 409: the node's state, not the request, is the
+# problem, and unlike 503 it does not make a balancer take the replica out of rotation.
 _STATUS = {1: 200, 2: 500, 3: 503, 4: 400, 5: 400, 6: 400, 100: 404, 101: 409, 102: 400, 200: 400, 201: 409}
-_STATUS |= {202: 400, 300: 400, 301: 400, 302: 400, 303: 400, 402: 401}
+_STATUS |= {202: 400, 300: 400, 301: 400, 302: 409, 303: 400, 402: 401}
 
 
 def http_status(code: int, resolving: bool = False) -> int:

@@ -259,6 +259,7 @@ async def test_reflection_lists_the_services(node):
     assert names == {
         "idnode.v1.Resolver",
         "idnode.v1.Registry",
+        "idnode.v1.Replication",
         "grpc.health.v1.Health",
         "grpc.reflection.v1alpha.ServerReflection",
     }

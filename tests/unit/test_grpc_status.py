@@ -37,6 +37,7 @@ EXPECTED = {
     errors.ValueAlreadyExists: S.ALREADY_EXISTS,
     errors.InvalidValue: S.INVALID_ARGUMENT,
     errors.ServerNotResponsible: S.FAILED_PRECONDITION,
+    errors.ServerBackup: S.FAILED_PRECONDITION,  # a write to a read replica
     errors.PrefixReferral: S.FAILED_PRECONDITION,
     errors.InvalidAdmin: S.PERMISSION_DENIED,
     errors.InsufficientPermissions: S.PERMISSION_DENIED,

@@ -13,7 +13,7 @@ def test_stubs_are_in_step_with_the_protos(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     written = module.generate(tmp_path)
-    assert len(written) == 12
+    assert len(written) == 15
     for fresh in written:
         committed = PROTO / fresh.name
         assert committed.exists(), f"{fresh.name} is not committed; run python proto/generate.py"
