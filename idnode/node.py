@@ -213,6 +213,14 @@ def top_tls(settings: Settings) -> Any:
     return TopTls.load(settings.top_ca, settings.top_cert, settings.top_key)
 
 
+def add_replica_check(registry: Registry, settings: Settings) -> None:
+    """A replica's processes that serve reads are not ready while it bootstraps or lags (``--max-replica-lag``)."""
+    if settings.replica_of:
+        from idnode.sync.replica import readiness_check
+
+        health_of(registry).add_check("replication", readiness_check(registry.store, settings.max_replica_lag))
+
+
 def start_retention(store: Store, writer: Writer, settings: Settings) -> Any:
     """Start pruning the change log (``--log-retention``; 0 keeps everything) in
     the process that owns the writer; the pruner, or None."""
@@ -315,6 +323,7 @@ async def serve(settings: Settings) -> int:
         store, writer, registry = open_writer(settings)
         try:
             await bootstrap(registry, settings)
+            add_replica_check(registry, settings)
             server, port = await start_grpc_server(
                 registry, settings.grpc_listen, registry_handler=replica_registry_handler(registry, settings)
             )

@@ -43,6 +43,7 @@ from idnode import metrics
 from idnode.health import health_of, unix_socket_check
 from idnode.node import (
     _say,
+    add_replica_check,
     banner,
     bootstrap,
     check_port_free,
@@ -199,6 +200,7 @@ async def _worker_role(settings: Settings, listen: str, target: str, http_path: 
         registry.top = settings.top  # stats name it; the writer process runs the outbox
         sockets = (target.removeprefix("unix:"), *((http_path,) if settings.http_listen != "off" else ()))
         health_of(registry).add_check("writer", unix_socket_check("the writer process", *sockets))
+        add_replica_check(registry, settings)
         server, _ = await start_grpc_server(
             registry,
             listen,

@@ -115,6 +115,31 @@ def replication_status(store: Store, now: float | None = None) -> dict[str, Any]
     }
 
 
+def readiness_check(store: Store, max_lag: float) -> Callable[[], str | None]:
+    """A readiness check (``idnode/health.py``) of a replica's process.
+
+    Not ready before the replica first reached its primary, while it
+    bootstraps, and while its ``lag_seconds`` exceeds ``max_lag``
+    (``--max-replica-lag``; 0 = no bound). A replica whose primary is down
+    keeps serving reads, and leaves the pool once its lag passes the bound.
+    """
+
+    def check() -> str | None:
+        status = replication_status(store)
+        if status is None:
+            return "the replica has not reached its primary yet"
+        if status["state"] == "bootstrapping":
+            return "bootstrapping from the primary's snapshot"
+        if max_lag and status["lag_seconds"] > max_lag:
+            return (
+                f"replication lag {status['lag_seconds']:.1f} s above --max-replica-lag {max_lag:g} s "
+                f"({status['state']}, {status['lag_sequences']} entries behind)"
+            )
+        return None
+
+    return check
+
+
 # -- the pure parts: checking and applying ---------------------------------------------
 
 

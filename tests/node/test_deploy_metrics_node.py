@@ -152,7 +152,8 @@ def test_replication_metrics_are_exported_by_a_replica(node_factory, tmp_path):
     if not serve_has("--replica-of"):
         pytest.skip(f"no --replica-of on this branch: not checked yet: {sorted(names)}")
     primary = node_factory("--workers", "1", data_dir=tmp_path / "primary")
-    replica = node_factory("--replica-of", primary.target, "--workers", "1", data_dir=tmp_path / "replica")
+    credential = ("--primary-token-file", str(primary.data_dir / "admin.credential"))  # Replication needs one
+    replica = node_factory("--replica-of", primary.target, *credential, "--workers", "1", data_dir=tmp_path / "replica")
     check_exported(names, wait_for_names(replica, names), "a replica")
 
 

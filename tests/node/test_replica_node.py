@@ -163,6 +163,9 @@ def test_two_replicas_follow_50k_writes_survive_sigkill_and_refuse_writes(primar
             reader.join()
     for reader in readers:
         assert not reader.errors, reader.errors[:5]
+    for replica in (a, b):  # ready: following within --max-replica-lag
+        with urllib.request.urlopen(f"{replica.http}/readyz", timeout=10) as ready:
+            assert ready.status == 200
     assert readers[0].found > 0  # the replica served the data while it arrived
 
     # Both converge to the primary's identifiers byte for byte, and their change logs are the primary's.

@@ -196,6 +196,25 @@ def test_replication_status(registry):
     assert rep.replication_status(store, now=110.0)["lag_seconds"] == 10.0
 
 
+def test_readiness_check_of_a_replica(registry):
+    check = rep.readiness_check(registry.store, max_lag=30)
+    assert check() == "the replica has not reached its primary yet"
+    now = time.time()
+    head = registry.store.last_sequence()
+
+    def put(**state):
+        registry.writer.run(lambda ctx: rep._put_state(ctx, {"primary": "p:1", **state}))
+
+    put(state="bootstrapping", primary_sequence=head + 9, caught_up_at=now, updated=now)
+    assert check() == "bootstrapping from the primary's snapshot"
+    put(state="following", primary_sequence=head, caught_up_at=now - 100, updated=now)
+    assert check() is None  # nothing outstanding
+    put(state="following", primary_sequence=head + 3, caught_up_at=now - 100, updated=now)
+    assert check().startswith("replication lag 10") and "above --max-replica-lag 30 s" in check()
+    assert "3 entries behind" in check()
+    assert rep.readiness_check(registry.store, max_lag=0)() is None  # no bound
+
+
 async def test_a_replica_registry_refuses_writes_naming_the_primary(tmp_path):
     store = Store(tmp_path / "r", map_size=1 << 20)
     writer = Writer(store)
