@@ -219,6 +219,7 @@ class _Declared:
         self.worker_restarts = Counter(
             "idnode_worker_restarts_total", "Child processes (reader workers, the writer) restarted by the supervisor."
         )
+        self.replication_applied: Any = None  # declared by a read replica's processes (process_started)
         self.build_info = Gauge(
             "idnode_build_info",
             "Always 1; the labels name the version and role.",
@@ -254,6 +255,12 @@ def process_started(role: str = ROLE) -> _Declared:
 
     if _DECLARED is None:
         _DECLARED = _Declared()
+    if role == "replica" and _DECLARED.replication_applied is None:
+        from prometheus_client import Counter
+
+        _DECLARED.replication_applied = Counter(
+            "idnode_replication_applied_total", "Change-log entries applied by this read replica."
+        )
     _TALLY = Tally()
     _DECLARED.build_info.labels(__version__, role).set(1)
     return _DECLARED
@@ -360,6 +367,12 @@ def write_group(size: int, created: dict[str, int]) -> None:
         _DECLARED.registrations.labels(prefix).inc(n)
 
 
+def replication_applied(count: int) -> None:
+    """A read replica committed ``count`` change-log entries (once per applied batch, on the writer's loop)."""
+    if _DECLARED is not None and _DECLARED.replication_applied is not None:
+        _DECLARED.replication_applied.inc(count)
+
+
 def worker_restarted() -> None:
     if _DECLARED is not None:
         _DECLARED.worker_restarts.inc()
@@ -390,10 +403,14 @@ def watch_recursor(recursor: Any) -> None:
 
 class StoreView:
     """What one scrape reads from the store, once: ``usage`` (map, readers), ``head`` (change-log
-    head sequence) and ``sync`` (the outbox lag, None when stand-alone)."""
+    head sequence), ``sync`` (the outbox lag, None when stand-alone) and ``replication`` (a read
+    replica's :func:`idnode.sync.replica.replication_status`, None on a primary)."""
 
     def __init__(self, store: Any, top: bool, now: float) -> None:
         from idnode.registry import changelog
+        from idnode.sync.replica import replication_status
+
+        self.replication = replication_status(store, now)
 
         self.usage = store.usage()
         self.sync = changelog.lag(store, changelog.OUTBOX_CURSOR, now) if top else None
@@ -416,6 +433,16 @@ STORE_GAUGES: list[tuple[str, str, Callable[[StoreView], float | None]]] = [
         "idnode_sync_lag_seconds",
         "Age of the oldest change the top-level node has not acknowledged (0 when stand-alone).",
         lambda v: v.sync["lag_seconds"] if v.sync else 0,
+    ),
+    (
+        "idnode_replication_lag_sequences",
+        "Change-log entries a read replica has not applied yet (replicas only).",
+        lambda v: v.replication["lag_sequences"] if v.replication else None,
+    ),
+    (
+        "idnode_replication_lag_seconds",
+        "Time since a read replica last held everything its primary had; 0 when caught up (replicas only).",
+        lambda v: v.replication["lag_seconds"] if v.replication else None,
     ),
 ]
 """``(name, help, value of a StoreView)``: the gauges computed at scrape time; a value of None is left out."""

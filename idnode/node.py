@@ -318,7 +318,7 @@ async def serve(settings: Settings) -> int:
     server = dns = http = outbox = recursor = flusher = pruner = None
     if settings.metrics:
         metrics.prepare_dir(settings.data_dir)
-        metrics.process_started()
+        metrics.process_started("replica" if settings.replica_of else "primary")
     try:
         store, writer, registry = open_writer(settings)
         try:

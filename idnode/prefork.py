@@ -142,7 +142,7 @@ async def _writer_role(settings: Settings, target: str, http_path: str, ready: C
     from idnode.resolver.grpc.server import start_grpc_server, stop_grpc_server
 
     if settings.metrics:
-        metrics.process_started()
+        metrics.process_started("replica" if settings.replica_of else "primary")
     store, writer, registry = open_writer(settings)
     outbox = flusher = pruner = None
     try:
@@ -183,7 +183,7 @@ async def _worker_role(settings: Settings, listen: str, target: str, http_path: 
     from idnode.resolver.grpc.server import DEFAULT_MAX_MESSAGE_BYTES, start_grpc_server, stop_grpc_server
 
     if settings.metrics:
-        metrics.process_started()
+        metrics.process_started("replica" if settings.replica_of else "primary")
     store = Store(
         settings.data_dir, map_size=settings.map_size, max_readers=settings.max_readers, lock=False, writable=False
     )
@@ -402,7 +402,7 @@ def supervise(settings: Settings) -> int:
     lock_fd = lock_folder(settings.data_dir)
     if settings.metrics:  # before any child exists: every process writes its values under this folder
         metrics.prepare_dir(settings.data_dir)
-        metrics.process_started()
+        metrics.process_started("replica" if settings.replica_of else "primary")
     host, port = parse_listen(settings.grpc_listen)
     reserved = _reserve_port(host, port)
     port = reserved.getsockname()[1]

@@ -43,6 +43,7 @@ from typing import Any
 
 import grpc
 
+from idnode import metrics
 from idnode.proto import replication_pb2, replication_pb2_grpc
 from idnode.registry import changelog
 from idnode.registry.errors import HandleError, ServerError, StoreError
@@ -457,6 +458,7 @@ class Follower:
     def _applied(self, count: int, future: asyncio.Future[Any]) -> None:
         if not future.cancelled() and future.exception() is None:
             self.applied_total += count
+            metrics.replication_applied(count)
 
     async def _bootstrap(self, stub: replication_pb2_grpc.ReplicationStub) -> None:
         """Replace the replicated databases with the primary's snapshot."""

@@ -112,6 +112,19 @@ class Reader(threading.Thread):
                     self.errors.append(f"wrong answer for {handle}: {exc}")
 
 
+def metric_samples(node: Node) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """``GET /metrics`` as ``{(sample name, sorted labels): value}``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{node.http}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
 def resolver_pb2_grpc_stub(channel: grpc.Channel):
     from idnode.proto import resolver_pb2_grpc
 
@@ -166,6 +179,15 @@ def test_two_replicas_follow_50k_writes_survive_sigkill_and_refuse_writes(primar
     for replica in (a, b):  # ready: following within --max-replica-lag
         with urllib.request.urlopen(f"{replica.http}/readyz", timeout=10) as ready:
             assert ready.status == 200
+    # The replication metrics (scrape-time lag from LMDB; entries applied by A's follower, from sequence 1).
+    samples = metric_samples(a)
+    assert samples[("idnode_replication_lag_sequences", ())] == 0
+    assert samples[("idnode_replication_lag_seconds", ())] == 0
+    assert samples[("idnode_replication_applied_total", ())] == head
+    assert ("idnode_build_info", (("role", "replica"),)) in {
+        (n, tuple((k, v) for k, v in ls if k == "role")) for n, ls in samples
+    }
+    assert not any(name.startswith("idnode_replication_") for name, _ in metric_samples(primary))
     assert readers[0].found > 0  # the replica served the data while it arrived
 
     # Both converge to the primary's identifiers byte for byte, and their change logs are the primary's.
