@@ -25,6 +25,9 @@ One run:
 6. prints every figure, ratio, target (PASS / MISS) and the compiled/twin
    speed-up per fast-path function; ``--json FILE`` writes them as one object.
 
+``--replica`` (or ``--replica-only``) adds read replicas: log replay, visibility lag under a steady write
+rate, catch-up apply rate and snapshot bootstrap of ``--count`` identifiers (:mod:`._bench_replica`).
+
 ``--dns`` (or ``--dns-only``) adds the DNS comparison: dnsperf against idnode's DNS front end
 and PowerDNS-LMDB (caches off and stock) on the same NAPTR records (:mod:`._bench_dns`).
 
@@ -52,7 +55,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from idnode.loadtest import _bench_dns, _bench_health, _bench_http, _bench_sync, datagen
+from idnode.loadtest import _bench_dns, _bench_health, _bench_http, _bench_replica, _bench_sync, datagen
 from idnode.loadtest import _bench_report as report
 from idnode.loadtest._bench_proc import Server, system_busy_seconds, tree_cpu_seconds
 
@@ -127,6 +130,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sync.add_argument("--sync-rate", type=float, default=1000.0, help="steady registrations/s (default 1000)")
     sync.add_argument("--sync-burst", type=int, help="burst identifiers (default 100,000; quick 10,000)")
     sync.add_argument("--sync-backlog", type=int, help="backlog while the top is down (default 50,000; quick 5,000)")
+    replica = parser.add_argument_group("read replicas (a primary and replicas following it, on loopback)")
+    replica.add_argument("--replica", action="store_true", help="also measure read replicas (after the other parts)")
+    replica.add_argument("--replica-only", action="store_true", help="only the replica measurement (implies --replica)")
+    replica.add_argument("--replica-rate", type=float, default=1000.0, help="steady registrations/s (default 1000)")
+    replica.add_argument(
+        "--replica-backlog", type=int, help="written while a replica is down (default 100,000; quick 10,000)"
+    )
+    replica.add_argument("--replica-workers", type=int, default=1, help="worker processes of each replica (default 1)")
     parser.add_argument("--json", dest="json_path", metavar="FILE", help="write every figure as one JSON object")
     parser.add_argument("--markdown", metavar="FILE", help="write the result tables as Markdown (for a README)")
     args = parser.parse_args(argv)
@@ -137,6 +148,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.sync_backlog is None:
         args.sync_backlog = 5_000 if args.quick else 50_000
     args.sync = args.sync or args.sync_only
+    args.replica = args.replica or args.replica_only
+    args.replica_seconds = args.sync_seconds  # the steady run: --seconds when given, else 20 s (quick 5 s)
+    if args.replica_backlog is None:
+        args.replica_backlog = 10_000 if args.quick else 100_000
+    if args.replica_only and (args.dns_only or args.http_only or args.sync_only):
+        parser.error("--replica-only excludes --dns-only, --http-only and --sync-only")
+    if args.replica_rate <= 0 or args.replica_backlog < 1 or args.replica_workers < 1:
+        parser.error("--replica-rate, --replica-backlog and --replica-workers must be positive")
     if args.sync_only and (args.dns_only or args.http_only):
         parser.error("--sync-only excludes --dns-only and --http-only")
     if args.sync_rate <= 0 or args.sync_burst < 1 or args.sync_backlog < 1:
@@ -890,6 +909,8 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tempfile.mkdtemp(prefix="idnode-bench-"))
     if args.sync_only:
         return _sync_only(args, work, started)
+    if args.replica_only:
+        return _replica_only(args, work, started)
     bench = Bench(args, work)
     http = _bench_http.HttpBench(bench, LoadClient) if args.http else None
     dns = _bench_dns.DnsBench(args, work, DATA_PREFIX, bench.start_node) if args.dns else None
@@ -957,6 +978,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     if args.sync:
         fig_sync = _run_sync(args, work)
+    if args.replica:
+        fig_replica = _run_replica(args, work)
     elapsed = time.monotonic() - started
     if args.dns_only:
         fig = dns_only_figures(bench, elapsed)
@@ -974,6 +997,8 @@ def main(argv: list[str] | None = None) -> int:
         fig["targets"] = [*fig["targets"], *fig["dns"]["targets"]]
     if args.sync:
         fig["sync"] = fig_sync
+    if args.replica:
+        fig["replica"] = fig_replica
     if failure:
         fig["notes"].append(f"the run stopped early: {failure}")
         fig["failed"] = failure
@@ -1013,6 +1038,36 @@ def _sync_only(args: argparse.Namespace, work: Path, started: float) -> int:
     return 1 if fig["sync"].get("failed") else 0
 
 
+def _run_replica(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """The replica part (``--replica``) in ``work`` (removed after when the bench made it)."""
+    replica_work = Path(tempfile.mkdtemp(prefix="idnode-bench-replica-", dir=work if args.work_dir else None))
+
+    def load(data_dir: Path, count: int) -> str:
+        return asyncio.run(_load(data_dir, count, args.seed, map_size_for(count)))[0]
+
+    try:
+        return _bench_replica.ReplicaBench(args, replica_work, node_server, _node_env(), load, DATA_PREFIX).run()
+    finally:
+        if not args.work_dir:
+            shutil.rmtree(replica_work, ignore_errors=True)
+
+
+def _replica_only(args: argparse.Namespace, work: Path, started: float) -> int:
+    """``--replica-only``: the replica part alone, its table printed and written like the others."""
+    fig: dict[str, Any] = {"replica_only": True, "replica": _run_replica(args, work), "machine": _machine()}
+    if not args.work_dir:
+        shutil.rmtree(work, ignore_errors=True)
+    fig["elapsed_s"] = time.monotonic() - started
+    print(render_all(fig), flush=True)
+    if args.markdown:
+        Path(args.markdown).write_text(render_all(fig, markdown=True) + "\n")
+        _say(f"tables written to {args.markdown}")
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(_jsonable(fig), indent=2, ensure_ascii=False) + "\n")
+        _say(f"figures written to {args.json_path}")
+    return 1 if fig["replica"].get("failed") else 0
+
+
 def dns_only_figures(bench: Bench, elapsed: float) -> dict[str, Any]:
     """The figures of a ``--dns-only`` run besides ``dns``: the load, the machine, the time."""
     args = bench.args
@@ -1030,6 +1085,17 @@ def dns_only_figures(bench: Bench, elapsed: float) -> dict[str, Any]:
 
 def render_all(fig: dict[str, Any], markdown: bool = False) -> str:
     """The gRPC part's tables (unless ``--dns-only`` or ``--http-only``), then the HTTP and DNS comparisons'."""
+    if fig.get("replica_only"):
+        m = fig["machine"]
+        return "\n".join(
+            [
+                f"idnode bench --replica-only: {m['cores']} cores shared by the primary, the replicas and the bench",
+                "",
+                _bench_replica.render(fig["replica"], markdown),
+                "",
+                f"elapsed {fig['elapsed_s']:.0f} s",
+            ]
+        )
     if fig.get("sync_only"):
         m = fig["machine"]
         return "\n".join(
@@ -1044,6 +1110,8 @@ def render_all(fig: dict[str, Any], markdown: bool = False) -> str:
     text = _render_others(fig, markdown)
     if "sync" in fig:
         text += "\n\n" + _bench_sync.render(fig["sync"], markdown)
+    if "replica" in fig:
+        text += "\n\n" + _bench_replica.render(fig["replica"], markdown)
     return text
 
 

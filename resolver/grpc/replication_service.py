@@ -3,7 +3,7 @@
 Served by every process that serves the public gRPC port (reader workers read
 their own read-only LMDB environment). ``Follow`` polls the change-log head
 while it has nothing to send: every ``poll_min`` seconds (2 ms), doubling up
-to ``poll_max`` (50 ms) while the log stays still and back to ``poll_min`` as
+to ``poll_max`` (20 ms) while the log stays still and back to ``poll_min`` as
 soon as an entry arrives; each poll is one short read transaction, a few
 microseconds on the event loop. An idle stream carries a heartbeat (no
 entries, the head and the time) every ``heartbeat`` seconds. ``Snapshot``
@@ -34,7 +34,7 @@ __all__ = ["SERVICE_NAME", "ReplicationService"]
 SERVICE_NAME: str = replication_pb2.DESCRIPTOR.services_by_name["Replication"].full_name
 
 POLL_MIN = 0.002
-POLL_MAX = 0.05
+POLL_MAX = 0.02
 HEARTBEAT = 1.0
 BATCH_ENTRIES = 500
 MAX_BATCH_ENTRIES = 5000
