@@ -118,7 +118,7 @@ def serve_has(option: str) -> bool:
 
 def skip_until_cli_has(args: list[str]) -> None:
     """Replica flags arrive with the replica work; until then the line cannot parse here."""
-    for option in ("--replica-of", "--forward-writes"):
+    for option in ("--replica-of", "--forward-writes", "--primary-token-file"):
         if option in args and not serve_has(option):
             pytest.skip(f"idnode serve has no {option} yet (read replicas not on this branch)")
 
@@ -345,6 +345,21 @@ def test_replicas_follow_the_primary_service() -> None:
     assert any(p["port"] == port and p["targetPort"] == "grpc" for p in service["spec"]["ports"])
 
 
+def test_replicas_read_their_primary_credential_from_a_documented_secret() -> None:
+    (replicas,) = k8s_kind("Deployment")
+    pod = replicas["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    token_file = Path(container["args"][container["args"].index("--primary-token-file") + 1])
+    secrets = {v["name"]: v["secret"] for v in pod["volumes"] if "secret" in v}
+    mounts = {m["name"]: Path(m["mountPath"]) for m in container["volumeMounts"]}
+    (name,) = [name for name in secrets if mounts[name] == token_file.parent]
+    assert pod["securityContext"]["fsGroup"] and secrets[name]["defaultMode"] & 0o040  # the group can read it
+    secret_name = secrets[name]["secretName"]
+    assert secret_name not in {d["metadata"]["name"] for d in k8s_kind("Secret")}  # made on the running primary
+    readme = (DEPLOY / "README.md").read_text()
+    assert f"create secret generic {secret_name} --from-literal={token_file.name}=" in readme
+
+
 def test_autoscaler_and_disruption_budget_target_the_replicas() -> None:
     (replicas,) = k8s_kind("Deployment")
     (hpa,) = k8s_kind("HorizontalPodAutoscaler")
@@ -449,6 +464,13 @@ def test_compose_node_commands_parse_and_connect(tmp_path: Path) -> None:
     assert seconds(compose()["x-idnode"]["stop_grace_period"]) > primary.grace + 5
     replica_args = nodes["replica"]["command"]
     assert replica_args[replica_args.index("--replica-of") + 1] == f"primary:{parse_listen(primary.grpc_listen)[1]}"
+    # The demo replica reads the primary's admin credential through a read-only mount of the primary's volume.
+    token_file = Path(replica_args[replica_args.index("--primary-token-file") + 1])
+    volumes = {v.split(":")[0]: v.split(":")[1:] for v in nodes["primary"]["volumes"]}
+    ((primary_volume, (primary_mount,)),) = volumes.items()
+    (replica_mount, mode) = {v.split(":")[0]: v.split(":")[1:] for v in nodes["replica"]["volumes"]}[primary_volume]
+    assert mode == "ro"
+    assert token_file == replica_mount / primary.admin_credential_path.relative_to(primary_mount)
     skip_until_cli_has(replica_args)
     replica = settings_of(replica_args, {**base_env, **nodes["replica"]["environment"]}, {})
     assert replica.node_prefix == primary.node_prefix
