@@ -23,7 +23,6 @@ import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 
-from idnode.cli import main as cli_main
 from idnode.proto import resolver_pb2
 
 from .test_hierarchy_node import HANDLE, dns_query, hierarchy, http_get  # noqa: F401 (hierarchy: the fixture)
@@ -118,10 +117,6 @@ def check_exported(names: set[str], exported: dict[str, set[str]], who: str) -> 
         assert not unknown, f"{where}: labels {sorted(unknown)} not on {sorted(metrics)}"
 
 
-def serve_has(option: str) -> bool:
-    return any(option in p.opts for p in cli_main.commands["serve"].params)
-
-
 @pytest.fixture
 def traffic(request):
     """The hierarchy of test_hierarchy_node (A holds HANDLE), B having resolved it: every front end used on both."""
@@ -149,8 +144,6 @@ def test_dashboard_and_alert_metrics_are_exported(traffic, node_factory, tmp_pat
 def test_replication_metrics_are_exported_by_a_replica(node_factory, tmp_path):
     names = {name for name in used_metric_names() if name.startswith(REPLICA_ONLY)}
     assert names, "the dashboard and alerts should watch replication"
-    if not serve_has("--replica-of"):
-        pytest.skip(f"no --replica-of on this branch: not checked yet: {sorted(names)}")
     primary = node_factory("--workers", "1", data_dir=tmp_path / "primary")
     credential = ("--primary-token-file", str(primary.data_dir / "admin.credential"))  # Replication needs one
     replica = node_factory("--replica-of", primary.target, *credential, "--workers", "1", data_dir=tmp_path / "replica")

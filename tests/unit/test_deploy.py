@@ -111,18 +111,6 @@ def parse_command(args: list[str]) -> tuple[click.Command, dict[str, Any]]:
     return command, ctx.params
 
 
-def serve_has(option: str) -> bool:
-    serve = cli_main.commands["serve"]
-    return any(option in param.opts for param in serve.params)
-
-
-def skip_until_cli_has(args: list[str]) -> None:
-    """Replica flags arrive with the replica work; until then the line cannot parse here."""
-    for option in ("--replica-of", "--forward-writes", "--primary-token-file"):
-        if option in args and not serve_has(option):
-            pytest.skip(f"idnode serve has no {option} yet (read replicas not on this branch)")
-
-
 def settings_of(args: list[str], env: dict[str, str], files: dict[str, Path]) -> Settings:
     """The settings a ``serve`` line would run with: its flags, ``env`` and its --config (via ``files``)."""
     command, params = parse_command(args)
@@ -317,7 +305,6 @@ def test_container_lines_parse_and_configure_a_node(tmp_path: Path) -> None:
     pods = {w["metadata"]["name"]: w["spec"]["template"] for w in workloads()}
     for name, template in pods.items():
         (container,) = template["spec"]["containers"]
-        skip_until_cli_has(container["args"])
         settings = settings_of(container["args"], container_env(container), files)
         ports = {(p["containerPort"], p["protocol"]) for p in container["ports"]}
         assert (parse_listen(settings.grpc_listen)[1], "TCP") in ports, name
@@ -332,17 +319,20 @@ def test_container_lines_parse_and_configure_a_node(tmp_path: Path) -> None:
         assert template["spec"]["terminationGracePeriodSeconds"] > drain, name
 
 
-def test_replicas_follow_the_primary_service() -> None:
+def test_replicas_follow_the_primary_service(tmp_path: Path) -> None:
     (replicas,) = k8s_kind("Deployment")
     (container,) = replicas["spec"]["template"]["spec"]["containers"]
-    args = container["args"]
-    target = args[args.index("--replica-of") + 1]
-    host, port = parse_listen(target)
+    settings = settings_of(container["args"], container_env(container), write_configmap_files(tmp_path))
+    assert settings.replica_of is not None
+    host, port = parse_listen(settings.replica_of)
     service = {s["metadata"]["name"]: s for s in k8s_kind("Service")}[host]
     (primary,) = k8s_kind("StatefulSet")
     assert selects(service["spec"]["selector"], primary["spec"]["template"]["metadata"]["labels"])
     assert not selects(service["spec"]["selector"], replicas["spec"]["template"]["metadata"]["labels"])
     assert any(p["port"] == port and p["targetPort"] == "grpc" for p in service["spec"]["ports"])
+    # The lag alert fires where a replica stops being ready (/readyz above --max-replica-lag).
+    (rule,) = [r for r in alert_rules() if r["alert"] == "IdnodeReplicationLagHigh"]
+    assert rule["expr"] == f"idnode_replication_lag_seconds > {settings.max_replica_lag:g}"
 
 
 def test_replicas_read_their_primary_credential_from_a_documented_secret() -> None:
@@ -471,9 +461,9 @@ def test_compose_node_commands_parse_and_connect(tmp_path: Path) -> None:
     (replica_mount, mode) = {v.split(":")[0]: v.split(":")[1:] for v in nodes["replica"]["volumes"]}[primary_volume]
     assert mode == "ro"
     assert token_file == replica_mount / primary.admin_credential_path.relative_to(primary_mount)
-    skip_until_cli_has(replica_args)
     replica = settings_of(replica_args, {**base_env, **nodes["replica"]["environment"]}, {})
     assert replica.node_prefix == primary.node_prefix
+    assert replica.replica_of == "primary:50051" and primary.replica_of is None
 
 
 def test_prometheus_scrapes_every_node_of_the_compose_file(promtool: str) -> None:
