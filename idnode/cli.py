@@ -1070,19 +1070,25 @@ def loadtest_seed(
     """Load COUNT generated identifiers into the node (admin credential) and write the key file."""
     from idnode.loadtest.seed import seed
 
-    try:
-        result = seed(
-            node.target,
-            node.token,
-            count,
-            keys_path,
-            prefix=seed_prefix,
-            reg_prefix=reg_prefix,
-            data_seed=data_seed,
-            batch_size=batch_size,
-        )
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+    with click.progressbar(length=count, label="seeding", file=sys.stderr) as bar:
+
+        def progress(summary: Any) -> None:
+            bar.update(summary.processed - bar.pos)
+
+        try:
+            result = seed(
+                node.target,
+                node.token,
+                count,
+                keys_path,
+                prefix=seed_prefix,
+                reg_prefix=reg_prefix,
+                data_seed=data_seed,
+                batch_size=batch_size,
+                progress=progress,
+            )
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
     summary = result.summary
     click.echo(
         f"seeded: {summary.accepted} accepted ({summary.created} new), {len(summary.rejected)} rejected "

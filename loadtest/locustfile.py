@@ -217,7 +217,11 @@ class HttpHandleUser(FastHttpUser):
             if response.status_code != 200:
                 response.failure(f"{handle}: HTTP {response.status_code}")
                 return
-            doc = response.json()
+            try:
+                doc = response.json()
+            except ValueError:
+                response.failure(f"{handle}: HTTP 200 without a JSON body")
+                return
             if doc.get("responseCode") != 1 or str(doc.get("handle", "")).lower() != handle.lower():
                 response.failure(f"{handle}: responseCode {doc.get('responseCode')} handle {doc.get('handle')}")
 
