@@ -18,7 +18,10 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["Limits", "Snapshot", "StepResult", "StepSearch", "histogram_percentile", "measure"]
+__all__ = ["CLIENT_BOUND_CORES", "Limits", "Snapshot", "StepResult", "StepSearch", "histogram_percentile", "measure"]
+
+
+CLIENT_BOUND_CORES = 0.9  # a Locust process at this much CPU is itself the bottleneck (gevent: one core)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -29,10 +32,12 @@ class Snapshot:
     requests: int
     failures: int
     histogram: Mapping[int, int]  # rounded response time in ms -> count
+    client_cpu: float = 0.0  # CPU seconds used by the Locust process so far
+    machine_cpu: float = 0.0  # CPU seconds the whole machine has been busy (all cores)
 
     @classmethod
-    def of(cls, entry: Any, at: float) -> Snapshot:
-        return cls(at, entry.num_requests, entry.num_failures, dict(entry.response_times))
+    def of(cls, entry: Any, at: float, client_cpu: float = 0.0, machine_cpu: float = 0.0) -> Snapshot:
+        return cls(at, entry.num_requests, entry.num_failures, dict(entry.response_times), client_cpu, machine_cpu)
 
 
 def histogram_percentile(histogram: Mapping[int, int], fraction: float) -> float:
@@ -60,6 +65,8 @@ class StepResult:
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    client_cores: float = 0.0  # the Locust process's CPU over the step (the master's only, when distributed)
+    machine_cores: float = 0.0  # the whole machine's busy CPU over the step
 
     @property
     def rps(self) -> float:
@@ -80,6 +87,8 @@ class StepResult:
             "p50_ms": self.p50_ms,
             "p95_ms": self.p95_ms,
             "p99_ms": self.p99_ms,
+            "client_cores": round(self.client_cores, 2),
+            "machine_cores": round(self.machine_cores, 2),
         }
 
 
@@ -87,14 +96,17 @@ def measure(users: int, start: Snapshot, end: Snapshot) -> StepResult:
     """The step between two snapshots of the same run."""
     window = {k: end.histogram.get(k, 0) - start.histogram.get(k, 0) for k in end.histogram}
     window = {k: v for k, v in window.items() if v > 0}
+    seconds = end.at - start.at
     return StepResult(
         users=users,
-        seconds=end.at - start.at,
+        seconds=seconds,
         requests=end.requests - start.requests,
         failures=end.failures - start.failures,
         p50_ms=histogram_percentile(window, 0.50),
         p95_ms=histogram_percentile(window, 0.95),
         p99_ms=histogram_percentile(window, 0.99),
+        client_cores=(end.client_cpu - start.client_cpu) / seconds if seconds > 0 else 0.0,
+        machine_cores=(end.machine_cpu - start.machine_cpu) / seconds if seconds > 0 else 0.0,
     )
 
 
@@ -203,4 +215,11 @@ class StepSearch:
             tail = (
                 f"; next step {b.users} users: {b.rps:.0f} req/s, p99 {b.p99_ms:g} ms, failures {b.failure_ratio:.2%}"
             )
-        return f"{head}{tail} ({self.reason})"
+        last = self.beyond or sat
+        note = ""
+        if last is not None and last.client_cores >= CLIENT_BOUND_CORES:
+            note = (
+                f"; Locust used {last.client_cores:.2f} core in the last step: the load generator, not the node, "
+                "may be the limit (run Locust distributed)"
+            )
+        return f"{head}{tail} ({self.reason}){note}"

@@ -20,12 +20,24 @@ import json
 import logging
 from pathlib import Path
 
+import psutil
 from locust import LoadTestShape
 
 from idnode.loadtest import _locust_support  # noqa: F401  (registers the --step-* arguments)
 from idnode.loadtest._locust_step import Limits, Snapshot, StepSearch
 
 log = logging.getLogger(__name__)
+_PROCESS = psutil.Process()
+
+
+def _cpu() -> tuple[float, float]:
+    """CPU seconds of this Locust process, and of the whole machine busy (for the step's core counts)."""
+    own = _PROCESS.cpu_times()
+    machine = psutil.cpu_times()
+    busy = (
+        machine.user + machine.nice + machine.system + getattr(machine, "irq", 0.0) + getattr(machine, "softirq", 0.0)
+    )
+    return own.user + own.system, busy
 
 
 class StepShape(LoadTestShape):
@@ -47,7 +59,7 @@ class StepShape(LoadTestShape):
                 )
             )
         stats = self.runner.stats.total
-        users = self.search.tick(self.get_run_time(), lambda now: Snapshot.of(stats, now))
+        users = self.search.tick(self.get_run_time(), lambda now: Snapshot.of(stats, now, *_cpu()))
         if users is None:
             self._finish()
             return None

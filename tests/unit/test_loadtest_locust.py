@@ -198,3 +198,31 @@ def test_step_search_saturated_from_the_first_step_or_without_requests():
 def test_limits_are_checked(kwargs):
     with pytest.raises(ValueError):
         Limits(**kwargs)
+
+
+def test_step_cpu_figures_and_the_load_generator_note():
+    start = Snapshot(0.0, 0, 0, {1: 0}, client_cpu=5.0, machine_cpu=100.0)
+    end = Snapshot(10.0, 1000, 0, {1: 1000}, client_cpu=14.5, machine_cpu=118.0)
+    step = measure(8, start, end)
+    assert (step.client_cores, step.machine_cores) == (0.95, 1.8)
+    assert step.to_json()["client_cores"] == 0.95 and step.to_json()["machine_cores"] == 1.8
+
+    class CpuRun(FakeRun):
+        def __init__(self, client_cores: float) -> None:
+            super().__init__(rps=lambda u: 100.0, p99=lambda u: 5)
+            self.client_cores, self.cpu = client_cores, 0.0
+
+        def advance(self, users: int, seconds: float) -> None:
+            super().advance(users, seconds)
+            self.cpu += self.client_cores * seconds
+
+        def snapshot(self, now: float) -> Snapshot:
+            return Snapshot(now, self.requests, self.failures, dict(self.hist), self.cpu, 2 * self.cpu)
+
+    busy = StepSearch(Limits(step_users=5, step_time=4, settle=1, max_users=10))
+    _drive(busy, CpuRun(0.97))
+    assert busy.saturation is not None and busy.saturation.client_cores == pytest.approx(0.97)
+    assert "Locust used 0.97 core in the last step" in busy.summary()
+    idle = StepSearch(Limits(step_users=5, step_time=4, settle=1, max_users=10))
+    _drive(idle, CpuRun(0.3))
+    assert "Locust used" not in idle.summary()
