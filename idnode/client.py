@@ -63,12 +63,17 @@ class ClientError(Exception):
         return from_code(self.code, self.message, self.handle)
 
 
-def connect(target: str) -> grpc.Channel:
-    """An insecure channel to ``HOST:PORT`` that accepts messages up to 64 MiB.
+def connect(target: str, tls: Any = None) -> grpc.Channel:
+    """A channel to ``HOST:PORT`` that accepts messages up to 64 MiB: plain, or TLS with ``tls``
+    (a :class:`idnode.sync.tls.TopTls`, for the top-level node).
 
     Connecting is lazy: an unreachable node shows up as a :class:`ClientError`
     with status ``UNAVAILABLE`` on the first call.
     """
+    if tls is not None:
+        from idnode.sync.tls import top_channel
+
+        return top_channel(target, tls, _CHANNEL_OPTIONS, aio=False)
     return grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
 
 

@@ -54,21 +54,33 @@ def serve(
 
 
 def _operator(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add --top/--token/--token-file/--data-dir; pass a ``call(method_name, request)`` function."""
+    """Add --top/--token/--token-file/--data-dir and the TLS files; pass a ``call(method_name, request)`` function."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, top: str, token: str | None, token_file: str | None, data_dir: str, **kwargs: Any) -> Any:
+    def wrapper(
+        *args: Any,
+        top: str,
+        token: str | None,
+        token_file: str | None,
+        data_dir: str,
+        top_ca: str | None,
+        top_cert: str | None,
+        top_key: str | None,
+        **kwargs: Any,
+    ) -> Any:
         from google.protobuf.json_format import MessageToDict
 
         from idnode.client import ClientError, connect, resolve_token
         from idnode.client import call as client_call
         from idnode.proto import toplevel_pb2_grpc
+        from idnode.sync.tls import TopTls
 
         try:
             credential = resolve_token(token, token_file, data_dir)
-        except ValueError as exc:
+            tls = TopTls.load(top_ca, top_cert, top_key)
+        except (ValueError, OSError) as exc:
             raise click.UsageError(str(exc)) from None
-        channel = connect(top)
+        channel = connect(top, tls)
         stub = toplevel_pb2_grpc.TopLevelStub(channel)
 
         def call(name: str, request: Any) -> None:
@@ -103,6 +115,9 @@ def _operator(func: Callable[..., Any]) -> Callable[..., Any]:
             metavar="DIR",
             help="Top node data folder; its admin.credential is used when no token is given.",
         ),
+        click.option("--top-ca", envvar="IDNODE_TOP_CA", metavar="FILE", help="PEM trust roots: TLS to the top node."),
+        click.option("--top-cert", envvar="IDNODE_TOP_CERT", metavar="FILE", help="PEM client cert (mutual TLS)."),
+        click.option("--top-key", envvar="IDNODE_TOP_KEY", metavar="FILE", help="PEM key of --top-cert."),
     )
     for option in reversed(options):
         wrapper = option(wrapper)

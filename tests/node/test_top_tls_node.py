@@ -61,7 +61,10 @@ def test_sync_and_restore_over_mutual_tls(tmp_path, node_factory, tls_pki):
                     break
                 assert time.monotonic() < deadline, "node A never asked the top node for 88.118.8"
                 time.sleep(0.1)
-            stub.ApprovePrefix(toplevel_pb2.PrefixDecision(prefix="88.118.8"), metadata=admin, timeout=5)
+            plain = top.cli("approve", "88.118.8")  # the operator commands need the TLS files too
+            assert plain.returncode == 1 and "UNAVAILABLE" in plain.stderr, plain.stderr
+            approved = top.cli("approve", "88.118.8", *tls_flags)
+            assert approved.returncode == 0 and '"status": "PREFIX_STATUS_APPROVED"' in approved.stdout, approved
             write = registry_pb2.IdentifierWrite(
                 handle="88.118.8/TLS-1", values=[common_pb2.HandleValue(index=1, type="URL", data=b"https://t/1")]
             )
