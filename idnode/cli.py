@@ -327,6 +327,12 @@ def main() -> None:
 @click.option(
     "--max-replica-lag", type=float, metavar="SECONDS", help="A replica lagging more is not ready [default: 30]."
 )
+@click.option(
+    "--stats-interval",
+    type=float,
+    metavar="SECONDS",
+    help="With --top: how often the day's statistics are reported to the top-level node [default: 300].",
+)
 def serve(config: str | None, **flags: Any) -> None:
     """Run a node.
 

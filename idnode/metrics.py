@@ -63,6 +63,7 @@ DURATION_BOUNDS_NS = tuple(2**j for j in range(DURATION_LOW, DURATION_HIGH + 1))
 ITEMS_LOW, ITEMS_HIGH = 0, 14  # 1 .. 16384 items (batches hold at most a few thousand)
 GROUP_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 SLOTS = 65  # tally slots: bit lengths 0..64
+MAX_USAGE_KEYS = 10_000  # distinct (prefix, front end) pairs a process counts between two flushes
 
 DNS_RCODES = {
     0: "NOERROR",
@@ -120,13 +121,16 @@ class Tally:
     recursor's cache statistics) into it.
     """
 
-    __slots__ = ("batches", "durations", "requests", "sources")
+    __slots__ = ("batches", "durations", "requests", "sources", "usage", "usage_sink")
 
     def __init__(self) -> None:
         self.requests: dict[tuple[str, str, str], int] = {}
         self.durations: dict[tuple[str, str], Histo] = {}
         self.batches: dict[tuple[str, str], Histo] = {}
         self.sources: list[Callable[[Tally], None]] = []
+        # Per-prefix daily statistics (sync/stats.py): (prefix, frontend) -> [resolutions, errors]
+        self.usage: dict[tuple[str, str], list[int]] = {}
+        self.usage_sink: Callable[[dict[tuple[str, str], list[int]]], None] | None = None
 
     def request(self, frontend: str, method: str, code: Any, elapsed_ns: int) -> None:
         """Count one request and its duration (``code``: a Handle code, rcode name or HTTP status)."""
@@ -147,6 +151,31 @@ class Tally:
         if histo is None:
             histo = self.durations[key] = Histo()
         return histo
+
+    def used(self, prefix: str, frontend: str, ok: bool, n: int = 1) -> None:
+        """Count ``n`` resolutions (``ok``) or errors of identifiers under ``prefix`` (any case)."""
+        if len(self.usage) >= MAX_USAGE_KEYS and (prefix, frontend) not in self.usage:
+            return  # a flood of made-up prefixes: bounded memory (README: not counted per prefix)
+        entry = self.usage.get((prefix, frontend))
+        if entry is None:
+            entry = self.usage[(prefix, frontend)] = [0, 0]
+        entry[0 if ok else 1] += n
+
+    def give_back(self, counts: dict[tuple[str, str], list[int]]) -> None:
+        """Counts a sink could not deliver, for the next flush."""
+        for (prefix, frontend), (ok, bad) in counts.items():
+            self.used(prefix, frontend, True, ok)
+            self.used(prefix, frontend, False, bad)
+
+    def take_usage(self) -> dict[tuple[str, str], list[int]]:
+        """The per-prefix counts so far, keyed by lower-case prefix; starts again from zero."""
+        taken, self.usage = self.usage, {}
+        out: dict[tuple[str, str], list[int]] = {}
+        for (prefix, frontend), (ok, bad) in taken.items():
+            entry = out.setdefault((prefix.lower(), frontend), [0, 0])
+            entry[0] += ok
+            entry[1] += bad
+        return out
 
     def batch(self, frontend: str, method: str, items: int) -> None:
         """Count one batch request of ``items`` items."""
@@ -306,10 +335,13 @@ def _add_to_histogram(child: Any, buckets: list[int], total: float) -> None:
 
 
 def flush() -> None:
-    """Move this process's tally into the prometheus values (event-loop thread)."""
+    """Move this process's tally into the prometheus values, and its per-prefix counts to the
+    usage sink (the writer's daily statistics), on the event-loop thread."""
     if _TALLY is None or _DECLARED is None:
         return
     requests, durations, batches = _TALLY.take()
+    if _TALLY.usage_sink is not None and _TALLY.usage:
+        _TALLY.usage_sink(_TALLY.take_usage())
     metrics = _DECLARED
     for (frontend, method, code), n in requests.items():
         metrics.requests.labels(frontend, method, code).inc(n)
@@ -344,6 +376,9 @@ class Flusher:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         flush()
+        drain = getattr(_TALLY.usage_sink, "drain", None) if _TALLY is not None else None
+        if drain is not None:  # the last per-prefix counts on their way to the writer
+            await drain()
 
 
 def start_flusher() -> Flusher | None:

@@ -196,7 +196,14 @@ def start_sync(store: Store, writer: Writer, registry: Registry, settings: Setti
 
     registry.top = settings.top
     outbox = start_outbox(
-        store, writer, registry.node_prefix, settings.top, settings.data_dir, listens, tls=top_tls(settings)
+        store,
+        writer,
+        registry.node_prefix,
+        settings.top,
+        settings.data_dir,
+        listens,
+        tls=top_tls(settings),
+        stats_interval=settings.stats_interval,
     )
     _say(f"idnode: pushing the change log to the top-level node {settings.top} (from sequence {outbox.position})")
     return outbox
@@ -268,6 +275,20 @@ def replica_registry_handler(registry: Registry, settings: Settings, local: Any 
     return write_forwarder(local or servicer_handler(RegistryService(registry)), channel)
 
 
+def start_usage(writer: Writer) -> None:
+    """Per-prefix resolution counts of this process go straight to the writer (it runs here)."""
+    tally = metrics.tally()
+    if tally is not None:
+        from idnode.sync.stats import usage_applier
+
+        apply = usage_applier(writer)
+        tally.usage_sink = lambda counts: _logged(apply(counts))
+
+
+def _logged(future: Any) -> None:
+    future.add_done_callback(lambda f: f.exception() and log.warning("daily statistics not stored: %s", f.exception()))
+
+
 def close_writer(store: Store, writer: Writer) -> None:
     store.grow_hook = None
     writer.stop()
@@ -321,6 +342,7 @@ async def serve(settings: Settings) -> int:
         metrics.process_started("replica" if settings.replica_of else "primary")
     try:
         store, writer, registry = open_writer(settings)
+        start_usage(writer)
         try:
             await bootstrap(registry, settings)
             add_replica_check(registry, settings)

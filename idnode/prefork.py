@@ -57,6 +57,7 @@ from idnode.node import (
     start_recursion,
     start_retention,
     start_sync,
+    start_usage,
     wait_for_stop,
 )
 from idnode.registry.store import lock_folder
@@ -143,11 +144,16 @@ async def _writer_role(settings: Settings, target: str, http_path: str, ready: C
 
     if settings.metrics:
         metrics.process_started("replica" if settings.replica_of else "primary")
+    from idnode.resolver.grpc.forward import usage_handler
+    from idnode.sync.stats import usage_applier
+
     store, writer, registry = open_writer(settings)
+    start_usage(writer)
     outbox = flusher = pruner = None
     try:
         await bootstrap(registry, settings)
-        server, _ = await start_grpc_server(registry, target, reflection=False, count=False)
+        usage = usage_handler(usage_applier(writer))  # the workers' per-prefix counts
+        server, _ = await start_grpc_server(registry, target, reflection=False, count=False, extra_handlers=(usage,))
         flusher = metrics.start_flusher()
         http = await start_http(registry, settings, unix_path=http_path) if settings.http_listen != "off" else None
         # The supervisor passes the real ports (port 0 already picked).
@@ -179,7 +185,7 @@ async def _worker_role(settings: Settings, listen: str, target: str, http_path: 
 
     from idnode.registry.service import Registry
     from idnode.registry.store import Store
-    from idnode.resolver.grpc.forward import registry_forwarder
+    from idnode.resolver.grpc.forward import registry_forwarder, usage_sender
     from idnode.resolver.grpc.server import DEFAULT_MAX_MESSAGE_BYTES, start_grpc_server, stop_grpc_server
 
     if settings.metrics:
@@ -210,6 +216,9 @@ async def _worker_role(settings: Settings, listen: str, target: str, http_path: 
         recursor = start_recursion(registry, settings, listen)
         dns = await start_dns(registry, settings, reuse_port=True)
         http = await start_http(registry, settings, reuse_port=True, forward_to=http_path)
+        tally = metrics.tally()
+        if tally is not None:
+            tally.usage_sink = usage_sender(channel, tally.give_back)
         flusher = metrics.start_flusher()
         ready()
         await wait_for_stop(signal.SIGTERM)

@@ -155,20 +155,18 @@ def _wrap(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
     return handler._replace(stream_stream=_wrap_streaming(handler.stream_stream, method))
 
 
-class RequestIdHandler(grpc.GenericRpcHandler):
-    """Wraps a generic handler so that every call it serves has a request id (``x-request-id``
-    metadata or new), current while the call is served and returned in its trailing metadata.
+class WrappedHandler(grpc.GenericRpcHandler):
+    """A generic handler whose method handlers are ``wrap(handler, method path)``, each built once
+    and cached, so a call costs one dictionary lookup more than the bare handler (a server
+    interceptor would add a coroutine chain to every call)."""
 
-    Each method's wrapped handler is built once and cached, so a call costs one
-    dictionary lookup more than the bare handler (a server interceptor would
-    add a coroutine chain to every call). At ``--log-level debug`` each call
-    writes one line naming its method.
-    """
+    __slots__ = ("_inner", "_wrap", "_wrapped")
 
-    __slots__ = ("_inner", "_wrapped")
-
-    def __init__(self, inner: grpc.GenericRpcHandler) -> None:
+    def __init__(
+        self, inner: grpc.GenericRpcHandler, wrap: Callable[[grpc.RpcMethodHandler, str], grpc.RpcMethodHandler]
+    ) -> None:
         self._inner = inner
+        self._wrap = wrap
         self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
@@ -178,8 +176,19 @@ class RequestIdHandler(grpc.GenericRpcHandler):
         method = handler_call_details.method
         cached = self._wrapped.get(method)
         if cached is None or cached[0] is not handler:
-            cached = self._wrapped[method] = (handler, _wrap(handler, method))
+            cached = self._wrapped[method] = (handler, self._wrap(handler, method))
         return cached[1]
+
+
+class RequestIdHandler(WrappedHandler):
+    """Wraps a generic handler so that every call it serves has a request id (``x-request-id``
+    metadata or new), current while the call is served and returned in its trailing metadata.
+    At ``--log-level debug`` each call writes one line naming its method."""
+
+    __slots__ = ()
+
+    def __init__(self, inner: grpc.GenericRpcHandler) -> None:
+        super().__init__(inner, _wrap)
 
 
 class RequestIdServer:

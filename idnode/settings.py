@@ -336,6 +336,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "primary_token_file": _optional_path,
     "log_retention": parse_duration,
     "max_replica_lag": _seconds,
+    "stats_interval": _seconds,
 }
 
 
@@ -386,6 +387,7 @@ class Settings:
     primary_token_file: Path | None = None  # primary's admin/auditor credential; None = <data-dir>/primary.credential
     log_retention: float = 7 * 86400.0  # seconds of change log kept (0 = everything); never past the outbox cursor
     max_replica_lag: float = 30.0  # seconds: a replica lagging more is not ready (/readyz, gRPC health)
+    stats_interval: float = 300.0  # with top: seconds between daily statistics reports (and at midnight)
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

@@ -68,7 +68,12 @@ NAPTR_ORDER, NAPTR_PREFERENCE, NAPTR_FLAGS = 100, 10, "U"
 SOA_TTL, SOA_REFRESH, SOA_RETRY, SOA_EXPIRE, NEGATIVE_TTL = 3600, 3600, 600, 1209600, 60
 
 TARGETS = ("idnode", "pdns-nocache", "pdns-cache")
-LABELS = {"idnode": "idnode", "pdns-nocache": "PowerDNS-LMDB caches off", "pdns-cache": "PowerDNS-LMDB stock caches"}
+LABELS = {
+    "idnode": "idnode",
+    "idnode-nometrics": "idnode --no-metrics",
+    "pdns-nocache": "PowerDNS-LMDB caches off",
+    "pdns-cache": "PowerDNS-LMDB stock caches",
+}
 MIXES = ("existing", "mix")
 
 
@@ -605,8 +610,12 @@ class DnsBench:
         start_node: starts ``idnode serve`` on the loaded data: ``(workers, extra args) -> Server``.
     """
 
-    def __init__(self, args: Any, work: Path, prefix: str, start_node: Callable[[int, list[str]], Server]) -> None:
+    def __init__(
+        self, args: Any, work: Path, prefix: str, start_node: Callable[..., Server], data_dir: Path | None = None
+    ) -> None:
         self.args = args
+        self.data_dir = data_dir or work / "data"  # the loaded node's folder (--metrics-cost copies it)
+        self.targets: tuple[str, ...] = TARGETS
         self.prefix = prefix
         self.work = work / "dns"
         self.start_node = start_node
@@ -670,6 +679,17 @@ class DnsBench:
         self.ports["idnode"] = port
         wait_dns(port, self.zone, 120, node.alive)
         _say(f"DNS: idnode serving DNS on {HOST}:{port} ({self.workers} worker(s), pid {node.pid})")
+        if getattr(a, "metrics_cost", False):  # the same node with --no-metrics, on a copy of the data
+            from idnode.loadtest._bench_metrics import BASELINE, OFF_FLAG, copy_data
+
+            port = free_port()
+            copy = copy_data(self.data_dir)
+            extra = ["--dns-listen", f"{HOST}:{port}", "--dns-zone", self.zone, OFF_FLAG]
+            node = self.start_node(self.workers, extra, copy)
+            self.servers[BASELINE], self.ports[BASELINE] = node, port
+            self.targets = (*self.targets, BASELINE)
+            wait_dns(port, self.zone, 120, node.alive)
+            _say(f"DNS: idnode --no-metrics serving DNS on {HOST}:{port} (pid {node.pid})")
         for name, caches in (("pdns-nocache", False), ("pdns-cache", True)):
             port = free_port()
             server = pdns_server(self.work / name, port, caches, a.pdns_receivers, a.pdns_distributors).start(60)
@@ -787,7 +807,7 @@ class DnsBench:
         return run
 
     def rounds(self) -> None:
-        order = list(TARGETS)
+        order = list(self.targets)
         for r in range(self.args.rounds):
             _say(f"DNS round {r + 1} of {self.args.rounds}")
             turn = order[r % len(order) :] + order[: r % len(order)]  # who goes first rotates

@@ -55,7 +55,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from idnode.loadtest import _bench_dns, _bench_health, _bench_http, _bench_replica, _bench_sync, datagen
+from idnode.loadtest import _bench_dns, _bench_health, _bench_http, _bench_metrics, _bench_replica, _bench_sync, datagen
 from idnode.loadtest import _bench_report as report
 from idnode.loadtest._bench_proc import Server, system_busy_seconds, tree_cpu_seconds
 
@@ -108,6 +108,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-efficiency", action="store_true", help="skip the 1 vs 2 workers comparison")
     parser.add_argument("--fastpath-n", type=int, help="iterations per fast-path micro-timing")
     parser.add_argument("--work-dir", help="where the data folder goes (default: a temporary folder, removed)")
+    parser.add_argument(
+        "--metrics-cost",
+        action="store_true",
+        help="also run a copy of the node with --no-metrics in the same rounds (gRPC, and DNS with --dns): "
+        "the cost of metrics as a ratio",
+    )
     dns = parser.add_argument_group("DNS comparison (idnode against PowerDNS-LMDB with dnsperf)")
     dns.add_argument("--dns", action="store_true", help="also compare idnode's DNS with PowerDNS-LMDB (dnsperf)")
     dns.add_argument("--dns-only", action="store_true", help="only the DNS comparison (implies --dns)")
@@ -341,6 +347,8 @@ class Bench:
         self.open_rate: float | None = None
         self.efficiency_runs: dict[int, list[dict[str, Any]]] = {}
         self.readiness: dict[str, Any] | str | None = None  # readiness checks timed beside an LMDB get
+        self.node_off: Server | None = None  # --metrics-cost: the node with --no-metrics on a copy of the data
+        self.data_off: Path | None = None
 
     # -- one measurement ---------------------------------------------------------------
 
@@ -407,8 +415,8 @@ class Bench:
 
     # -- phases -----------------------------------------------------------------------
 
-    def start_node(self, workers: int, extra: list[str] | tuple[str, ...] = ()) -> Server:
-        return node_server(self.data_dir, workers, map_size_for(self.args.count), extra).start()
+    def start_node(self, workers: int, extra: list[str] | tuple[str, ...] = (), data_dir: Path | None = None) -> Server:
+        return node_server(data_dir or self.data_dir, workers, map_size_for(self.args.count), extra).start()
 
     def load_data(self) -> None:
         args = self.args
@@ -435,6 +443,8 @@ class Bench:
                 },
             }
         )
+        if args.metrics_cost:
+            self.data_off = _bench_metrics.copy_data(self.data_dir)
         try:
             self.node = self.start_node(self.workers)
         except RuntimeError as exc:
@@ -447,6 +457,9 @@ class Bench:
             self.workers = 1
             self.node = self.start_node(1)
         _say(f"node serving on port {self.node.port} ({self.workers} worker(s), pid {self.node.pid})")
+        if args.metrics_cost:
+            self.node_off = self.start_node(self.workers, [_bench_metrics.OFF_FLAG], self.data_off)
+            _say(f"baseline node (--no-metrics, a copy of the data) on port {self.node_off.port}")
         prepared = self.load.receive(TASK_SLACK + args.pool / 1000)
         if not prepared.get("ok"):
             raise BenchError(f"load process: {prepared.get('error')}")
@@ -470,16 +483,17 @@ class Bench:
         args = self.args
         assert self.node is not None and self.echo is not None
         import_base = args.count + UNKNOWN_POOL
-        # Warm both servers up (connections, caches, first-call paths) outside every series.
-        for name, server in (("idnode", self.node), ("echo", self.echo)):
+        servers = [("idnode", self.node), ("echo", self.echo)]
+        if self.node_off is not None:
+            servers.append((_bench_metrics.BASELINE, self.node_off))
+        # Warm the servers up (connections, caches, first-call paths) outside every series.
+        for name, server in servers:
             for kind in ("resolve", "batch"):
                 level = max(args.levels) if kind == "resolve" else args.batch_concurrency
                 self.closed(kind, name, server, level, series=f"warmup-{kind}/{name}", round=-1)
         for r in range(args.rounds):
             _say(f"round {r + 1} of {args.rounds}")
-            order = [("idnode", self.node), ("echo", self.echo)]
-            if r % 2:
-                order.reverse()
+            order = servers[r % len(servers) :] + servers[: r % len(servers)]  # who goes first rotates
             for level in args.levels:
                 for name, server in order:
                     self.closed("resolve", name, server, level, round=r)
@@ -565,10 +579,10 @@ class Bench:
         if self.load is not None:
             self.load.close()
             self.load = None
-        for server in (self.echo, self.node):
+        for server in (self.echo, self.node, self.node_off):
             if server is not None:
                 server.stop()
-        self.echo = self.node = None
+        self.echo = self.node = self.node_off = None
 
 
 # -- figures -------------------------------------------------------------------------------------
@@ -913,7 +927,7 @@ def main(argv: list[str] | None = None) -> int:
         return _replica_only(args, work, started)
     bench = Bench(args, work)
     http = _bench_http.HttpBench(bench, LoadClient) if args.http else None
-    dns = _bench_dns.DnsBench(args, work, DATA_PREFIX, bench.start_node) if args.dns else None
+    dns = _bench_dns.DnsBench(args, work, DATA_PREFIX, bench.start_node, bench.data_dir) if args.dns else None
     if dns is not None:
         try:
             dns.check_tools()  # before the long load: installs what is missing, or says what to run
@@ -999,6 +1013,8 @@ def main(argv: list[str] | None = None) -> int:
         fig["sync"] = fig_sync
     if args.replica:
         fig["replica"] = fig_replica
+    if args.metrics_cost:
+        fig["metrics_cost"] = _bench_metrics.figures(bench.runs + (dns.runs if dns is not None else []))
     if failure:
         fig["notes"].append(f"the run stopped early: {failure}")
         fig["failed"] = failure
@@ -1108,6 +1124,8 @@ def render_all(fig: dict[str, Any], markdown: bool = False) -> str:
             ]
         )
     text = _render_others(fig, markdown)
+    if "metrics_cost" in fig:
+        text += "\n\n" + _bench_metrics.render(fig["metrics_cost"], markdown)
     if "sync" in fig:
         text += "\n\n" + _bench_sync.render(fig["sync"], markdown)
     if "replica" in fig:

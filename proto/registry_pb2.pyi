@@ -294,16 +294,20 @@ class StatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class PrefixStats(_message.Message):
-    __slots__ = ("prefix", "identifiers", "registrations", "deletions")
+    __slots__ = ("prefix", "identifiers", "registrations", "deletions", "resolutions_today", "errors_today")
     PREFIX_FIELD_NUMBER: _ClassVar[int]
     IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
     REGISTRATIONS_FIELD_NUMBER: _ClassVar[int]
     DELETIONS_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTIONS_TODAY_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_TODAY_FIELD_NUMBER: _ClassVar[int]
     prefix: str
     identifiers: int
     registrations: int
     deletions: int
-    def __init__(self, prefix: _Optional[str] = ..., identifiers: _Optional[int] = ..., registrations: _Optional[int] = ..., deletions: _Optional[int] = ...) -> None: ...
+    resolutions_today: int
+    errors_today: int
+    def __init__(self, prefix: _Optional[str] = ..., identifiers: _Optional[int] = ..., registrations: _Optional[int] = ..., deletions: _Optional[int] = ..., resolutions_today: _Optional[int] = ..., errors_today: _Optional[int] = ...) -> None: ...
 
 class Stats(_message.Message):
     __slots__ = ("node_prefix", "identifiers", "tombstones", "enterprises", "prefixes", "changelog_sequence", "per_prefix", "map_size", "map_used", "readers_used", "readers_max", "fastpath", "version", "sync", "replication")

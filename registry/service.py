@@ -280,6 +280,11 @@ class Registry(AccountsMixin, IdentifiersMixin, SessionsMixin):
             enterprises = txn.stat(self.store.dbs["enterprises"])["entries"]
             prefixes = txn.stat(self.store.dbs["prefixes"])["entries"]
         rows = sorted(per.values(), key=lambda r: r["prefix"])
+        from idnode.sync import stats as daily
+
+        today = daily.day_usage(self.store, daily.day_of(time.time(), daily.zone()))
+        for row in rows:
+            row["resolutions_today"], row["errors_today"] = today.get(row["prefix"].lower(), (0, 0))
         out: dict[str, Any] = {
             "node_prefix": self.node_prefix,
             "identifiers": sum(r["identifiers"] for r in rows),
@@ -298,6 +303,25 @@ class Registry(AccountsMixin, IdentifiersMixin, SessionsMixin):
             if replication is not None:  # a read replica
                 out["replication"] = replication
         return out
+
+    def usage(self, principal: Principal, first: Any, last: Any) -> list[dict[str, Any]]:
+        """Daily resolutions and errors per prefix and front end, ``first`` to ``last`` (dates, inclusive):
+        ``[{"day", "prefix", "frontend", "resolutions", "errors"}]`` in that order (the read API of the
+        statistics; sync/stats.py keeps them). Node-admin and auditors see every prefix, an enterprise
+        its own.
+
+        Raises:
+            InvalidValue (202): ``last`` before ``first``, or more than 366 days.
+        """
+        from idnode.sync import stats as daily
+
+        auth.require_authenticated(principal)
+        if last < first or (last - first).days > 366:
+            raise InvalidValue(f"day range {first} .. {last}: at most 366 days, in order")
+        own = None
+        if principal.role == "enterprise":
+            own = {p.lower() for p in self._prefixes_of(principal.credit_code)}
+        return daily.usage_rows(self.store, first, last, own)
 
     def sync_status(self) -> dict[str, Any]:
         """Upward sync to the top-level node: its target and how far the outbox trails the change log.

@@ -17,6 +17,8 @@ changelog      u64 big-endian sequence -> change-log entry
 meta           name -> value (schema_version, node_prefix, admin token id,
                outbox_cursor: u64 sequence the top-level node acknowledged)
 sessions       SHA-256 of a session id -> JSON session (registry/_sessions.py)
+usage          day 0x00 prefix 0x00 front end -> u64 resolutions, u64 errors
+               (daily statistics, sync/stats.py; not in the change log)
 =============  ======================================================
 
 Only the writer role opens write transactions; reads are short read
@@ -92,6 +94,10 @@ DB_NAMES = (
     "changelog",
     "meta",
     "sessions",  # Handle REST sessions (registry/_sessions.py); not in the change log
+    # Daily resolutions/errors per prefix and front end (sync/stats.py); not in the change log. A new
+    # database leaves every existing format as it was (an older idnode ignores it; this one creates it
+    # when the writer opens a folder written before it), so it needs no migration.
+    "usage",
 )
 DEFAULT_MAP_SIZE = 1 << 30
 MAX_GROWTH_STEP = 8 << 30

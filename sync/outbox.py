@@ -20,10 +20,12 @@ or rejected, recording the answer in the prefix record through the writer
 (``registry._accounts.set_prefix_status``); registrations under the prefix
 are accepted once it is approved.
 
-Statistics: at start and after every midnight (Asia/Shanghai by default,
-``stats_tz``) the outbox sends ``ReportStats`` for yesterday and today
-(``sync/stats.py``: registrations per prefix from the change log, approved
-enterprises); a report of a day replaces the earlier one at the top node.
+Statistics: at start, every ``--stats-interval`` (300 s) and after every
+midnight (Asia/Shanghai by default, ``stats_tz``) the outbox sends
+``ReportStats`` for yesterday and today (``sync/stats.py``: registrations per
+prefix from the change log, resolutions and errors per prefix from the
+daily totals, approved enterprises); a report of a day replaces the earlier
+one at the top node.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ BACKOFF_BASE = 0.2
 BACKOFF_CAP = 30.0
 MAX_MESSAGE_BYTES = 64 << 20
 APPROVAL_POLL = 1.0  # seconds between looks at the top node's decisions while a prefix awaits one
+STATS_INTERVAL = 300.0  # seconds between ReportStats of the day so far (also at each midnight)
 _TRANSIENT = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN}
 )
@@ -186,6 +189,7 @@ class Outbox:
         approval_poll: float = APPROVAL_POLL,
         stats_tz: str = stats.DEFAULT_TZ,
         tls: TopTls | None = None,
+        stats_interval: float = STATS_INTERVAL,
     ) -> None:
         self.store = store
         self.writer = writer
@@ -204,6 +208,7 @@ class Outbox:
         self.rng = rng
         self.approval_poll = approval_poll
         self.stats_tz = stats.zone(stats_tz)
+        self.stats_interval = stats_interval
         self.tls = tls
         self.stats_reported = 0.0  # s since 1970 of the last ReportStats
         self._requested: set[str] = set()  # prefixes asked for in this run (then polled)
@@ -289,7 +294,7 @@ class Outbox:
                     if time.time() >= next_stats:
                         now = time.time()
                         await self._report_stats(stub, now)
-                        next_stats = stats.next_midnight(now, self.stats_tz)
+                        next_stats = min(stats.next_midnight(now, self.stats_tz), now + self.stats_interval)
                     batch = self.store.changes_after(self.position, self.batch_entries, self.batch_bytes)
                     if batch:
                         progressed = await self._push(stub, batch)

@@ -6,8 +6,17 @@ given). Per prefix and day the node reports:
 - ``registrations``: identifier creations in the day, counted from the change
   log (``OP_CREATE`` entries of the ``identifiers`` database), so the write
   path pays nothing for them;
-- ``resolutions`` and ``errors``: 0 — the node does not count them per prefix
-  yet (counting resolutions would cost the read hot path);
+- ``resolutions`` and ``errors``: answers and failed answers for identifiers
+  under the prefix, summed over the front ends. Each process counts them in
+  its metrics tally (``idnode/metrics.py``: plain dicts on the hot path) and
+  hands them once a second to the writer, which adds them to durable daily
+  totals in the ``usage`` database (:func:`add_usage`): key ``day 0x00
+  prefix 0x00 front end`` (day in the statistics zone, prefix lower case),
+  value two big-endian u64 (resolutions, errors). They are not change-log
+  entries: never replicated, never pushed as changes. A crash loses at most
+  the last second (a worker's unflushed tally, or a report in flight to the
+  writer); counts reach a day as they are flushed, so a second around
+  midnight may land on the next day;
 
 plus ``connected_enterprises``: the approved enterprises. A report holds the
 day's totals so far; a later report of the same day replaces it at the top
@@ -18,6 +27,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import struct
+import time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -26,6 +37,9 @@ from idnode.registry import changelog
 from idnode.registry.store import Store, from_u64
 
 DEFAULT_TZ = "Asia/Shanghai"
+USAGE_DB = "usage"
+FRONTENDS = ("grpc", "dns", "http")
+_PAIR = struct.Struct(">QQ")
 
 
 def zone(name: str = DEFAULT_TZ) -> datetime.tzinfo:
@@ -82,13 +96,78 @@ def connected_enterprises(store: Store) -> int:
         return sum(1 for _, v in txn.cursor(db=store.dbs["enterprises"]) if json.loads(v)["status"] == "approved")
 
 
+def _usage_key(day: str, prefix: str, frontend: str) -> bytes:
+    return f"{day}\x00{prefix}\x00{frontend}".encode()
+
+
+def add_usage(ctx: Any, day: datetime.date, counts: dict[tuple[str, str], list[int]]) -> None:
+    """Add ``{(prefix, frontend): [resolutions, errors]}`` to ``day``'s totals (a writer operation;
+    no change-log entry). Unknown front ends and empty prefixes are left out."""
+    text = day.isoformat()
+    for (prefix, frontend), (ok, bad) in counts.items():
+        if not prefix or frontend not in FRONTENDS or "\x00" in prefix or not (ok or bad):
+            continue
+        key = _usage_key(text, prefix.lower(), frontend)
+        raw = ctx.get(USAGE_DB, key)
+        before = _PAIR.unpack(raw) if raw else (0, 0)
+        ctx.put(USAGE_DB, key, _PAIR.pack(before[0] + max(ok, 0), before[1] + max(bad, 0)))
+
+
+def usage_rows(store: Store, first: datetime.date, last: datetime.date, prefixes: Any = None) -> list[dict[str, Any]]:
+    """The daily totals from ``first`` to ``last`` (inclusive), in (day, prefix, front end) order:
+    ``{"day", "prefix", "frontend", "resolutions", "errors"}``; only ``prefixes`` when given."""
+    out: list[dict[str, Any]] = []
+    end = (last + datetime.timedelta(days=1)).isoformat().encode()
+    with store.begin() as txn:
+        cur = txn.cursor(db=store.dbs[USAGE_DB])
+        if not cur.set_range(first.isoformat().encode()):
+            return out
+        for key, raw in cur:
+            if bytes(key) >= end:
+                break
+            day, prefix, frontend = bytes(key).decode().split("\x00")
+            if prefixes is not None and prefix not in prefixes:
+                continue
+            ok, bad = _PAIR.unpack(raw)
+            out.append({"day": day, "prefix": prefix, "frontend": frontend, "resolutions": ok, "errors": bad})
+    return out
+
+
+def day_usage(store: Store, day: datetime.date) -> dict[str, tuple[int, int]]:
+    """``prefix -> (resolutions, errors)`` of ``day``, summed over the front ends."""
+    out: dict[str, tuple[int, int]] = {}
+    for row in usage_rows(store, day, day):
+        ok, bad = out.get(row["prefix"], (0, 0))
+        out[row["prefix"]] = (ok + row["resolutions"], bad + row["errors"])
+    return out
+
+
 def day_report(store: Store, node_prefix: str, day: datetime.date, tz: datetime.tzinfo) -> toplevel_pb2.StatsReport:
-    """The ``StatsReport`` of ``day``: a row per prefix with registrations that day."""
+    """The ``StatsReport`` of ``day``: a row per prefix with registrations, resolutions or errors that day."""
     start, end = day_bounds(day, tz)
     counts = registrations(store, start, end)
+    usage = day_usage(store, day)
     rows: list[Any] = [
-        toplevel_pb2.PrefixDayStats(prefix=prefix, registrations=n) for prefix, n in sorted(counts.items())
+        toplevel_pb2.PrefixDayStats(
+            prefix=prefix,
+            registrations=counts.get(prefix, 0),
+            resolutions=usage.get(prefix, (0, 0))[0],
+            errors=usage.get(prefix, (0, 0))[1],
+        )
+        for prefix in sorted(set(counts) | set(usage))
     ]
     return toplevel_pb2.StatsReport(
         node_prefix=node_prefix, day=day.isoformat(), rows=rows, connected_enterprises=connected_enterprises(store)
     )
+
+
+def usage_applier(writer: Any, tz: datetime.tzinfo | None = None) -> Any:
+    """A function ``counts -> future`` adding per-prefix counts to today's totals through ``writer``
+    (today in ``tz``, default the statistics zone); the future is done when they are durable."""
+    where = tz or zone()
+
+    def apply(counts: dict[tuple[str, str], list[int]]) -> Any:
+        day = day_of(time.time(), where)
+        return writer.submit(lambda ctx: add_usage(ctx, day, counts))
+
+    return apply

@@ -90,6 +90,7 @@ class _UdpReader:
         recvfrom, sendto, respond = self.sock.recvfrom, self.sock.sendto, self.respond
         counts = self.counts
         codes, slots = counts.udp_codes, counts.udp_time.counts  # type: ignore[union-attr]
+        usage = counts.udp_usage  # type: ignore[union-attr]
         clock = time.perf_counter_ns
         total = 0
         start = clock()
@@ -114,7 +115,26 @@ class _UdpReader:
                         sendto(reply, addr)
                     except OSError as exc:
                         log.debug("DNS UDP send failed: %s", exc)
-                    codes[reply[3] & 15] += 1  # type: ignore[index]
+                    rcode = reply[3] & 15  # type: ignore[index]
+                    codes[rcode] += 1
+                    # An identifier name's prefix labels follow the _h marker (names.py). Usually
+                    # the suffix is one label, so the marker sits right after it; the rest of the
+                    # question (prefix labels, zone, type, EDNS) is the key, decoded at flush
+                    # (_Counts.fold); other names take the slower search.
+                    try:
+                        marker = 13 + data[12]
+                    except IndexError:  # a bare header (answered FORMERR)
+                        marker = -1
+                    else:
+                        if data[marker : marker + 2] != b"\x02_":
+                            marker = data.find(b"\x02_", 13)
+                    if marker > 0:
+                        key = data[marker + 2 :]
+                        entry = usage.get(key)
+                        if entry is None and len(usage) < metrics.MAX_USAGE_KEYS:
+                            entry = usage[key] = [0, 0]
+                        if entry is not None:
+                            entry[rcode != 0] += 1
                 else:
                     codes[16] += 1
                 end = clock()
@@ -129,7 +149,7 @@ class _UdpReader:
         start = time.perf_counter_ns()
         reply = await self.respond_recursive(pending)
         if self.counts is not None:
-            self.counts.recursive("udp", reply, time.perf_counter_ns() - start)
+            self.counts.recursive("udp", reply, time.perf_counter_ns() - start, pending.wire)
         if reply is not None and self.sock.fileno() >= 0:
             try:
                 self.sock.sendto(reply, addr)
@@ -201,7 +221,7 @@ class _Counts:
     header) is told apart by the responder's ``badvers`` counts.
     """
 
-    __slots__ = ("responder", "tcp_codes", "tcp_time", "udp_codes", "udp_time")
+    __slots__ = ("names", "responder", "tcp_codes", "tcp_time", "udp_codes", "udp_time", "udp_usage", "zone_labels")
 
     def __init__(self, responder: DnsResponder) -> None:
         self.responder = responder
@@ -209,13 +229,49 @@ class _Counts:
         self.tcp_codes = [0] * 17
         self.udp_time = metrics.Histo()
         self.tcp_time = metrics.Histo()
+        # Per-prefix answers (daily statistics): the query's bytes after the _h marker -> [ok, error]
+        self.udp_usage: dict[bytes, list[int]] = {}
+        self.zone_labels = [label.lower() for label in getattr(responder, "zone", ())]
+        self.names: dict[bytes, str | None] = {}  # those bytes -> prefix text (a bounded cache)
 
-    def recursive(self, transport: str, reply: bytes | None, elapsed_ns: int) -> None:
+    def recursive(self, transport: str, reply: bytes | None, elapsed_ns: int, wire: bytes = b"") -> None:
+        """Count one answer outside the UDP hot loop (TCP, or a recursive answer)."""
         codes, histo = (self.udp_codes, self.udp_time) if transport == "udp" else (self.tcp_codes, self.tcp_time)
         codes[16 if reply is None else reply[3] & 15] += 1
         histo.add(elapsed_ns)
+        marker = wire.find(b"\x02_", 13) if reply is not None else -1
+        if marker > 0:
+            entry = self.udp_usage.setdefault(wire[marker + 2 :], [0, 0])
+            entry[(reply[3] & 15) != 0] += 1  # type: ignore[index]
+
+    def prefix_of(self, tail: bytes) -> str | None:
+        """The prefix of an identifier name from the query bytes after its ``\\x02_`` marker: ``h``
+        (any case), the prefix labels, then the zone; None for anything else (a GTIN or OID name,
+        another zone, a malformed name)."""
+        if tail in self.names:
+            return self.names[tail]
+        text = None
+        if tail[:1] in (b"h", b"H"):
+            segments, i = [], 1
+            while i < len(tail) and tail[i]:
+                n = tail[i]
+                segments.append(tail[i + 1 : i + 1 + n])
+                i += 1 + n
+            zone = len(self.zone_labels)
+            if i < len(tail) and len(segments) > zone and [x.lower() for x in segments[-zone:]] == self.zone_labels:
+                prefix = segments[: len(segments) - zone]
+                text = ".".join(x.decode("ascii", "replace") for x in reversed(prefix)).lower()
+        if len(self.names) < metrics.MAX_USAGE_KEYS:
+            self.names[tail] = text
+        return text
 
     def fold(self, tally: metrics.Tally) -> None:
+        usage, self.udp_usage = self.udp_usage, {}
+        for labels, (ok, bad) in usage.items():
+            prefix = self.prefix_of(labels)
+            if prefix is not None:
+                tally.used(prefix, "dns", True, ok)
+                tally.used(prefix, "dns", False, bad)
         badvers = self.responder.badvers
         for index, transport, codes, histo in (
             (0, "udp", self.udp_codes, self.udp_time),
@@ -286,7 +342,7 @@ class DnsServer:
                 if reply.__class__ is Pending:  # not served here, not cached: recurse (this connection waits)
                     reply = await self.responder.respond_recursive(reply)  # type: ignore[arg-type]
                 if self._counts is not None:
-                    self._counts.recursive("tcp", reply, time.perf_counter_ns() - start)  # type: ignore[arg-type]
+                    self._counts.recursive("tcp", reply, time.perf_counter_ns() - start, message)  # type: ignore[arg-type]
                 if reply is None:  # a response or a fragment: nothing sensible follows on this stream
                     return
                 writer.write(_LENGTH.pack(len(reply)) + reply)

@@ -12,6 +12,9 @@ process node does, so there is one write path.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -22,7 +25,15 @@ from idnode import requestid
 from idnode.proto import registry_pb2
 from idnode.resolver.grpc.registry_service import SERVICE_NAME
 
-__all__ = ["WRITE_METHODS", "registry_forwarder", "servicer_handler", "write_forwarder"]
+__all__ = [
+    "USAGE_METHOD",
+    "WRITE_METHODS",
+    "registry_forwarder",
+    "servicer_handler",
+    "usage_handler",
+    "usage_sender",
+    "write_forwarder",
+]
 
 # The Registry methods that write: a read replica with --forward-writes sends
 # these to its primary and answers the others itself.
@@ -42,6 +53,13 @@ WRITE_METHODS = frozenset(
         "BatchDelete",
     }
 )
+
+log = logging.getLogger(__name__)
+
+USAGE_SERVICE = "idnode.internal.Usage"
+USAGE_METHOD = f"/{USAGE_SERVICE}/Add"
+"""Per-prefix resolution counts, worker -> writer (JSON ``[[prefix, frontend, resolutions, errors], ...]``).
+Served only on the writer's Unix socket: the public port has no such service and forwards only Registry."""
 
 _PASSED_METADATA = ("authorization",)
 
@@ -125,3 +143,52 @@ def _unary_stream(call: Any) -> Callable[[bytes, grpc.aio.ServicerContext], Asyn
             await _relay_error(context, err)
 
     return forward
+
+
+Usage = dict[tuple[str, str], list[int]]
+
+
+def usage_handler(apply: Callable[[Usage], Any]) -> grpc.GenericRpcHandler:
+    """The writer's side: hands each worker's counts to ``apply`` (which queues them for the writer)."""
+
+    async def add(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        try:
+            rows = json.loads(request)
+            counts = {(str(p), str(f)): [int(ok), int(bad)] for p, f, ok, bad in rows}
+        except (ValueError, TypeError) as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"malformed usage report: {exc}")
+        await asyncio.wrap_future(apply(counts))  # acknowledged once durable
+        return b""
+
+    return grpc.method_handlers_generic_handler(
+        USAGE_SERVICE,
+        {"Add": grpc.unary_unary_rpc_method_handler(add, request_deserializer=None, response_serializer=None)},
+    )
+
+
+def usage_sender(channel: grpc.aio.Channel, give_back: Callable[[Usage], None]) -> Callable[[Usage], None]:
+    """A worker's usage sink: sends the counts to the writer in the background; counts it could not
+    deliver (the writer restarting) go back through ``give_back`` into the next flush."""
+    call = channel.unary_unary(USAGE_METHOD)
+    pending: set[asyncio.Task[None]] = set()
+
+    async def send(counts: Usage) -> None:
+        payload = json.dumps([[p, f, ok, bad] for (p, f), (ok, bad) in counts.items()]).encode()
+        try:
+            await call(payload, timeout=10)
+        except grpc.aio.AioRpcError as err:
+            log.debug("usage report to the writer failed (%s); kept for the next one", err.code().name)
+            give_back(counts)
+
+    def sink(counts: Usage) -> None:
+        task = asyncio.get_running_loop().create_task(send(counts))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    async def drain(timeout: float = 5.0) -> None:
+        """Wait for the reports in flight (shutdown)."""
+        if pending:
+            await asyncio.wait(list(pending), timeout=timeout)
+
+    sink.drain = drain  # type: ignore[attr-defined]
+    return sink

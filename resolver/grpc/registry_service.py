@@ -69,7 +69,7 @@ _STATS_FIELDS = (
     "readers_used",
     "readers_max",
 )
-_PREFIX_STATS_FIELDS = ("prefix", "identifiers", "registrations", "deletions")
+_PREFIX_STATS_FIELDS = ("prefix", "identifiers", "registrations", "deletions", "resolutions_today", "errors_today")
 
 
 def node_version() -> str:

@@ -74,6 +74,7 @@ class ResolverService:
                     handle, indexes, types = decode_resolve_request(request)
                 except RecordError as exc:
                     raise ProtocolError(f"malformed ResolveRequest: {exc}") from None
+                meter.handle = handle
                 query = pipeline.Query(handle, indexes, types, principal)
                 try:
                     return pipeline.resolve(query, self._registry)
@@ -137,13 +138,14 @@ class Meter:
     ``cancelled``.
     """
 
-    __slots__ = ("code", "context", "method", "start", "tally")
+    __slots__ = ("code", "context", "handle", "method", "start", "tally")
 
     def __init__(self, tally: metrics.Tally | None, method: str, context: Any = None) -> None:
         self.tally = tally
         self.method = method
         self.context = context
         self.code: int | str = 1
+        self.handle = ""  # set once decoded: the request counts for its prefix's daily statistics
 
     def __enter__(self) -> Meter:
         self.start = time.perf_counter_ns()
@@ -161,6 +163,8 @@ class Meter:
                 metadata = ()
             self.code = handle_code_of_metadata(metadata) or 2
         self.tally.request("grpc", self.method, self.code, time.perf_counter_ns() - self.start)
+        if self.handle and self.code != CANCELLED:
+            self.tally.used(self.handle.partition("/")[0], "grpc", self.code == 1)
 
 
 def _code_of(error: BaseException) -> int:

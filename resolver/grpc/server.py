@@ -17,7 +17,7 @@ from grpc_reflection.v1alpha import reflection as grpc_reflection
 from idnode import metrics
 from idnode.health import INTERVAL, Health, health_of
 from idnode.proto import registry_pb2_grpc, replication_pb2_grpc
-from idnode.requestid import RequestIdHandler, RequestIdServer
+from idnode.requestid import RequestIdHandler, RequestIdServer, WrappedHandler
 from idnode.resolver.grpc import registry_service, replication_service, resolver_service
 from idnode.resolver.grpc.resolver_service import Meter
 
@@ -70,6 +70,7 @@ async def start_grpc_server(
     reuse_port: bool = False,
     registry_handler: grpc.GenericRpcHandler | None = None,
     count: bool = True,
+    extra_handlers: tuple[grpc.GenericRpcHandler, ...] = (),
 ) -> tuple[grpc.aio.Server, int]:
     """Start a gRPC server for ``registry`` on ``listen``.
 
@@ -91,6 +92,8 @@ async def start_grpc_server(
             the supervisor has checked it was free).
         registry_handler: serves ``idnode.v1.Registry`` instead of a local
             RegistryService (a worker's forwarder to the writer process).
+        extra_handlers: more services (the writer's Unix socket: the
+            workers' usage reports, ``forward.usage_handler``).
         count: count Registry calls in ``idnode_requests_total`` (when
             metrics are on); False for the writer's Unix socket, whose calls
             the worker in front of it counted.
@@ -104,9 +107,8 @@ async def start_grpc_server(
     # so_reuseport is off for a single-process node: a second node on a busy
     # port must fail instead of silently sharing it. Prefork workers turn it on
     # after the supervisor has checked the port itself.
-    tally = metrics.tally() if count else None
+    tally = metrics.tally() if count else None  # Registry calls counted (the public server's)
     server = grpc.aio.server(
-        interceptors=(_RegistryMeter(tally),) if tally is not None else (),
         options=[
             ("grpc.so_reuseport", 1 if reuse_port else 0),
             ("grpc.max_receive_message_length", max_message_bytes),
@@ -115,12 +117,17 @@ async def start_grpc_server(
     )
     # Resolver and Registry calls get a request id (idnode/requestid.py), wrapped once here.
     server.add_generic_rpc_handlers((RequestIdHandler(resolver_service.resolver_handler(registry)),))
+    if extra_handlers:
+        server.add_generic_rpc_handlers(extra_handlers)
     if registry_handler is not None:
+        if tally is not None:
+            registry_handler = _metered_generic(registry_handler, tally)
         server.add_generic_rpc_handlers((RequestIdHandler(registry_handler),))
     else:
-        registry_pb2_grpc.add_RegistryServicer_to_server(
-            registry_service.RegistryService(registry), RequestIdServer(server)
-        )
+        target: Any = RequestIdServer(server)
+        if tally is not None:
+            target = _MeteredServer(target, tally)
+        registry_pb2_grpc.add_RegistryServicer_to_server(registry_service.RegistryService(registry), target)
     replication = replication_service.ReplicationService(registry)
     replication_pb2_grpc.add_ReplicationServicer_to_server(replication, server)
     service_names = [resolver_service.SERVICE_NAME, registry_service.SERVICE_NAME, replication_service.SERVICE_NAME]
@@ -170,49 +177,51 @@ async def stop_grpc_server(server: grpc.aio.Server, grace: float) -> None:
     await server.stop(grace)
 
 
-_REGISTRY_PATH = f"/{registry_service.SERVICE_NAME}/"
+def _metered(handler: grpc.RpcMethodHandler, name: str, tally: metrics.Tally) -> grpc.RpcMethodHandler:
+    """``handler`` counting its calls (code: 1, or the Handle code of the status a failure aborted
+    with) and their time; built once per method."""
+    if handler.unary_unary is not None:
+        behaviour = handler.unary_unary
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            with Meter(tally, name, context):
+                return await behaviour(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+        )
+    if handler.unary_stream is not None:
+        stream_behaviour = handler.unary_stream
+
+        async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            with Meter(tally, name, context):
+                async for reply in stream_behaviour(request, context):
+                    yield reply
+
+        return grpc.unary_stream_rpc_method_handler(
+            stream, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+        )
+    return handler
 
 
-class _RegistryMeter(grpc.aio.ServerInterceptor):
-    """Counts ``idnode.v1.Registry`` calls (code: 1, or the Handle code of the failure) and their time.
+def _metered_generic(inner: grpc.GenericRpcHandler, tally: metrics.Tally) -> grpc.GenericRpcHandler:
+    """A generic handler's calls counted (a worker's Registry forwarder), each method wrapped once."""
+    return WrappedHandler(inner, lambda handler, path: _metered(handler, path.rsplit("/", 1)[-1], tally))
 
-    Resolver calls pass through untouched (``ResolverService`` counts them
-    itself, at less cost); so do health and reflection.
-    """
 
-    def __init__(self, tally: metrics.Tally) -> None:
-        self.tally = tally
+class _MeteredServer:
+    """Stands in for the server while ``add_RegistryServicer_to_server`` registers: each method
+    handler is metered once, then passed on (to the request-id wrapper)."""
 
-    async def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
-        handler = await continuation(details)
-        path = details.method
-        if handler is None or not path.startswith(_REGISTRY_PATH):
-            return handler
-        name = path[len(_REGISTRY_PATH) :]
-        tally = self.tally
-        if handler.unary_unary is not None:
-            behaviour = handler.unary_unary
+    __slots__ = ("_server", "_tally")
 
-            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                with Meter(tally, name, context):  # a failure's code: from the status it aborted with
-                    return await behaviour(request, context)
+    def __init__(self, server: Any, tally: metrics.Tally) -> None:
+        self._server = server
+        self._tally = tally
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            stream_behaviour = handler.unary_stream
+    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+        self._server.add_generic_rpc_handlers(tuple(_metered_generic(h, self._tally) for h in handlers))
 
-            async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                with Meter(tally, name, context):
-                    async for reply in stream_behaviour(request, context):
-                        yield reply
-
-            return grpc.unary_stream_rpc_method_handler(
-                stream,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+        metered = {name: _metered(h, name, self._tally) for name, h in handlers.items()}
+        self._server.add_registered_method_handlers(service, metered)

@@ -198,6 +198,9 @@ def _meter(tally: metrics.Tally) -> Any:
             route = request.match_info.route.resource
             method = f"{request.method} {route.canonical}" if route is not None else f"{request.method} other"
             tally.request("http", method, status, time.perf_counter_ns() - start)
+            handle = request.match_info.get("handle") if request.method == "GET" else None
+            if handle and "/" in handle:  # a resolution: the prefix's daily statistics (sync/stats.py)
+                tally.used(handle.partition("/")[0], "http", status < 400)
 
     return meter
 

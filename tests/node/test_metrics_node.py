@@ -3,9 +3,12 @@ README, and counts that add up across prefork workers (also after one is killed)
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -17,7 +20,7 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from idnode.proto import common_pb2, registry_pb2, resolver_pb2
+from idnode.proto import common_pb2, registry_pb2, resolver_pb2, toplevel_pb2, toplevel_pb2_grpc
 from idnode.resolver.dns import names
 
 from .conftest import auth, children_of, setup_enterprise
@@ -256,3 +259,56 @@ def test_prefork_counts_add_up_across_workers_and_restarts(node_factory):
     text = wait_for(node, lambda t: sample(t, "idnode_worker_restarts_total") >= 1, timeout=30)
     assert sample(text, "idnode_worker_restarts_total") == 1
     assert dns_total(text) == sent
+
+
+def test_per_prefix_resolutions_and_errors_reach_the_top_node(tmp_path, node_factory):
+    """A prefork node with --top counts resolutions and errors per prefix in its workers (gRPC, DNS,
+    HTTP), the writer keeps the day's totals, `idnode stats` shows them and ReportStats carries them."""
+    from .conftest import TopNode
+    from .test_hierarchy_node import approve_on_top, create_when_allowed, http_get
+
+    top = TopNode(tmp_path / "top").start()
+    try:
+        target = f"127.0.0.1:{top.port}"
+        flags = ("--node-prefix", "88.118", "--top", target, "--workers", "2", "--stats-interval", "1")
+        a = node_factory(*flags, data_dir=tmp_path / "a")
+        token = setup_enterprise(a, HEAD, "88.118.8")
+        approve_on_top(top, a, "88.118.8")
+        create_when_allowed(a, token)  # 88.118.8/X
+        resolver = a.resolver()
+        for _ in range(3):
+            resolver.Resolve(resolver_pb2.ResolveRequest(handle="88.118.8/X"))
+        with pytest.raises(grpc.RpcError):
+            resolver.Resolve(resolver_pb2.ResolveRequest(handle="88.118.8/NOPE"))
+        assert dns_query(a, "88.118.8/X").rcode() == 0
+        assert dns_query(a, "88.118.8/NOPE").rcode() == 3
+        assert http_get(f"{a.http}/api/handles/88.118.8/X")[0] == 200
+        assert http_get(f"{a.http}/api/handles/88.118.8/NOPE")[0] == 404
+        expected = (3 + 1 + 1, 1 + 1 + 1)  # (resolutions, errors): gRPC, DNS, HTTP
+
+        admin = (top.data_dir / "admin.credential").read_text().strip()
+        deadline = time.monotonic() + 30
+        seen = None
+        with grpc.insecure_channel(top.target) as channel:
+            stub = toplevel_pb2_grpc.TopLevelStub(channel)
+            while time.monotonic() < deadline:
+                reports = stub.GetStats(toplevel_pb2.StatsQuery(node_prefix="88.118"), metadata=auth(admin), timeout=10)
+                rows = [r for report in reports.reports for r in report.rows if r.prefix == "88.118.8"]
+                seen = max(((r.resolutions, r.errors) for r in rows), default=None)
+                if seen == expected:
+                    break
+                time.sleep(0.5)
+        assert seen == expected
+        assert any(r.registrations == 1 for report in reports.reports for r in report.rows if r.prefix == "88.118.8")
+
+        done = subprocess.run(
+            [sys.executable, "-m", "idnode", "stats", "--node", a.target, "--token", a.admin_token],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+        per = {row["prefix"]: row for row in json.loads(done.stdout)["per_prefix"]}
+        assert (per["88.118.8"]["resolutions_today"], per["88.118.8"]["errors_today"]) == expected
+    finally:
+        top.stop()

@@ -185,3 +185,26 @@ def test_metrics_off_counts_nothing():
         metrics.flush()  # a no-op
     finally:
         metrics._TALLY = saved
+
+
+def test_dns_prefix_of_the_question_tail():
+    from idnode.resolver.dns import names
+    from idnode.resolver.dns.server import _Counts
+
+    class Responder:
+        zone = (b"id", b"local")
+
+        def __init__(self) -> None:
+            self.badvers = [0, 0]
+
+    counts = _Counts(Responder())  # type: ignore[arg-type]
+
+    def tail(name: str, suffix: bytes = b"\x00\x23\x00\x01") -> bytes:
+        wire = b"".join(bytes((len(label),)) + label for label in names.text_to_labels(name)) + b"\x00"
+        return wire[wire.index(b"\x02_") + 2 :] + suffix
+
+    assert counts.prefix_of(tail(names.handle_to_name("88.118.8/P-1"))) == "88.118.8"
+    assert counts.prefix_of(tail(names.handle_to_name("88.118.8/P-1").upper())) == "88.118.8"  # 0x20
+    assert counts.prefix_of(tail("x._h.9.118.88.other.zone.")) is None  # another zone
+    assert counts.prefix_of(b"x\x01a\x00") is None  # not the _h marker
+    assert counts.prefix_of(tail("x._h.id.local.")) is None  # no prefix labels
