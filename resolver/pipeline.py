@@ -255,8 +255,12 @@ def resolve_many(
     types: tuple[str, ...],
     principal: Principal,
     registry: Any,
+    failed: list[str] | None = None,
 ) -> bytes:
     """Resolve a batch; the same filters apply to every handle.
+
+    ``failed``, when given, receives the text of each handle answered with an
+    error (the per-prefix statistics count them).
 
     Each handle that fails becomes an in-band ResolveResponse carrying its
     response_code and message, with the normalised handle, or the handle as
@@ -268,7 +272,7 @@ def resolve_many(
     Raises:
         InvalidValue (202): more than :data:`MAX_BATCH_HANDLES` handles.
     """
-    return encode_batch_response(_batch_replies(handles, indexes, types, principal, registry, None))
+    return encode_batch_response(_batch_replies(handles, indexes, types, principal, registry, None, failed))
 
 
 def _batch_replies(
@@ -278,6 +282,7 @@ def _batch_replies(
     principal: Principal,
     registry: Any,
     deferred: list[tuple[int, Query]] | None,
+    failed: list[str] | None = None,
 ) -> list[bytes]:
     """The replies of a batch in order; with ``deferred`` a list, handles under
     prefixes not served here are appended to it (position, query) instead of
@@ -304,8 +309,12 @@ def _batch_replies(
                         replies[position] = b""
                     else:
                         replies[position] = encode_resolve_response(err.code, query.handle or text, [], err.message)
+                        if failed is not None:
+                            failed.append(text)
                 except HandleError as err:
                     replies[position] = encode_resolve_response(err.code, query.handle or text, [], err.message)
+                    if failed is not None:
+                        failed.append(text)
     return replies
 
 
@@ -346,14 +355,15 @@ async def resolve_many_recursive(
     principal: Principal,
     registry: Any,
     hops: int = 0,
+    failed: list[str] | None = None,
 ) -> bytes:
     """:func:`resolve_many`, resolving handles under prefixes not served here
     recursively (concurrently, after the read transaction closed)."""
     recursor = recursor_of(registry)
     if recursor is None:
-        return resolve_many(handles, indexes, types, principal, registry)
+        return resolve_many(handles, indexes, types, principal, registry, failed)
     deferred: list[tuple[int, Query]] = []
-    replies = _batch_replies(handles, indexes, types, principal, registry, deferred)
+    replies = _batch_replies(handles, indexes, types, principal, registry, deferred, failed)
     if deferred:
         import asyncio
 
@@ -364,6 +374,8 @@ async def resolve_many_recursive(
         for (position, query), result in zip(deferred, results, strict=True):
             if isinstance(result, HandleError):
                 result = encode_resolve_response(result.code, query.handle, [], result.message)
+                if failed is not None:
+                    failed.append(handles[position])
             elif isinstance(result, BaseException):
                 raise result
             replies[position] = result

@@ -121,12 +121,22 @@ class ResolverService:
             handles, indexes, types = decode_batch_request(request)
         except RecordError as exc:
             raise ProtocolError(f"malformed BatchResolveRequest: {exc}") from None
-        if self._tally is not None:
-            self._tally.batch("grpc", method, len(handles))
+        tally = self._tally
+        if tally is None:
+            failed = None
+        else:
+            tally.batch("grpc", method, len(handles))
+            failed = []
         if pipeline.recursor_of(self._registry) is None:
-            return pipeline.resolve_many(handles, indexes, types, principal, self._registry)
-        hops = hops_of(context.invocation_metadata())
-        return await pipeline.resolve_many_recursive(handles, indexes, types, principal, self._registry, hops)
+            reply = pipeline.resolve_many(handles, indexes, types, principal, self._registry, failed)
+        else:
+            hops = hops_of(context.invocation_metadata())
+            reply = await pipeline.resolve_many_recursive(
+                handles, indexes, types, principal, self._registry, hops, failed
+            )
+        if tally is not None:
+            tally.used_many("grpc", handles, failed)
+        return reply
 
 
 class Meter:

@@ -284,7 +284,9 @@ def test_per_prefix_resolutions_and_errors_reach_the_top_node(tmp_path, node_fac
         assert dns_query(a, "88.118.8/NOPE").rcode() == 3
         assert http_get(f"{a.http}/api/handles/88.118.8/X")[0] == 200
         assert http_get(f"{a.http}/api/handles/88.118.8/NOPE")[0] == 404
-        expected = (3 + 1 + 1, 1 + 1 + 1)  # (resolutions, errors): gRPC, DNS, HTTP
+        batch = resolver.BatchResolve(resolver_pb2.BatchResolveRequest(handles=["88.118.8/X", "88.118.8/NO", "x"]))
+        assert [r.response_code for r in batch.results] == [1, 100, 102]  # "x": no prefix, not counted
+        expected = (3 + 1 + 1 + 1, 1 + 1 + 1 + 1)  # (resolutions, errors): gRPC, DNS, HTTP, the batch
 
         admin = (top.data_dir / "admin.credential").read_text().strip()
         deadline = time.monotonic() + 30

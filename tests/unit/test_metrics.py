@@ -208,3 +208,30 @@ def test_dns_prefix_of_the_question_tail():
     assert counts.prefix_of(tail("x._h.9.118.88.other.zone.")) is None  # another zone
     assert counts.prefix_of(b"x\x01a\x00") is None  # not the _h marker
     assert counts.prefix_of(tail("x._h.id.local.")) is None  # no prefix labels
+
+
+def test_metrics_cost_figures_pair_the_two_nodes():
+    from idnode.loadtest import _bench_metrics
+
+    def run(series, target, rate, cpu, flags=()):
+        return {
+            "series": f"{series}/{target}",
+            "target": target,
+            "rate": rate,
+            "server_cpu": cpu,
+            "items_per_server_cpu_s": rate / cpu,
+            "flags": list(flags),
+            "errors": 0,
+            "ok": True,
+        }
+
+    runs = [run("dns-existing", "idnode", r, 0.5) for r in (90.0, 100.0, 110.0)]
+    runs += [run("dns-existing", "idnode-nometrics", r, 0.5) for r in (95.0, 105.0, 125.0)]
+    runs += [run("warmup-dns-existing", "idnode", 1.0, 0.5), run("dns-existing", "pdns-cache", 999.0, 1.0)]
+    runs += [run("batch", "idnode", 10.0, 1.0)]  # no baseline: no row
+    fig = _bench_metrics.figures(runs)
+    assert [r["series"] for r in fig["rows"]] == ["dns-existing"]
+    row = fig["rows"][0]
+    assert (row["on"], row["off"], row["runs"]) == (100.0, 105.0, (3, 3))
+    assert row["ratio"] == pytest.approx(100 / 105) and row["per_cpu_ratio"] == pytest.approx(200 / 210)
+    assert "0.95x" in _bench_metrics.render(fig)

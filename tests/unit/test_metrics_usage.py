@@ -111,3 +111,12 @@ def test_a_folder_from_before_the_usage_database_gets_it(tmp_path):
         assert stats.day_usage(reader, DAY) == {"88.118.8": (1, 0)}
     finally:
         reader.close()
+
+
+def test_a_batch_counts_each_handle_for_its_prefix():
+    tally = metrics.Tally()
+    tally.used_many("grpc", ["88.118.8/A", "88.118.8/B", "88.118.8/C"], ["88.118.8/C"])  # one prefix: the fast path
+    tally.used_many("grpc", ["88.118.8/A", "88.118.9/B", "bad", "88.118.9/X"], ["bad", "88.118.9/X"])
+    tally.used_many("grpc", ["88.118.8/A", "88.118.8"], [])  # "88.118.8/" does not prefix the second
+    tally.used_many("grpc", [], [])
+    assert tally.take_usage() == {("88.118.8", "grpc"): [4, 1], ("88.118.9", "grpc"): [1, 1]}
