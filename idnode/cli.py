@@ -461,7 +461,10 @@ def restore_from_top(
 def checksum(data_dir: str) -> None:
     """Print the SHA-256 over every identifier key and record, in key order
     (tombstones included): two folders with the same checksum hold the same
-    identifiers byte for byte. Read-only; works while the node runs."""
+    identifiers byte for byte. Then one line per prefix (DIGEST  COUNT
+    PREFIX; 0.na holds the prefix handles), so two nodes (a primary and its
+    replica) can be compared prefix by prefix. Read-only, one read
+    transaction; works while the node runs."""
     from idnode.registry.errors import StoreError
     from idnode.registry.store import Store
 
@@ -474,10 +477,12 @@ def checksum(data_dir: str) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     try:
-        count, digest = store.identifiers_digest()
+        (count, digest), per_prefix = store.prefix_digests()
     finally:
         store.close()
     click.echo(f"{digest}  {count} identifiers")
+    for prefix, (n, prefix_digest) in per_prefix.items():
+        click.echo(f"{prefix_digest}  {n}  {prefix}")
 
 
 def _backup_call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

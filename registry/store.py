@@ -39,6 +39,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import lmdb
 from google.protobuf.message import DecodeError
@@ -125,6 +126,11 @@ def lock_folder(path: Path) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, str(os.getpid()).encode(), 0)
     return fd
+
+
+def _digest_entry(key: bytes, value: bytes) -> bytes:
+    """One identifier's bytes in :meth:`Store.identifiers_digest`: u32 length, key, u32 length, record."""
+    return struct.pack(">I", len(key)) + bytes(key) + struct.pack(">I", len(value)) + bytes(value)
 
 
 def u64(value: int) -> bytes:
@@ -376,9 +382,35 @@ class Store:
         sha = hashlib.sha256()
         count = 0
         for key, value in txn.cursor(db=self.dbs["identifiers"]):
-            sha.update(struct.pack(">I", len(key)) + bytes(key) + struct.pack(">I", len(value)) + bytes(value))
+            sha.update(_digest_entry(key, value))
             count += 1
         return count, sha.hexdigest()
+
+    def prefix_digests(self, txn: lmdb.Transaction | None = None) -> tuple[tuple[int, str], dict[str, tuple[int, str]]]:
+        """:meth:`identifiers_digest` and the same digest per prefix (``0.na`` holds the prefix handles), in one pass.
+
+        Returns:
+            ``((count, hex), {prefix: (count, hex)})``, prefixes as stored
+            (lower case), in key order. Two nodes with equal per-prefix
+            digests hold that prefix's identifiers byte for byte.
+        """
+        if txn is None:
+            with self.begin() as own:
+                return self.prefix_digests(own)
+        whole = hashlib.sha256()
+        count = 0
+        per: dict[str, list[Any]] = {}
+        for key, value in txn.cursor(db=self.dbs["identifiers"]):
+            entry = _digest_entry(key, value)
+            whole.update(entry)
+            count += 1
+            prefix = bytes(key).split(b"\x00", 1)[0].decode(errors="replace")
+            slot = per.get(prefix)
+            if slot is None:
+                slot = per[prefix] = [0, hashlib.sha256()]
+            slot[0] += 1
+            slot[1].update(entry)
+        return (count, whole.hexdigest()), {p: (n, sha.hexdigest()) for p, (n, sha) in per.items()}
 
     # -- lifecycle -------------------------------------------------------------
 

@@ -70,21 +70,26 @@ def _metadata(context: grpc.aio.ServicerContext) -> tuple[tuple[str, str | bytes
     return requestid.metadata(passed)
 
 
-async def _relay_error(context: grpc.aio.ServicerContext, err: grpc.aio.AioRpcError) -> None:
+WRITER_UNREACHABLE = "the node's writer process is not reachable; retry"
+
+
+async def _relay_error(context: grpc.aio.ServicerContext, err: grpc.aio.AioRpcError, unreachable: str) -> None:
     if err.code() == grpc.StatusCode.UNAVAILABLE:
-        await context.abort(grpc.StatusCode.UNAVAILABLE, "the node's writer process is not reachable; retry")
+        await context.abort(grpc.StatusCode.UNAVAILABLE, unreachable)
     await context.abort(err.code(), err.details() or "", tuple(err.trailing_metadata() or ()))
 
 
-def registry_forwarder(channel: grpc.aio.Channel) -> grpc.GenericRpcHandler:
+def registry_forwarder(channel: grpc.aio.Channel, unreachable: str = WRITER_UNREACHABLE) -> grpc.GenericRpcHandler:
     """A generic handler serving ``idnode.v1.Registry`` by forwarding to ``channel``."""
     handlers: dict[str, grpc.RpcMethodHandler] = {}
     for method in registry_pb2.DESCRIPTOR.services_by_name["Registry"].methods:
         path = f"/{SERVICE_NAME}/{method.name}"
         if method.server_streaming:
-            handlers[method.name] = grpc.unary_stream_rpc_method_handler(_unary_stream(channel.unary_stream(path)))
+            forward = _unary_stream(channel.unary_stream(path), unreachable)
+            handlers[method.name] = grpc.unary_stream_rpc_method_handler(forward)
         else:
-            handlers[method.name] = grpc.unary_unary_rpc_method_handler(_unary_unary(channel.unary_unary(path)))
+            call = _unary_unary(channel.unary_unary(path), unreachable)
+            handlers[method.name] = grpc.unary_unary_rpc_method_handler(call)
     return grpc.method_handlers_generic_handler(SERVICE_NAME, handlers)
 
 
@@ -119,28 +124,28 @@ def write_forwarder(local: grpc.GenericRpcHandler, primary: grpc.aio.Channel) ->
     methods (:data:`WRITE_METHODS`) go to the primary over ``primary`` (the
     caller's credential is the primary's too: credentials replicate), every
     other method to ``local``. An unreachable primary gives UNAVAILABLE."""
-    return _WriteForwarder(local, registry_forwarder(primary))
+    return _WriteForwarder(local, registry_forwarder(primary, "this replica's primary is not reachable; retry"))
 
 
-def _unary_unary(call: Any) -> Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]]:
+def _unary_unary(call: Any, unreachable: str) -> Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]]:
     async def forward(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
         try:
             return await call(request, metadata=_metadata(context), timeout=context.time_remaining())
         except grpc.aio.AioRpcError as err:
-            await _relay_error(context, err)
+            await _relay_error(context, err, unreachable)
             raise  # abort() raised already; keeps type checkers content
 
     return forward
 
 
-def _unary_stream(call: Any) -> Callable[[bytes, grpc.aio.ServicerContext], AsyncIterator[bytes]]:
+def _unary_stream(call: Any, unreachable: str) -> Callable[[bytes, grpc.aio.ServicerContext], AsyncIterator[bytes]]:
     async def forward(request: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
         stream = call(request, metadata=_metadata(context), timeout=context.time_remaining())
         try:
             async for reply in stream:
                 yield reply
         except grpc.aio.AioRpcError as err:
-            await _relay_error(context, err)
+            await _relay_error(context, err, unreachable)
 
     return forward
 

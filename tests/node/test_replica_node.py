@@ -193,6 +193,7 @@ def test_two_replicas_follow_50k_writes_survive_sigkill_and_refuse_writes(primar
     # Both converge to the primary's identifiers byte for byte, and their change logs are the primary's.
     want = checksum(primary.data_dir)
     assert want.split()[1] == "50001"  # and the prefix handle 0.NA/88.118.8
+    assert [line.split()[1:] for line in want.splitlines()[1:]] == [["1", "0.na"], ["50000", "88.118.8"]]
     assert checksum(a.data_dir) == want and checksum(b.data_dir) == want
     log = change_log(primary.data_dir)
     assert len(log) == head and log[-1][0] == head
@@ -228,6 +229,18 @@ def test_two_replicas_follow_50k_writes_survive_sigkill_and_refuse_writes(primar
     found = b.resolver().Resolve(resolver_pb2.ResolveRequest(handle="88.118.8/R-090000"), timeout=10)
     assert found.values[0].data == b"https://r.example/90000"
     assert b.registry().GetStats(registry_pb2.StatsRequest(), metadata=auth(admin)).replication.state == "following"
+
+    # The primary goes away: replicas keep serving reads, say they are disconnected; a forwarded write fails.
+    primary.stop()
+    with pytest.raises(grpc.RpcError) as down:
+        create(b, token, 90001, 1)
+    assert down.value.code() == grpc.StatusCode.UNAVAILABLE and "primary is not reachable" in down.value.details()
+    deadline = time.monotonic() + 20
+    while stats(b, admin).replication.state != "disconnected":
+        assert time.monotonic() < deadline, stats(b, admin).replication
+        time.sleep(0.05)
+    again = b.resolver().Resolve(resolver_pb2.ResolveRequest(handle="88.118.8/R-090000"), timeout=10)
+    assert again.values[0].data == b"https://r.example/90000"
     a.stop()
     b.stop()
 

@@ -91,6 +91,10 @@ async def test_applied_batches_give_byte_identical_data_and_log(registry, replic
         writer.run(lambda ctx, v=verified, s=state: rep.apply_batch(ctx, v, s))
     assert dump(store) == dump(registry.store)
     assert store.identifiers_digest() == registry.store.identifiers_digest()
+    assert store.prefix_digests() == registry.store.prefix_digests()
+    whole, per_prefix = store.prefix_digests()
+    assert whole == store.identifiers_digest() and set(per_prefix) == {"0.na", "88.118.8"}
+    assert sum(n for n, _ in per_prefix.values()) == whole[0] and per_prefix["0.na"][0] == 1
     assert store.get("meta", b"node_prefix") == b"88.118"
     # A batch that does not continue the writer's head is refused whole.
     with pytest.raises(Exception, match="out of step"):
