@@ -310,9 +310,11 @@ class Follower:
         self._caught_up_at = 0.0
         self._primary_sequence = 0
         self._primary_time = 0.0
+        self._heard = 0.0  # when the primary last answered (s since 1970)
         old = store.get("meta", STATE)
         if old is not None:
             st = json.loads(old)
+            self._heard = float(st.get("updated", 0.0))
             self._caught_up_at = float(st.get("caught_up_at", 0.0))
             self._primary_sequence = int(st.get("primary_sequence", 0))
             self._primary_time = float(st.get("primary_time", 0.0))
@@ -398,13 +400,16 @@ class Follower:
     # -- steps -------------------------------------------------------------------------
 
     def _state(self, state: str) -> dict[str, Any]:
+        """The replication state to record; ``updated`` is when the primary last answered."""
+        if state != "disconnected":
+            self._heard = time.time()
         return {
             "primary": self.primary,
             "state": state,
             "primary_sequence": self._primary_sequence,
             "primary_time": self._primary_time,
             "caught_up_at": self._caught_up_at,
-            "updated": time.time(),
+            "updated": self._heard,
         }
 
     async def _write(self, fn: Callable[[WriteContext], Any]) -> Any:
@@ -412,9 +417,11 @@ class Follower:
         return await asyncio.shield(asyncio.wrap_future(self.writer.submit(fn)))
 
     async def _disconnected(self) -> None:
-        if self.state == "disconnected" and self.store.get("meta", STATE) is not None:
-            return
+        """Record the state ``disconnected`` (once per outage; a state left by an earlier run is replaced)."""
         self.state = "disconnected"
+        stored = self.store.get("meta", STATE)
+        if stored is not None and json.loads(stored).get("state") == "disconnected":
+            return
         state = self._state("disconnected")
         with contextlib.suppress(HandleError):
             await self._write(lambda ctx: _put_state(ctx, state))

@@ -336,3 +336,25 @@ async def test_follow_refusals(registry):
             assert info.pruned_sequence == head - 1
     finally:
         await stop_grpc_server(server, 0)
+
+
+async def test_an_unreachable_primary_is_recorded_as_disconnected(replica_store):
+    import socket
+
+    store, writer = replica_store
+    writer.run(lambda ctx: rep._put_state(ctx, {"primary": "x", "state": "following", "updated": 123.0}))
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    follower = rep.Follower(store, writer, f"127.0.0.1:{port}", credential="idn1.x.y", backoff_cap=0.1)
+    follower.start()
+    try:
+        deadline = time.monotonic() + 10
+        while rep.replication_status(store, now=124.0)["state"] != "disconnected":
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        status = rep.replication_status(store, now=124.0)
+        assert status["updated"] == 123.0  # when the primary last answered, not when the failure was noted
+        assert status["primary"] == f"127.0.0.1:{port}" and follower.state == "disconnected"
+    finally:
+        await follower.stop(2)
