@@ -89,8 +89,9 @@ class _UdpReader:
         """
         recvfrom, sendto, respond = self.sock.recvfrom, self.sock.sendto, self.respond
         counts = self.counts
-        codes, slots = counts.udp_codes, counts.udp_time.counts  # type: ignore[union-attr]
-        usage = counts.udp_usage  # type: ignore[union-attr]
+        slots = counts.udp_time.counts  # type: ignore[union-attr]
+        table = counts.udp  # type: ignore[union-attr]
+        find, add = table.get, counts.entry  # type: ignore[union-attr]
         clock = time.perf_counter_ns
         total = 0
         start = clock()
@@ -115,31 +116,18 @@ class _UdpReader:
                         sendto(reply, addr)
                     except OSError as exc:
                         log.debug("DNS UDP send failed: %s", exc)
-                    rcode = reply[3] & 15  # type: ignore[index]
-                    codes[rcode] += 1
-                    # An identifier name's prefix labels follow the _h marker (names.py). Usually
-                    # the suffix is one label, so the marker sits right after it; the rest of the
-                    # question (prefix labels, zone, type, EDNS) is the key, decoded at flush
-                    # (_Counts.fold); other names take the slower search.
-                    try:
-                        marker = 13 + data[12]
-                    except IndexError:  # a bare header (answered FORMERR)
-                        marker = -1
-                    else:
-                        if data[marker : marker + 2] != b"\x02_":
-                            marker = data.find(b"\x02_", 13)
-                    if marker > 0:
-                        key = data[marker + 2 :]
-                        entry = usage.get(key)
-                        if entry is None and len(usage) < metrics.MAX_USAGE_KEYS:
-                            entry = usage[key] = [0, 0]
-                        if entry is not None:
-                            entry[rcode != 0] += 1
-                else:
-                    codes[16] += 1
+                # Counted by the question after its first label: for an identifier name with a
+                # one-label suffix (the usual), the _h marker, the prefix labels, the zone, type
+                # and EDNS: one slice and one dict lookup (_Counts.entry, .fold decode it).
+                try:
+                    key = data[13 + data[12] :]
+                except IndexError:  # shorter than a header and a label
+                    key = b""
+                entry = find(key) or add(table, key)
+                entry[16 if reply is None else reply[3] & 15] += 1  # type: ignore[index]
                 end = clock()
                 elapsed = end - start
-                slots[(elapsed - 1).bit_length() if elapsed > 0 else 0] += 1
+                slots[(elapsed - 1).bit_length()] += 1  # 0 ns (never seen) lands in slot 1: the same bucket
                 total += elapsed
                 start = end
         finally:
@@ -213,77 +201,96 @@ def _rcode_name(code: int) -> str:
 
 
 class _Counts:
-    """DNS request counts of one server, kept in plain lists on the hot path and folded into
-    the process's :class:`~idnode.metrics.Tally` at each flush.
+    """DNS request counts of one server, kept in plain dicts and lists on the hot path and
+    folded into the process's :class:`~idnode.metrics.Tally` at each flush.
 
-    ``udp_codes``/``tcp_codes``: replies by header rcode (0..15), slot 16 for
-    messages answered with nothing; BADVERS (an extended rcode: 0 in the
-    header) is told apart by the responder's ``badvers`` counts.
+    ``udp``/``tcp``: the question's bytes after its first label -> replies by
+    header rcode (slots 0..15; slot 16: messages answered with nothing). For
+    an identifier name those bytes start with the ``_h`` marker and hold the
+    prefix (``names.py``), decoded once per distinct key at flush
+    (:meth:`prefix_of`). Names whose marker is further left (a suffix of
+    several labels) share the entry of their bytes from the marker on; names
+    without one (apex, GTIN, OID, garbage) share the entry of ``b""``, so
+    the tables stay small. BADVERS (an extended rcode: 0 in the header) is
+    told apart by the responder's ``badvers`` counts.
     """
 
-    __slots__ = ("names", "responder", "tcp_codes", "tcp_time", "udp_codes", "udp_time", "udp_usage", "zone_labels")
+    __slots__ = ("names", "responder", "tcp", "tcp_time", "udp", "udp_time", "zone_labels")
 
     def __init__(self, responder: DnsResponder) -> None:
         self.responder = responder
-        self.udp_codes = [0] * 17
-        self.tcp_codes = [0] * 17
+        self.udp: dict[bytes, list[int]] = {}
+        self.tcp: dict[bytes, list[int]] = {}
         self.udp_time = metrics.Histo()
         self.tcp_time = metrics.Histo()
-        # Per-prefix answers (daily statistics): the query's bytes after the _h marker -> [ok, error]
-        self.udp_usage: dict[bytes, list[int]] = {}
         self.zone_labels = [label.lower() for label in getattr(responder, "zone", ())]
-        self.names: dict[bytes, str | None] = {}  # those bytes -> prefix text (a bounded cache)
+        self.names: dict[bytes, str | None] = {}  # key -> prefix text (a bounded cache)
+
+    @staticmethod
+    def entry(table: dict[bytes, list[int]], key: bytes) -> list[int]:
+        """The slow path of a key not in ``table``: the entry it is counted in (created if need be)."""
+        marker = key.find(b"\x02_")
+        canonical = key[marker:] if marker >= 0 else b""
+        entry = table.get(canonical)
+        if entry is None:
+            if len(table) >= metrics.MAX_USAGE_KEYS:  # a flood of made-up prefixes: codes still counted
+                canonical = b""
+                entry = table.get(canonical)
+            if entry is None:
+                entry = table[canonical] = [0] * 17
+        return entry
 
     def recursive(self, transport: str, reply: bytes | None, elapsed_ns: int, wire: bytes = b"") -> None:
         """Count one answer outside the UDP hot loop (TCP, or a recursive answer)."""
-        codes, histo = (self.udp_codes, self.udp_time) if transport == "udp" else (self.tcp_codes, self.tcp_time)
-        codes[16 if reply is None else reply[3] & 15] += 1
+        table, histo = (self.udp, self.udp_time) if transport == "udp" else (self.tcp, self.tcp_time)
+        key = wire[13 + wire[12] :] if len(wire) > 12 else b""
+        entry = table.get(key) or self.entry(table, key)
+        entry[16 if reply is None else reply[3] & 15] += 1
         histo.add(elapsed_ns)
-        marker = wire.find(b"\x02_", 13) if reply is not None else -1
-        if marker > 0:
-            entry = self.udp_usage.setdefault(wire[marker + 2 :], [0, 0])
-            entry[(reply[3] & 15) != 0] += 1  # type: ignore[index]
 
-    def prefix_of(self, tail: bytes) -> str | None:
-        """The prefix of an identifier name from the query bytes after its ``\\x02_`` marker: ``h``
-        (any case), the prefix labels, then the zone; None for anything else (a GTIN or OID name,
-        another zone, a malformed name)."""
-        if tail in self.names:
-            return self.names[tail]
+    def prefix_of(self, key: bytes) -> str | None:
+        """The prefix of an identifier name from its key (the question from the ``\\x02_h`` marker
+        on: ``h`` in any case, the prefix labels, then the zone); None for anything else (a GTIN
+        or OID name, another zone, a malformed name)."""
+        if key in self.names:
+            return self.names[key]
         text = None
-        if tail[:1] in (b"h", b"H"):
-            segments, i = [], 1
-            while i < len(tail) and tail[i]:
-                n = tail[i]
-                segments.append(tail[i + 1 : i + 1 + n])
+        if key[:3] in (b"\x02_h", b"\x02_H"):
+            segments, i = [], 3
+            while i < len(key) and key[i]:
+                n = key[i]
+                segments.append(key[i + 1 : i + 1 + n])
                 i += 1 + n
             zone = len(self.zone_labels)
-            if i < len(tail) and len(segments) > zone and [x.lower() for x in segments[-zone:]] == self.zone_labels:
+            if i < len(key) and len(segments) > zone and [x.lower() for x in segments[-zone:]] == self.zone_labels:
                 prefix = segments[: len(segments) - zone]
                 text = ".".join(x.decode("ascii", "replace") for x in reversed(prefix)).lower()
         if len(self.names) < metrics.MAX_USAGE_KEYS:
-            self.names[tail] = text
+            self.names[key] = text
         return text
 
     def fold(self, tally: metrics.Tally) -> None:
-        usage, self.udp_usage = self.udp_usage, {}
-        for labels, (ok, bad) in usage.items():
-            prefix = self.prefix_of(labels)
-            if prefix is not None:
-                tally.used(prefix, "dns", True, ok)
-                tally.used(prefix, "dns", False, bad)
         badvers = self.responder.badvers
-        for index, transport, codes, histo in (
-            (0, "udp", self.udp_codes, self.udp_time),
-            (1, "tcp", self.tcp_codes, self.tcp_time),
-        ):
+        for index, transport, histo in ((0, "udp", self.udp_time), (1, "tcp", self.tcp_time)):
+            table = self.udp if index == 0 else self.tcp
+            if index == 0:
+                self.udp = {}
+            else:
+                self.tcp = {}
+            codes = [0] * 17
+            for key, entry in table.items():
+                for code, n in enumerate(entry):
+                    codes[code] += n
+                prefix = self.prefix_of(key) if key else None
+                if prefix is not None:
+                    tally.used(prefix, "dns", True, entry[0])
+                    tally.used(prefix, "dns", False, sum(entry[1:16]))
             extended = badvers[index]
             badvers[index] = 0
             codes[0] -= extended
             for code, n in enumerate(codes):
                 if n:
                     tally.count("dns", transport, metrics.DNS_DROPPED if code == 16 else _rcode_name(code), n)
-                    codes[code] = 0
             tally.count("dns", transport, "BADVERS", extended)
             counts, total = histo.take()
             if any(counts):

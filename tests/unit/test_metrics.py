@@ -96,14 +96,18 @@ def test_dns_fold_tells_badvers_from_noerror(counting):
     from idnode.resolver.dns.server import _Counts
 
     class Responder:
+        zone = (b"id", b"local")
+
         def __init__(self) -> None:
             self.badvers = [0, 0]
 
     responder = Responder()
     counts = _Counts(responder)  # type: ignore[arg-type]
-    counts.udp_codes[0] = 5  # header rcode 0: NOERROR, or BADVERS (an extended rcode)
-    counts.udp_codes[3] = 2
-    counts.udp_codes[16] = 1
+    key = b"\x02_h\x018\x03118\x0288\x02id\x05local\x00\x00#\x00\x01"
+    entry = counts.entry(counts.udp, key)
+    entry[0] = 5  # header rcode 0: NOERROR, or BADVERS (an extended rcode)
+    entry[3] = 2
+    counts.entry(counts.udp, b"")[16] = 1  # answered with nothing
     responder.badvers[0] = 2
     counts.recursive("tcp", b"\x00\x00\x81\x05", 1000)  # REFUSED over TCP
     counts.fold(counting)
@@ -114,7 +118,8 @@ def test_dns_fold_tells_badvers_from_noerror(counting):
         ("dns", "udp", metrics.DNS_DROPPED): 1,
         ("dns", "tcp", "REFUSED"): 1,
     }
-    assert responder.badvers == [0, 0] and not any(counts.udp_codes)
+    assert counting.take_usage() == {("88.118.8", "dns"): [5, 2]}
+    assert responder.badvers == [0, 0] and counts.udp == {} and counts.tcp == {}
     assert sum(counting.durations[("dns", "tcp")].counts) == 1
 
 
@@ -187,7 +192,7 @@ def test_metrics_off_counts_nothing():
         metrics._TALLY = saved
 
 
-def test_dns_prefix_of_the_question_tail():
+def test_dns_keys_and_prefixes_of_questions():
     from idnode.resolver.dns import names
     from idnode.resolver.dns.server import _Counts
 
@@ -199,15 +204,22 @@ def test_dns_prefix_of_the_question_tail():
 
     counts = _Counts(Responder())  # type: ignore[arg-type]
 
-    def tail(name: str, suffix: bytes = b"\x00\x23\x00\x01") -> bytes:
-        wire = b"".join(bytes((len(label),)) + label for label in names.text_to_labels(name)) + b"\x00"
-        return wire[wire.index(b"\x02_") + 2 :] + suffix
+    def key(name: str) -> bytes:
+        """What the hot loop keys a query by: the question after its first label."""
+        wire = b"\x00" * 12 + b"".join(bytes((len(x),)) + x for x in names.text_to_labels(name)) + b"\x00\x00#\x00\x01"
+        return wire[13 + wire[12] :]
 
-    assert counts.prefix_of(tail(names.handle_to_name("88.118.8/P-1"))) == "88.118.8"
-    assert counts.prefix_of(tail(names.handle_to_name("88.118.8/P-1").upper())) == "88.118.8"  # 0x20
-    assert counts.prefix_of(tail("x._h.9.118.88.other.zone.")) is None  # another zone
-    assert counts.prefix_of(b"x\x01a\x00") is None  # not the _h marker
-    assert counts.prefix_of(tail("x._h.id.local.")) is None  # no prefix labels
+    one = key(names.handle_to_name("88.118.8/P-1"))
+    assert counts.prefix_of(one) == "88.118.8"
+    assert counts.prefix_of(key(names.handle_to_name("88.118.8/P-1").upper())) == "88.118.8"  # 0x20
+    assert counts.prefix_of(key("x._h.9.118.88.other.zone.")) is None  # another zone
+    assert counts.prefix_of(key("x._h.id.local.")) is None  # no prefix labels
+    assert counts.prefix_of(b"") is None
+    # a suffix of several labels shares the entry of its bytes from the marker on; other names share b""
+    long_name = names.handle_to_name("88.118.8/" + "L" * 60)
+    assert counts.entry(counts.udp, key(long_name)) is counts.entry(counts.udp, one)
+    assert counts.entry(counts.udp, key("1.2.3.gtin.id.local.")) is counts.entry(counts.udp, b"")
+    assert set(counts.udp) == {one, b""}
 
 
 def test_metrics_cost_figures_pair_the_two_nodes():
