@@ -10,6 +10,7 @@ they use ``<data-dir>/admin.credential`` when it is readable.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -607,18 +608,56 @@ def id_group() -> None:
     metavar="T",
     help="Only values of this type; 'A.' matches A.x subtypes (repeatable).",
 )
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Check the HS_SIGNATURE (key from the record or its key handle); exit 1 unless it is valid.",
+)
 @client_command
 @anonymous_by_default
-def id_get(node: Node, handle: str, indexes: tuple[int, ...], types: tuple[str, ...]) -> None:
+def id_get(node: Node, handle: str, indexes: tuple[int, ...], types: tuple[str, ...], verify: bool) -> None:
     """Resolve HANDLE and print its values as Handle REST JSON."""
+    from idnode.registry.values import Value
+
+    name, values = _resolve_values(node, handle, indexes, types)
+    document: dict[str, Any] = {"handle": name, "values": [value.to_json() for value in values]}
+    if not verify:
+        _dump(document)
+        return
+    import time
+
+    from idnode.registry import signing
+
+    checked = list(values)
+    if (indexes or types) and not any(v.type == signing.SIGNATURE_TYPE for v in values):
+        with contextlib.suppress(ClientError):  # the filter left the signature out: fetch it to check the values
+            checked += _resolve_values(node, name, (), (signing.SIGNATURE_TYPE,))[1]
+    ref = signing.key_reference(checked)
+    key: Value | None = None
+    if ref is not None and not (ref.handle == name and any(v.index == ref.index for v in checked)):
+        try:  # the key lives in another handle (or was filtered out): resolve it through the same node
+            _, found = _resolve_values(node, ref.handle, (ref.index,), ())
+            key = next((v for v in found if v.index == ref.index), None)
+        except ClientError:
+            key = None
+    verdict = signing.verify(name, checked, key, now=time.time(), partial=bool(indexes or types))
+    document["signature"] = {"status": verdict.status.value, "message": verdict.message}
+    _dump(document)
+    if verdict.status is not signing.Status.VALID:
+        click.echo(f"error: signature {verdict.status.value}: {verdict.message}", err=True)
+        sys.exit(1)
+
+
+def _resolve_values(node: Node, handle: str, indexes: tuple[int, ...], types: tuple[str, ...]) -> tuple[str, list[Any]]:
+    """The normalised handle and its values (as :class:`Value`); a failed resolution exits 1."""
     from idnode.proto import resolver_pb2
     from idnode.registry.values import Value
 
     request = resolver_pb2.ResolveRequest(handle=handle, indexes=indexes, types=types)
     response = node.call(node.resolver().Resolve, request)
     if response.response_code not in (0, 1):
-        _fail(response.response_code, response.message or "resolution failed")
-    _dump({"handle": response.handle or handle, "values": [Value.from_pb(v).to_json() for v in response.values]})
+        raise ClientError(response.response_code, response.message or "resolution failed")
+    return response.handle or handle, [Value.from_pb(v) for v in response.values]
 
 
 @id_group.command("register", context_settings=CONTEXT)
@@ -698,6 +737,95 @@ def id_delete(node: Node, handle: str) -> None:
     from idnode.proto import registry_pb2
 
     _write_result(node.call(node.registry().DeleteIdentifier, registry_pb2.IdentifierDelete(handle=handle)))
+
+
+@id_group.command("sign", context_settings=CONTEXT)
+@click.argument("handle")
+@click.option(
+    "--key", "key_file", required=True, type=click.Path(dir_okay=False, exists=True), help="PEM private key file."
+)
+@click.option(
+    "--key-handle",
+    metavar="HANDLE:INDEX",
+    help="Where the key's HS_PUBKEY is published [default: HANDLE:300, in the record itself].",
+)
+@click.option(
+    "--index", "sig_index", type=click.IntRange(1), default=400, show_default=True, help="HS_SIGNATURE index."
+)
+@click.option("--lifetime", type=click.IntRange(1), metavar="SECONDS", help="The signature expires after this time.")
+@client_command
+def id_sign(
+    node: Node, handle: str, key_file: str, key_handle: str | None, sig_index: int, lifetime: int | None
+) -> None:
+    """Sign HANDLE's publicly readable values: write an HS_SIGNATURE (a JWT of their digests)."""
+    import time
+
+    from idnode.proto import registry_pb2
+    from idnode.registry import signing
+    from idnode.registry.errors import HandleError
+    from idnode.registry.values import Reference
+
+    try:
+        key = signing.load_private_key(Path(key_file).read_bytes())
+    except HandleError as exc:
+        raise click.BadParameter(exc.message, param_hint="--key") from None
+    name, values = _resolve_values(node, handle, (), ())
+    if key_handle is None:
+        ref = Reference(name, signing.PUBKEY_INDEX)
+    else:
+        ref_handle, _, ref_index = key_handle.rpartition(":")
+        if not ref_handle or not ref_index.isdigit() or int(ref_index) < 1:
+            raise click.BadParameter(f"{key_handle!r}: expected HANDLE:INDEX", param_hint="--key-handle")
+        ref = Reference(ref_handle, int(ref_index))
+    published = values if ref.handle == name else _resolve_values(node, ref.handle, (ref.index,), ())[1]
+    if not any(v.index == ref.index and signing.holds_key(v, key) for v in published):
+        _fail(
+            200, f"{ref.index}:{ref.handle} does not hold this key's HS_PUBKEY; publish it first (idnode keys generate)"
+        )
+    try:
+        signature = signing.sign_values(
+            name, values, key, ref, now=int(time.time()), lifetime=lifetime, index=sig_index
+        )
+    except HandleError as exc:
+        _fail(exc.code, exc.message)
+    exists = any(v.index == sig_index for v in values)
+    request = registry_pb2.IdentifierUpdate(
+        handle=name,
+        mode=registry_pb2.UPDATE_MODE_MODIFY if exists else registry_pb2.UPDATE_MODE_ADD,
+        values=[signature.to_pb()],
+    )
+    _write_result(node.call(node.registry().UpdateIdentifier, request))
+
+
+# -- signing keys -----------------------------------------------------------------
+
+
+@main.group(context_settings=CONTEXT)
+def keys() -> None:
+    """Make signing keys for signed values (registry/README.md, "Signed values")."""
+
+
+@keys.command("generate", context_settings=CONTEXT)
+@click.argument("key_file", type=click.Path(dir_okay=False))
+@click.option("--algorithm", type=click.Choice(["EdDSA", "ES256"]), default="EdDSA", show_default=True)
+@click.option("--index", type=click.IntRange(1), default=300, show_default=True, help="Index of the HS_PUBKEY value.")
+def keys_generate(key_file: str, algorithm: str, index: int) -> None:
+    """Write a new private key to KEY_FILE (mode 0600, never overwritten) and print the HS_PUBKEY value to publish.
+
+    The printed JSON list feeds `idnode id update HANDLE --mode add --values-json -`.
+    """
+    from idnode.registry import signing
+
+    key = signing.generate_key(algorithm)
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot create {key_file}: {exc.strerror}", param_hint="KEY_FILE") from None
+    with os.fdopen(fd, "wb") as out:
+        out.write(signing.private_pem(key))
+    value = signing.pubkey_value(key, index).to_json()
+    del value["timestamp"]
+    _dump([value])
 
 
 # -- enterprises and prefixes -----------------------------------------------------
