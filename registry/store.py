@@ -191,6 +191,12 @@ class Store:
                 readahead=False,
                 meminit=False,
                 readonly=not writable,
+                # Durable commits (registry/README.md, "Crash safety"): fsync data and meta pages at
+                # every commit, no writable map. Not configurable: an acknowledged write survives power loss.
+                sync=True,
+                metasync=True,
+                map_async=False,
+                writemap=False,
             )
         except lmdb.Error as exc:
             self.release()

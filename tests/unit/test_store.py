@@ -158,6 +158,16 @@ def test_undecodable_record_is_left_out_of_the_rebuilt_index(tmp_path, caplog):
         store.close()
 
 
+def test_commits_are_durable_by_default(tmp_path):
+    """fsync of data and meta pages at each commit, no writable map (registry/README.md, "Crash safety")."""
+    store = Store(tmp_path, map_size=1 << 20)
+    try:
+        flags = store.env.flags()
+    finally:
+        store.close()
+    assert (flags["sync"], flags["metasync"], flags["map_async"], flags["writemap"]) == (True, True, False, False)
+
+
 def test_every_named_database_exists(tmp_path):
     store = Store(tmp_path, map_size=1 << 20)
     try:
