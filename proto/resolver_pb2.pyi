@@ -1,11 +1,29 @@
 from idnode.proto import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class SignatureStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SIGNATURE_STATUS_UNSPECIFIED: _ClassVar[SignatureStatus]
+    SIGNATURE_STATUS_UNSIGNED: _ClassVar[SignatureStatus]
+    SIGNATURE_STATUS_VALID: _ClassVar[SignatureStatus]
+    SIGNATURE_STATUS_CHANGED: _ClassVar[SignatureStatus]
+    SIGNATURE_STATUS_UNKNOWN_KEY: _ClassVar[SignatureStatus]
+    SIGNATURE_STATUS_BAD_SIGNATURE: _ClassVar[SignatureStatus]
+    SIGNATURE_STATUS_EXPIRED: _ClassVar[SignatureStatus]
+SIGNATURE_STATUS_UNSPECIFIED: SignatureStatus
+SIGNATURE_STATUS_UNSIGNED: SignatureStatus
+SIGNATURE_STATUS_VALID: SignatureStatus
+SIGNATURE_STATUS_CHANGED: SignatureStatus
+SIGNATURE_STATUS_UNKNOWN_KEY: SignatureStatus
+SIGNATURE_STATUS_BAD_SIGNATURE: SignatureStatus
+SIGNATURE_STATUS_EXPIRED: SignatureStatus
 
 class ResolveRequest(_message.Message):
     __slots__ = ("handle", "indexes", "types")
@@ -18,18 +36,22 @@ class ResolveRequest(_message.Message):
     def __init__(self, handle: _Optional[str] = ..., indexes: _Optional[_Iterable[int]] = ..., types: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ResolveResponse(_message.Message):
-    __slots__ = ("response_code", "handle", "values", "message", "non_authoritative")
+    __slots__ = ("response_code", "handle", "values", "message", "non_authoritative", "signature", "signature_message")
     RESPONSE_CODE_FIELD_NUMBER: _ClassVar[int]
     HANDLE_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     NON_AUTHORITATIVE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     response_code: int
     handle: str
     values: _containers.RepeatedCompositeFieldContainer[_common_pb2.HandleValue]
     message: str
     non_authoritative: bool
-    def __init__(self, response_code: _Optional[int] = ..., handle: _Optional[str] = ..., values: _Optional[_Iterable[_Union[_common_pb2.HandleValue, _Mapping]]] = ..., message: _Optional[str] = ..., non_authoritative: _Optional[bool] = ...) -> None: ...
+    signature: SignatureStatus
+    signature_message: str
+    def __init__(self, response_code: _Optional[int] = ..., handle: _Optional[str] = ..., values: _Optional[_Iterable[_Union[_common_pb2.HandleValue, _Mapping]]] = ..., message: _Optional[str] = ..., non_authoritative: _Optional[bool] = ..., signature: _Optional[_Union[SignatureStatus, str]] = ..., signature_message: _Optional[str] = ...) -> None: ...
 
 class BatchResolveRequest(_message.Message):
     __slots__ = ("handles", "indexes", "types")

@@ -22,6 +22,11 @@ recursive call to itself: a site that is one of its own addresses or an
 owning node prefix that is its own ends the resolution here (301, or 100
 when the top node only knows the prefix lies under this node).
 
+Signed values: on a cache fill the owner's ``HS_SIGNATURE`` is checked
+(:mod:`idnode.registry.signing`) and the verdict is appended to the cached
+reply as ``ResolveResponse.signature`` / ``signature_message``; HTTP shows it
+in :data:`SIGNATURE_HEADER`, DNS answers SERVFAIL for :data:`SIGNATURE_FAILED`.
+
 Failures (all :class:`~idnode.registry.errors.HandleError`):
 
 - 6 RecursionTooDeep: the hop limit is reached;
@@ -36,11 +41,12 @@ Failures (all :class:`~idnode.registry.errors.HandleError`):
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 import grpc
 
@@ -186,9 +192,8 @@ def _sites_of(reply: toplevel_pb2.ResolvePrefixResponse) -> tuple[str, ...]:
     return tuple(dict.fromkeys(primary + mirrors))
 
 
-def _answer_ttl(reply: bytes, wall: float) -> float:
+def _answer_ttl(message: resolver_pb2.ResolveResponse, wall: float) -> float:
     """The smallest TTL of the values of a ResolveResponse (86400 s when a value carries none)."""
-    message = resolver_pb2.ResolveResponse.FromString(reply)
     ttls = []
     for value in message.values:
         ttl = value.ttl if value.HasField("ttl") else 86400
@@ -332,11 +337,13 @@ class Recursor:
             raise
 
     async def _resolve(
-        self, prefix: str, handle: str, indexes: tuple[int, ...], types: tuple[str, ...], hops: int
+        self, prefix: str, handle: str, indexes: tuple[int, ...], types: tuple[str, ...], hops: int, check: bool = True
     ) -> bytes:
+        # check=False: a signing key fetched to check another answer; its own signature is not
+        # checked (no chains of key fetches) and it is cached apart from what clients are sent.
         if hops >= self.hop_limit:
             raise RecursionTooDeep(f"recursion limit of {self.hop_limit} hops reached resolving {handle}")
-        key = (handle, indexes, types)
+        key = (handle, indexes, types) if check else (handle, indexes, types, "key")
         if self.recursion:
             cached = self.answers.get(key, self._clock())
             if cached is not None:
@@ -386,8 +393,11 @@ class Recursor:
                 if error.code == 100:
                     self.answers.put(key, error, self._clock() + self.negative_ttl)
                 raise error from None
-            ttl = _answer_ttl(reply, self._wall())
+            message = resolver_pb2.ResolveResponse.FromString(reply)
+            ttl = _answer_ttl(message, self._wall())
             reply += NON_AUTHORITATIVE
+            if check:
+                reply += await self._signature_fields(prefix, handle, message, indexes, types, hops)
             if ttl > 0:
                 self.answers.put(key, reply, self._clock() + ttl)
             return reply
@@ -395,6 +405,55 @@ class Recursor:
         raise ServerNotResponsible(
             f"the node serving prefix {prefix} ({site.node_prefix}) is unreachable: tried {', '.join(failures)}"
         )
+
+    async def _signature_fields(
+        self,
+        prefix: str,
+        handle: str,
+        message: resolver_pb2.ResolveResponse,
+        indexes: tuple[int, ...],
+        types: tuple[str, ...],
+        hops: int,
+    ) -> bytes:
+        """``signature``/``signature_message`` of a ResolveResponse: the owner's HS_SIGNATURE checked.
+
+        Runs once per cache fill (the bytes are cached with the answer). A filtered answer
+        without the signature takes it from the whole record (resolved and cached the same
+        way); a key in another handle is resolved through this same recursion, one hop further.
+        """
+        from idnode.registry import signing
+        from idnode.registry.values import Value
+
+        name = message.handle or handle
+        try:
+            values = [Value.from_pb(v) for v in message.values]
+        except HandleError as exc:
+            verdict = signing.Verdict(signing.Status.BAD_SIGNATURE, f"the owner sent an invalid value: {exc.message}")
+            return _signature_bytes(verdict)
+        partial = bool(indexes or types)
+        if partial and not any(v.type == signing.SIGNATURE_TYPE for v in values):
+            # The signature comes from the whole record, itself checked and cached (often already there).
+            with contextlib.suppress(HandleError):
+                whole = await self.resolve_message(prefix, name, (), (), hops)
+                values += [Value.from_pb(v) for v in whole.values if v.type == signing.SIGNATURE_TYPE]
+        ref = signing.key_reference(values)
+        key = None
+        if ref is not None and not (ref.handle == name and any(v.index == ref.index for v in values)):
+            key = await self._key(ref, hops)
+        return _signature_bytes(signing.verify(name, values, key, now=self._wall(), partial=partial))
+
+    async def _key(self, ref: Any, hops: int) -> Any:
+        """The value at ``ref`` (an HS_PUBKEY, one hop further), or None when it cannot be resolved."""
+        from idnode._fastpath import parse_handle
+        from idnode.registry.values import Value
+
+        try:
+            prefix, suffix = parse_handle(ref.handle)
+            reply = await self._resolve(prefix, f"{prefix}/{suffix}", (ref.index,), (), hops + 1, check=False)
+        except (HandleError, ValueError):
+            return None
+        found = resolver_pb2.ResolveResponse.FromString(reply)
+        return next((Value.from_pb(v) for v in found.values if v.index == ref.index), None)
 
     def peek(self, handle: str, indexes: tuple[int, ...] = (), types: tuple[str, ...] = ()) -> bytes | None:
         """A cached answer without any call (the DNS responder's synchronous path); None when not cached.
@@ -418,16 +477,52 @@ class Recursor:
         return resolver_pb2.ResolveResponse.FromString(await self.resolve(prefix, handle, indexes, types, hops))
 
 
+SIGNATURE_FAILED = frozenset(
+    resolver_pb2.SignatureStatus.Value("SIGNATURE_STATUS_" + name)
+    for name in ("CHANGED", "UNKNOWN_KEY", "BAD_SIGNATURE", "EXPIRED")
+)
+"""``ResolveResponse.signature`` values of a signed record that failed its check (DNS answers SERVFAIL)."""
+
+
+def _signature_bytes(verdict: Any) -> bytes:
+    """The verdict as ResolveResponse fields 6 and 7, appended to the owner's reply (last one wins)."""
+    return resolver_pb2.ResolveResponse(
+        signature=resolver_pb2.SignatureStatus.Value("SIGNATURE_STATUS_" + verdict.status.name),
+        signature_message=verdict.message,
+    ).SerializeToString()
+
+
 AUTHORITATIVE_HEADER = "X-Idnode-Authoritative"
 """HTTP response header: ``false`` on answers resolved through recursion."""
+SIGNATURE_HEADER = "X-Idnode-Signature"
+"""HTTP response header on answers resolved through recursion: the signature check
+(``unsigned``, ``valid``, ``changed``, ``unknown_key``, ``bad_signature``, ``expired``)."""
+
+
+class Recursed(NamedTuple):
+    """An owner's answer as HTTP shows it: normalised handle, values, and the signature check."""
+
+    handle: str
+    values: tuple[Any, ...]
+    signature: str  # a signing.Status value ("valid", "changed", ...); "" when not checked
+    signature_message: str = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The HTTP headers of a recursive answer."""
+        headers = {AUTHORITATIVE_HEADER: "false"}
+        if self.signature:
+            headers[SIGNATURE_HEADER] = self.signature
+        return headers
 
 
 async def recursive_record(
     registry: Any, handle: str, indexes: tuple[int, ...] = (), types: tuple[str, ...] = ()
-) -> tuple[str, tuple[Any, ...]] | None:
+) -> Recursed | None:
     """HTTP's way in: the owner's normalised handle and values (anonymous,
-    filtered by the owner) when ``handle`` lies under a prefix this node does
-    not serve and the node has a recursor; None otherwise (answer locally).
+    filtered by the owner) and the signature check when ``handle`` lies under
+    a prefix this node does not serve and the node has a recursor; None
+    otherwise (answer locally).
 
     Raises:
         HandleError: as :meth:`Recursor.resolve` (and 102 for an invalid handle).
@@ -442,4 +537,10 @@ async def recursive_record(
     if registry.serves(prefix):
         return None
     message = await recursor.resolve_message(prefix, prefix + "/" + suffix, indexes, types)
-    return message.handle, tuple(Value.from_pb(v) for v in message.values)
+    status = resolver_pb2.SignatureStatus.Name(message.signature).removeprefix("SIGNATURE_STATUS_").lower()
+    return Recursed(
+        message.handle,
+        tuple(Value.from_pb(v) for v in message.values),
+        "" if status == "unspecified" else status,
+        message.signature_message,
+    )

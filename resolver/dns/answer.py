@@ -466,8 +466,11 @@ class DnsResponder:
     def _recursed(self, snap: Any, query: dnsw.DnsQuery, reply: bytes):
         """The answer built from the owner's ResolveResponse bytes; AA clear."""
         from idnode.proto import resolver_pb2
+        from idnode.resolver.recursion import SIGNATURE_FAILED
 
         message = resolver_pb2.ResolveResponse.FromString(reply)
+        if message.signature in SIGNATURE_FAILED:  # like a DNSSEC-validating resolver's answer to bogus data
+            return dnsw.SERVFAIL, [], [], [], False
         rrsets = values_rrsets([Value.from_pb(v) for v in message.values], self.clock())
         rcode, answers, authority, additional, _ = self._rrsets_answer(snap, query, rrsets)
         if rcode == dnsw.NOERROR and not answers:

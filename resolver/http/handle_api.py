@@ -48,7 +48,7 @@ from idnode.registry.values import MAX_VALUES, TEMPLATE_VERSION_INDEX, TEMPLATE_
 from idnode.resolver.http.auth import credential_of, principal_of
 from idnode.resolver.http.errors import error_response, http_status, json_response
 from idnode.resolver.http.keys import AUTHENTICATORS, REGISTRY
-from idnode.resolver.recursion import AUTHORITATIVE_HEADER, recursive_record
+from idnode.resolver.recursion import recursive_record
 
 __all__ = ["OPENAPI_COMPONENTS", "OPENAPI_PATHS", "setup"]
 
@@ -230,8 +230,8 @@ async def get_handle(request: web.Request) -> web.Response:
     types = tuple(request.query.getall("type", []))
     recursed = await recursive_record(registry, request.match_info["handle"], indexes, types)
     if recursed is not None:  # a prefix this node does not serve: the owner's answer, via the top-level node
-        response = json_response(_record_json(*recursed))
-        response.headers[AUTHORITATIVE_HEADER] = "false"
+        response = json_response(_record_json(recursed.handle, recursed.values))
+        response.headers.update(recursed.headers)
         return response
     record = registry.get_record(principal, request.match_info["handle"])
     values = [

@@ -19,7 +19,7 @@ from idnode.registry.model import Record
 from idnode.resolver.http import _html, _links
 from idnode.resolver.http.errors import error_response, http_status, json_response
 from idnode.resolver.http.keys import REGISTRY
-from idnode.resolver.recursion import AUTHORITATIVE_HEADER, recursive_record
+from idnode.resolver.recursion import recursive_record
 
 __all__ = ["MAX_LINKED", "MAX_SERIAL_SCAN", "OPENAPI_PATHS", "setup"]
 
@@ -98,7 +98,7 @@ async def _handle_page(request: web.Request) -> web.Response:
     if response is None:
         response = _show(request, [record])
     if recursed is not None:
-        response.headers[AUTHORITATIVE_HEADER] = "false"
+        response.headers.update(recursed.headers)
     return response
 
 

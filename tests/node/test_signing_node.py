@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 
-from idnode.proto import common_pb2, registry_pb2
+import dns.rcode
+
+from idnode.proto import common_pb2, registry_pb2, resolver_pb2
+from idnode.registry import signing
 
 from .conftest import auth, setup_enterprise
 from .test_cli_node import idnode
+from .test_hierarchy_node import HANDLE, dns_query, hierarchy, http_get  # noqa: F401  (hierarchy: the fixture)
 
 
 def create(node, token: str, handle: str, url: str) -> None:
@@ -103,3 +107,47 @@ def test_sign_needs_a_credential_that_may_write(node, tmp_path):
     assert refused.returncode == 1 and "error: " in refused.stderr
     values = json.loads(idnode(node, "id", "get", "88.118.8/S").stdout)["values"]
     assert not [v for v in values if v["type"] == "HS_SIGNATURE"]
+
+
+def test_sign_on_a_verified_through_b_and_tampering_reported(hierarchy, tmp_path):  # noqa: F811
+    """Sign on node A; node B resolves by recursion and checks: X (signed) is valid over gRPC, HTTP and
+    the CLI; Y (signed, then changed on A without re-signing) is flagged, SERVFAIL over DNS, exit 1."""
+    _, a, b = hierarchy
+    key = tmp_path / "a.pem"
+    publish_key(a, a.admin_token, HANDLE, key)
+    idnode(a, "id", "sign", HANDLE, "--key", str(key))  # A's admin credential from its data folder
+    create(a, a.admin_token, "88.118.8/Y", "https://example.com/y")
+    published = signing.pubkey_value(signing.load_private_key(key.read_bytes())).to_json()
+    idnode(a, "id", "update", "88.118.8/Y", "--mode", "add", "--values-json", "-", input=json.dumps([published]))
+    idnode(a, "id", "sign", "88.118.8/Y", "--key", str(key))
+    idnode(a, "id", "update", "88.118.8/Y", "--mode", "modify", "--value", "2:productName:pump")
+
+    # X: valid through B (gRPC field, HTTP header, the CLI against B).
+    reply = b.resolver().Resolve(resolver_pb2.ResolveRequest(handle=HANDLE), timeout=10)
+    assert (reply.response_code, reply.non_authoritative) == (1, True)
+    assert reply.signature == resolver_pb2.SIGNATURE_STATUS_VALID, reply.signature_message
+    local = a.resolver().Resolve(resolver_pb2.ResolveRequest(handle=HANDLE), timeout=10)
+    assert local.signature == resolver_pb2.SIGNATURE_STATUS_UNSPECIFIED  # authoritative: not checked by A
+    status, headers, _ = http_get(f"{b.http}/api/handles/{HANDLE}")
+    assert status == 200 and headers.get("X-Idnode-Signature") == "valid"
+    assert "X-Idnode-Signature" not in http_get(f"{a.http}/api/handles/{HANDLE}")[1]
+    code, signature, stderr = verify(b, HANDLE)
+    assert (code, signature["status"]) == (0, "valid"), stderr
+    answer = dns_query(b, HANDLE, tcp=True)  # over UDP the signature's TXT record truncates the answer
+    assert answer.rcode() == dns.rcode.NOERROR
+    assert any(b"".join(r.strings).startswith(b"400 HS_SIGNATURE ") for rrset in answer.answer for r in rrset)
+
+    # Y: changed at A after signing; B reports it everywhere.
+    reply = b.resolver().Resolve(resolver_pb2.ResolveRequest(handle="88.118.8/Y"), timeout=10)
+    assert reply.signature == resolver_pb2.SIGNATURE_STATUS_CHANGED
+    assert "value 2 (productName) differs from the signed digest" in reply.signature_message
+    status, headers, _ = http_get(f"{b.http}/api/handles/88.118.8/Y")
+    assert status == 200 and headers.get("X-Idnode-Signature") == "changed"
+    assert dns_query(b, "88.118.8/Y").rcode() == dns.rcode.SERVFAIL
+    code, signature, stderr = verify(b, "88.118.8/Y")
+    assert code == 1 and signature["status"] == "changed" and "value 2 (productName)" in stderr
+    # An unsigned record passes as before.
+    create(a, a.admin_token, "88.118.8/U", "https://example.com/u")
+    reply = b.resolver().Resolve(resolver_pb2.ResolveRequest(handle="88.118.8/U"), timeout=10)
+    assert (reply.response_code, reply.signature) == (1, resolver_pb2.SIGNATURE_STATUS_UNSIGNED)
+    assert dns_query(b, "88.118.8/U").rcode() == dns.rcode.NOERROR
