@@ -294,6 +294,7 @@ def main() -> None:
     help="Reader worker processes; 1 runs everything in one process [default: the number of cores].",
 )
 @click.option("--map-size", metavar="SIZE", help="Initial LMDB map size, e.g. 1GiB (grows by itself).")
+@click.option("--map-size-max", metavar="SIZE", help="The LMDB map never grows past SIZE [default: off, no cap].")
 @click.option("--max-readers", type=int, metavar="N", help="LMDB reader slots [default: 2048].")
 @click.option("--log-level", metavar="LEVEL", help="debug, info, warning or error [default: info].")
 @click.option("--log-format", metavar="FORMAT", help="text or json [default: text].")

@@ -155,7 +155,13 @@ async def start_http(
 def open_writer(settings: Settings) -> tuple[Store, Writer, Registry]:
     """Open the store for writing and start the writer role (the one process
     of a single-process node, or the writer process of a prefork node)."""
-    store = Store(settings.data_dir, map_size=settings.map_size, max_readers=settings.max_readers, lock=False)
+    store = Store(
+        settings.data_dir,
+        map_size=settings.map_size,
+        max_readers=settings.max_readers,
+        lock=False,
+        max_map_size=settings.map_size_max,
+    )
     writer = Writer(store)
     try:
         registry = Registry(store, writer, settings.node_prefix, replica_of=settings.replica_of)

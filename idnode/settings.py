@@ -257,6 +257,13 @@ def _map_size(value: object) -> int:
     return size
 
 
+def _map_size_max(value: object) -> int:
+    """``off`` or 0: no cap; else a size of at least 1MiB."""
+    if str(value).strip().lower() in ("off", "0"):
+        return 0
+    return _map_size(value)
+
+
 def _choice(choices: tuple[str, ...]) -> Callable[[object], str]:
     def convert(value: object) -> str:
         text = _text(value).strip().lower()
@@ -321,6 +328,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "demo": _bool,
     "workers": _at_least(1),
     "map_size": _map_size,
+    "map_size_max": _map_size_max,
     "max_readers": _at_least(1),
     "log_level": _choice(LOG_LEVELS),
     "log_format": _choice(LOG_FORMATS),
@@ -372,6 +380,7 @@ class Settings:
     demo: bool = False
     workers: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)  # reader worker processes
     map_size: int = GIB  # initial LMDB map size; the store grows it by itself
+    map_size_max: int = 0  # the map never grows past this (0 = no cap); writes then fail with StorageFull
     max_readers: int = 2048
     log_level: str = "info"
     log_format: str = "text"

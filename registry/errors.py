@@ -33,6 +33,13 @@ class ServerBusy(HandleError):
     code = 3
 
 
+class StorageFull(ServerBusy):
+    """the store is full: no space for writes (reads still work)"""
+
+    code = 3
+    http_status = 507  # Insufficient Storage; gRPC RESOURCE_EXHAUSTED (code 3)
+
+
 class ProtocolError(HandleError):
     """malformed request"""
 

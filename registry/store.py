@@ -45,7 +45,7 @@ import lmdb
 from google.protobuf.message import DecodeError
 
 from idnode.registry import _records
-from idnode.registry.errors import HandleError, SchemaMismatch, ServerBusy, StoreError, StoreLocked
+from idnode.registry.errors import HandleError, SchemaMismatch, ServerBusy, StorageFull, StoreError, StoreLocked
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,7 @@ class Store:
             node do not).
         writable: False in a reader worker: it opens no write transaction, so
             the databases must exist already (the writer creates them).
+        max_map_size: :meth:`grow` never grows the map past this (0: no cap).
 
     Raises:
         StoreLocked: another node holds the folder.
@@ -167,8 +168,10 @@ class Store:
         max_readers: int = 2048,
         lock: bool = True,
         writable: bool = True,
+        max_map_size: int = 0,
     ) -> None:
         self.path = Path(path)
+        self.max_map_size = max_map_size
         self.writable = writable
         self._lock_fd: int | None = None
         self._grow_lock = threading.Lock()
@@ -336,15 +339,25 @@ class Store:
     # -- map growth ------------------------------------------------------------
 
     def grow(self) -> int:
-        """Double the map (by at most 8 GiB) and return the new size.
+        """Double the map (by at most 8 GiB, never past ``max_map_size``) and return the new size.
 
         LMDB allows resizing only while this process has no transaction open,
         so when a ``grow_hook`` is set (the node sets one that runs the resize
         on the event-loop thread, between requests) the resize runs through it.
+
+        Raises:
+            StorageFull: the map is at ``max_map_size`` already.
         """
         with self._grow_lock:
             current = self.env.info()["map_size"]
             new = current + min(current, MAX_GROWTH_STEP)
+            if self.max_map_size:
+                if current >= self.max_map_size:
+                    raise StorageFull(
+                        f"the store is full: the LMDB map is at its cap of {current} bytes (--map-size-max); "
+                        "raise the cap and restart the node"
+                    )
+                new = min(new, self.max_map_size)
 
             def resize() -> None:
                 self.env.set_mapsize(new)

@@ -6,7 +6,10 @@ commit: one fsync for many writes), runs each operation in a nested
 transaction so a failing one rolls back alone, appends change-log entries in
 the same transaction as the data, and resolves each caller's future only
 after the commit is durable. When the map is full the whole group is rolled
-back, the map grown and the group run again, so no error reaches a user.
+back, the map grown and the group run again, so no error reaches a user, unless the map is at its
+cap (``--map-size-max``) or the disk is full: then the group fails whole
+with :class:`StorageFull` (code 3, RESOURCE_EXHAUSTED, HTTP 507), nothing of
+it is written, and later groups are tried again as they come.
 
 A bulk import therefore never blocks a reader's event loop: readers use
 their own short read transactions, and the writer runs off the loop thread.
@@ -19,6 +22,7 @@ import contextlib
 import contextvars
 import logging
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,12 +32,16 @@ import lmdb
 
 from idnode import metrics
 from idnode.registry import changelog
-from idnode.registry.errors import HandleError, ServerError
+from idnode.registry.errors import HandleError, ServerError, StorageFull
 from idnode.registry.store import Store, from_u64, u64
 
 log = logging.getLogger(__name__)
 
 WriteOp = Callable[["WriteContext"], Any]
+# An LMDB error while committing counts as a full disk (StorageFull) when it is ENOSPC, or when less than
+# this is free on the data folder's file system: LMDB reports a short page write (the disk filled during
+# the write) as EIO.
+DISK_FULL_MARGIN = 64 << 20
 
 
 class WriteContext:
@@ -217,18 +225,15 @@ class Writer:
                 outcomes, head = self._attempt(group)
                 break
             except lmdb.MapFullError:
-                if attempts > 40:
-                    err = ServerError("the store cannot grow any further")
-                    for job in group:
-                        job.future.set_exception(err)
+                try:
+                    if attempts > 40:
+                        raise StorageFull("the store is full: the LMDB map cannot grow any further") from None
+                    self.store.grow()
+                except StorageFull as exc:
+                    self._fail(group, exc)
                     return
-                self.store.grow()
             except Exception as exc:  # commit failed: nothing of the group is durable
-                log.exception("write transaction failed")
-                err = ServerError(f"write failed: {type(exc).__name__}")
-                for job in group:
-                    job.future.set_exception(err)
-                self.sequence, self.last_digest = self._log_head()
+                self._fail(group, self._commit_error(exc))
                 return
         self.sequence, self.last_digest = head
         self.commits += 1
@@ -238,6 +243,22 @@ class Writer:
                 job.future.set_result(value)
             else:
                 job.future.set_exception(value)
+
+    def _commit_error(self, exc: Exception) -> HandleError:
+        """What the callers of a group whose transaction failed are told (called in the ``except`` block)."""
+        if isinstance(exc, lmdb.Error):
+            free = shutil.disk_usage(self.store.path).free
+            if isinstance(exc, lmdb.DiskError) or free < DISK_FULL_MARGIN:
+                log.error("write failed: disk full under %s (%d bytes free; %s)", self.store.path, free, exc)
+                return StorageFull("the store is full: no space left on the disk of its data folder")
+        log.exception("write transaction failed")
+        return ServerError(f"write failed: {type(exc).__name__}")
+
+    def _fail(self, group: list[_Job], err: HandleError) -> None:
+        """Fail every job of a group that did not commit; the log head is re-read from the store."""
+        for job in group:
+            job.future.set_exception(err)
+        self.sequence, self.last_digest = self._log_head()
 
     def _attempt(self, group: list[_Job]) -> tuple[list[tuple[bool, Any]], tuple[int, bytes]]:
         env = self.store.env
@@ -252,7 +273,7 @@ class Writer:
                 try:
                     value = job.context.run(job.fn, ctx)
                     ctx.flush_counters()
-                except lmdb.MapFullError:
+                except (lmdb.MapFullError, lmdb.DiskError):  # the whole group fails or is retried
                     child.abort()
                     raise
                 except HandleError as exc:

@@ -216,7 +216,7 @@ def _status_of(code: int) -> int:
 
 def _refused(exc: HandleError) -> web.Response:
     """The one mapping of a typed error to this API's answer."""
-    http = 400 if isinstance(exc, ShapeError) else _HTTP_OF_CODE.get(exc.code, 200)
+    http = 400 if isinstance(exc, ShapeError) else getattr(exc, "http_status", None) or _HTTP_OF_CODE.get(exc.code, 200)
     return _answer(_status_of(exc.code), exc.code, exc.message, http=http, handle=exc.handle)
 
 

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from idnode.registry.errors import HandleError
 
-__all__ = ["error_response", "http_status", "json_response"]
+__all__ = ["error_response", "http_status", "json_response", "status_of"]
 
 # DOMAIN.md section 4: 1 -> 200/201; 2 -> 500; 100 -> 404; 101 -> 409; 102 -> 400;
 # 200 -> 200 on resolve, else 400; 201 -> 409; 202 -> 400; 301 -> 400; 402 -> 401; other 40x -> 403.
@@ -27,6 +27,11 @@ def http_status(code: int, resolving: bool = False) -> int:
     if 400 <= code < 500:
         return 403
     return 500
+
+
+def status_of(exc: HandleError, resolving: bool = False) -> int:
+    """The HTTP status of a typed error: its class's own (StorageFull: 507 Insufficient Storage), else its code's."""
+    return getattr(exc, "http_status", None) or http_status(exc.code, resolving)
 
 
 def json_response(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -52,4 +57,4 @@ def error_response(code: int, message: str, handle: str = "", status: int | None
 
 
 def from_handle_error(exc: HandleError) -> web.Response:
-    return error_response(exc.code, exc.message, getattr(exc, "handle", "") or "")
+    return error_response(exc.code, exc.message, getattr(exc, "handle", "") or "", status=status_of(exc))

@@ -46,7 +46,7 @@ from idnode.registry.errors import (
 from idnode.registry.model import IdentifierUpdate, IdentifierWrite
 from idnode.registry.values import MAX_VALUES, TEMPLATE_VERSION_INDEX, TEMPLATE_VERSION_TYPE, Value
 from idnode.resolver.http.auth import credential_of, principal_of
-from idnode.resolver.http.errors import error_response, http_status, json_response
+from idnode.resolver.http.errors import error_response, http_status, json_response, status_of
 from idnode.resolver.http.keys import AUTHENTICATORS, REGISTRY
 from idnode.resolver.recursion import recursive_record
 
@@ -70,7 +70,7 @@ def _handle_errors(resolving: bool = False) -> Callable[[Handler], Handler]:
                 return await handler(request)
             except HandleError as exc:
                 handle = exc.handle or request.match_info.get("handle", "")
-                status = http_status(exc.code, resolving)
+                status = status_of(exc, resolving)
                 headers = {"WWW-Authenticate": WWW_AUTHENTICATE} if status == 401 else None
                 response = error_response(exc.code, exc.message, handle, status)
                 if headers:

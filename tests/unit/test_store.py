@@ -11,7 +11,7 @@ import pytest
 from idnode import _fastpath
 from idnode.registry import changelog
 from idnode.registry.auth import Principal
-from idnode.registry.errors import HandleNotFound, SchemaMismatch, ServerError, StoreLocked
+from idnode.registry.errors import HandleNotFound, SchemaMismatch, ServerError, StorageFull, StoreLocked
 from idnode.registry.model import IdentifierWrite
 from idnode.registry.store import SCHEMA_VERSION, Store, u64
 from idnode.registry.values import Value
@@ -208,6 +208,28 @@ def test_map_grows_instead_of_failing(tmp_path):
         assert store.env.info()["map_size"] > 1 << 20
         with store.begin() as txn:
             assert txn.stat(store.dbs["identifiers"])["entries"] == 3000
+    finally:
+        store.close()
+
+
+def test_a_map_at_its_cap_fails_writes_clearly_and_keeps_what_is_stored(tmp_path):
+    store = Store(tmp_path, map_size=1 << 20, max_map_size=2 << 20)
+    writer = Writer(store)
+    try:
+        assert writer.run(_put_many(500, 1000)) == 500  # ~1 MB: grows to the 2 MiB cap
+        stored = store.identifiers_digest()
+        head = store.last_sequence()
+        with pytest.raises(StorageFull, match="cap of 2097152 bytes"):
+            writer.run(_put_many(3000, 1000))  # ~6 MB
+        assert StorageFull.code == 3 and store.env.info()["map_size"] == 2 << 20
+        assert store.identifiers_digest() == stored and store.last_sequence() == head  # nothing of it written
+        assert writer.run(lambda ctx: ctx.log(changelog.OP_PUT, "meta", b"m", b"1", "t")) == head + 1  # small fits
+        store.max_map_size = 0  # the operator raised the cap
+        assert writer.run(_put_many(3000, 1000)) == 3000
+        assert store.env.info()["map_size"] > 2 << 20
+        with store.begin() as txn:
+            entries = [(int.from_bytes(k, "big"), bytes(v)) for k, v in txn.cursor(db=store.dbs["changelog"])]
+        assert changelog.verify_chain(entries, changelog.GENESIS) == len(entries) == entries[-1][0]
     finally:
         store.close()
 
