@@ -770,14 +770,17 @@ def id_sign(
         key = signing.load_private_key(Path(key_file).read_bytes())
     except HandleError as exc:
         raise click.BadParameter(exc.message, param_hint="--key") from None
-    name, values = _resolve_values(node, handle, (), ())
-    if key_handle is None:
-        ref = Reference(name, signing.PUBKEY_INDEX)
-    else:
+    given = None
+    if key_handle is not None:
         ref_handle, _, ref_index = key_handle.rpartition(":")
-        if not ref_handle or not ref_index.isdigit() or int(ref_index) < 1:
-            raise click.BadParameter(f"{key_handle!r}: expected HANDLE:INDEX", param_hint="--key-handle")
-        ref = Reference(ref_handle, int(ref_index))
+        try:
+            if not (ref_index.isascii() and ref_index.isdigit()):
+                raise HandleError("not an index")
+            given = Reference(ref_handle, int(ref_index))
+        except HandleError:
+            raise click.BadParameter(f"{key_handle!r}: expected HANDLE:INDEX", param_hint="--key-handle") from None
+    name, values = _resolve_values(node, handle, (), ())
+    ref = given or Reference(name, signing.PUBKEY_INDEX)
     published = values if ref.handle == name else _resolve_values(node, ref.handle, (ref.index,), ())[1]
     if not any(v.index == ref.index and signing.holds_key(v, key) for v in published):
         _fail(

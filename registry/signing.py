@@ -137,7 +137,7 @@ def parse_key_reference(text: str) -> Reference:
         InvalidValue: not of that shape.
     """
     index, sep, handle = text.partition(":") if isinstance(text, str) else ("", "", "")
-    if not sep or not index.isdigit():
+    if not sep or not (index.isascii() and index.isdigit()):
         raise InvalidValue(f"key reference {text!r} is not INDEX:HANDLE")
     return Reference(handle, int(index))
 
@@ -313,8 +313,8 @@ def _parse(value: Value) -> _Jws:
         header = json.loads(_unb64url(parts[0].decode("ascii")))
         payload = json.loads(_unb64url(parts[1].decode("ascii")))
         signature = _unb64url(parts[2].decode("ascii"))
-    except (UnicodeDecodeError, binascii.Error, ValueError) as exc:
-        raise ValueError(f"the JWT does not decode: {exc}") from None
+    except (UnicodeDecodeError, binascii.Error, ValueError, RecursionError) as exc:  # RecursionError: deep nesting
+        raise ValueError(f"the JWT does not decode: {type(exc).__name__}") from None
     if not isinstance(header, dict) or not isinstance(payload, dict):
         raise ValueError("the JWT header and payload must be objects")
     kid = payload.get("iss", header.get("kid"))

@@ -398,3 +398,40 @@ def test_template_put_round_trip(fake_node: tuple[str, FakeNode], tmp_path: Path
     bad = tmp_path / "bad.json"
     bad.write_text('{"prefix": "88.118.8"}', encoding="utf-8")
     assert _run(target, "template", "put", str(bad)).exit_code == 2
+
+
+def test_keys_generate_writes_a_private_key_once(tmp_path: Path) -> None:
+    from idnode.registry import signing
+
+    key_file = tmp_path / "k.pem"
+    result = CliRunner().invoke(main, ["keys", "generate", str(key_file), "--algorithm", "ES256", "--index", "301"])
+    assert result.exit_code == 0, result.output
+    (printed,) = json.loads(result.stdout)
+    value = Value.from_json(printed)
+    assert (value.index, value.type) == (301, "HS_PUBKEY")
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert signing.holds_key(value, signing.load_private_key(key_file.read_bytes()))
+    again = CliRunner().invoke(main, ["keys", "generate", str(key_file)])
+    assert again.exit_code == 2 and "cannot create" in again.stderr
+
+
+@pytest.mark.parametrize(
+    "bad", ["88.118.8/K", "88.118.8/K:x", "88.118.8/K:0", ":300", "88.118.8/K:²", "88.118.8/K:9999999999"]
+)
+def test_id_sign_rejects_a_bad_key_handle_before_any_call(tmp_path: Path, bad: str) -> None:
+    key_file = tmp_path / "k.pem"
+    assert CliRunner().invoke(main, ["keys", "generate", str(key_file)]).exit_code == 0
+    port = _closed_port()
+    args = ["id", "sign", "88.118.8/X", "--key", str(key_file), "--key-handle", bad, "--node", f"127.0.0.1:{port}"]
+    result = CliRunner().invoke(main, [*args, "--token", "t"])
+    assert result.exit_code == 2 and "expected HANDLE:INDEX" in result.stderr, result.output
+
+
+def test_id_sign_rejects_a_file_that_is_not_a_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a key\n")
+    port = _closed_port()
+    result = CliRunner().invoke(
+        main, ["id", "sign", "88.118.8/X", "--key", str(bad), "--node", f"127.0.0.1:{port}", "--token", "t"]
+    )
+    assert result.exit_code == 2 and "cannot read the private key" in result.stderr

@@ -217,3 +217,50 @@ def test_any_change_to_any_signed_value_breaks_verification(position, change):
     else:
         assert verdict.status in (Status.CHANGED, Status.UNKNOWN_KEY, Status.BAD_SIGNATURE), verdict
         assert not verdict.ok
+
+
+_json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20))
+_json = st.recursive(
+    _json_leaf, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+)
+_payloads = st.fixed_dictionaries(
+    {},
+    optional={
+        "iss": st.one_of(st.just(f"300:{HANDLE}"), st.text(max_size=20)),
+        "sub": st.one_of(st.just(HANDLE), _json),
+        "exp": _json,
+        "nbf": _json,
+        "digests": st.one_of(
+            _json,
+            st.fixed_dictionaries(
+                {
+                    "alg": st.just("SHA-256"),
+                    "digests": st.lists(st.dictionaries(st.sampled_from(["index", "digest"]), _json)),
+                }
+            ),
+        ),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    header=st.one_of(_json, st.fixed_dictionaries({"alg": st.sampled_from(["EdDSA", "ES256", "none", "HS256"])})),
+    payload=st.one_of(_json, _payloads),
+    sig=st.binary(max_size=80),
+    raw=st.binary(max_size=200),
+)
+def test_verify_never_raises_on_hostile_signatures(header, payload, sig, raw):
+    """Whatever an owner stores in HS_SIGNATURE, verification answers with a verdict, never an exception."""
+    encode = lambda obj: signing._b64url(json.dumps(obj).encode()).encode()  # noqa: E731
+    for data in (raw, encode(header) + b"." + encode(payload) + b"." + signing._b64url(sig).encode()):
+        values = [*_VALUES, Value(400, "HS_SIGNATURE", data, format="base64")]
+        verdict = signing.verify(HANDLE, values, now=NOW)
+        assert verdict.status in (Status.BAD_SIGNATURE, Status.UNKNOWN_KEY), verdict
+        signing.key_reference(values)  # None or a Reference, never an exception
+
+
+def test_deeply_nested_jwt_is_a_bad_signature():
+    deep = signing._b64url(b"[" * 50000 + b"]" * 50000).encode()
+    values = [*_VALUES, Value(400, "HS_SIGNATURE", b"e30." + deep[:60000] + b".AA", format="base64")]
+    assert signing.verify(HANDLE, values, now=NOW).status is Status.BAD_SIGNATURE
