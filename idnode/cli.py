@@ -125,10 +125,14 @@ class Node:
     target: str
     token: str | None
     _channel: Any = None
+    ca: str | None = None  # PEM trust roots: TLS to a node serving --tls-cert
 
     def channel(self) -> Any:
         if self._channel is None:
-            self._channel = connect(self.target)
+            try:
+                self._channel = connect(self.target, ca=self.ca)
+            except OSError as exc:
+                raise click.UsageError(str(exc)) from None
         return self._channel
 
     def registry(self) -> Any:
@@ -182,6 +186,13 @@ _CLIENT_OPTIONS = (
         help="Read the credential from FILE [env IDNODE_TOKEN_FILE].",
     ),
     data_dir_option("Node data folder; its admin.credential is used when no token is given [env IDNODE_DATA_DIR]."),
+    click.option(
+        "--ca",
+        envvar="IDNODE_CA",
+        metavar="FILE",
+        type=click.Path(dir_okay=False),
+        help="PEM trust roots: TLS to a node serving --tls-cert [env IDNODE_CA; default: plaintext].",
+    ),
 )
 
 
@@ -196,7 +207,13 @@ def client_command(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(
-        *args: Any, node_target: str, token: str | None, token_file: str | None, data_dir: str, **kwargs: Any
+        *args: Any,
+        node_target: str,
+        token: str | None,
+        token_file: str | None,
+        data_dir: str,
+        ca: str | None,
+        **kwargs: Any,
     ) -> Any:
         # Resolution is anonymous unless a credential is given explicitly;
         # administrative commands fall back to the local admin credential.
@@ -205,7 +222,7 @@ def client_command(func: Callable[..., Any]) -> Callable[..., Any]:
             credential = resolve_token(token, token_file, fallback)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
-        node = Node(node_target, credential)
+        node = Node(node_target, credential, ca=ca)
         try:
             return func(*args, node=node, **kwargs)
         except ClientError as exc:
@@ -334,6 +351,16 @@ def main() -> None:
     type=float,
     metavar="SECONDS",
     help="With --top: how often the day's statistics are reported to the top-level node [default: 300].",
+)
+@click.option(
+    "--rate-limit-resolve",
+    metavar="RATE[/BURST]",
+    help="Resolves per second per client and worker (gRPC, HTTP, DNS); off = none [default: 1000/2000].",
+)
+@click.option(
+    "--rate-limit-write",
+    metavar="RATE[/BURST]",
+    help="Registry calls and HTTP writes per second per client and worker; off = none [default: 100/200].",
 )
 def serve(config: str | None, **flags: Any) -> None:
     """Run a node.
@@ -1242,6 +1269,31 @@ def loadtest_seed(
     if summary.rejected:
         _fail(summary.rejected[0].code, f"{len(summary.rejected)} identifiers rejected; no key file written")
     click.echo(f"keys: {keys_path} ({count} handles under {seed_prefix}; registration prefix {reg_prefix})")
+
+
+@main.group(context_settings=CONTEXT)
+def certs() -> None:
+    """TLS certificates."""
+
+
+@certs.command("dev", context_settings=CONTEXT)
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--days", type=click.IntRange(1, 3650), default=365, show_default=True, help="Validity.")
+def certs_dev(folder: str, days: int) -> None:
+    """Write a development CA, a server certificate (localhost, 127.0.0.1, ::1) and a client
+    certificate into FOLDER; for tests and trials only (the CA key lies beside them)."""
+    from idnode.certs import write_dev_certs
+
+    try:
+        written = write_dev_certs(Path(folder), days)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write certificates to {folder}: {exc.strerror or exc}") from None
+    for field in ("ca", "server_cert", "server_key", "client_cert", "client_key"):
+        click.echo(f"{field.replace('_', ' ')}: {getattr(written, field)}")
+    click.echo(
+        f"serve:  idnode serve --tls-cert {written.server_cert} --tls-key {written.server_key}\n"
+        f"client: idnode id get --ca {written.ca} HANDLE"
+    )
 
 
 # -- reference top-level node (sync/topnode/cli.py) ----------------------------------

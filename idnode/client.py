@@ -63,13 +63,23 @@ class ClientError(Exception):
         return from_code(self.code, self.message, self.handle)
 
 
-def connect(target: str, tls: Any = None) -> grpc.Channel:
+def connect(target: str, tls: Any = None, ca: str | Path | None = None) -> grpc.Channel:
     """A channel to ``HOST:PORT`` that accepts messages up to 64 MiB: plain, or TLS with ``tls``
-    (a :class:`idnode.sync.tls.TopTls`, for the top-level node).
+    (a :class:`idnode.sync.tls.TopTls`, for the top-level node), or TLS trusting the PEM roots in
+    ``ca`` (a node serving ``--tls-cert``; ``idnode certs dev`` writes a development CA).
 
     Connecting is lazy: an unreachable node shows up as a :class:`ClientError`
     with status ``UNAVAILABLE`` on the first call.
+
+    Raises:
+        OSError: ``ca`` cannot be read.
     """
+    if ca is not None:
+        try:
+            roots = Path(ca).read_bytes()
+        except OSError as exc:
+            raise OSError(f"cannot read --ca {ca}: {exc.strerror or exc}") from None
+        return grpc.secure_channel(target, grpc.ssl_channel_credentials(roots), options=_CHANNEL_OPTIONS)
     if tls is not None:
         from idnode.sync.tls import top_channel
 

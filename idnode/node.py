@@ -336,13 +336,16 @@ async def serve(settings: Settings) -> int:
     The writer role runs as a thread of this process; reads run inline on
     the event loop. The boundaries are those of the prefork node.
     """
-    from idnode.resolver.grpc.server import start_grpc_server, stop_grpc_server
+    from idnode.resolver.grpc.server import server_credentials, start_grpc_server, stop_grpc_server
 
     check_port_free(settings.grpc_listen)
     if settings.http_listen != "off":
         check_port_free(settings.http_listen)
     lock_fd = lock_folder(settings.data_dir)
     server = dns = http = outbox = recursor = flusher = pruner = None
+    from idnode.resolver import limits
+
+    limits.configure(settings.rate_limit_resolve, settings.rate_limit_write)  # this process's per-client buckets
     if settings.metrics:
         metrics.prepare_dir(settings.data_dir)
         metrics.process_started("replica" if settings.replica_of else "primary")
@@ -353,7 +356,10 @@ async def serve(settings: Settings) -> int:
             await bootstrap(registry, settings)
             add_replica_check(registry, settings)
             server, port = await start_grpc_server(
-                registry, settings.grpc_listen, registry_handler=replica_registry_handler(registry, settings)
+                registry,
+                settings.grpc_listen,
+                registry_handler=replica_registry_handler(registry, settings),
+                credentials=server_credentials(settings),  # TLS with --tls-cert, like HTTP
             )
             recursor = start_recursion(registry, settings, with_port(settings.grpc_listen, port))
             dns = await start_dns(registry, settings)

@@ -185,11 +185,18 @@ async def _worker_role(settings: Settings, listen: str, target: str, http_path: 
 
     from idnode.registry.service import Registry
     from idnode.registry.store import Store
+    from idnode.resolver import limits
     from idnode.resolver.grpc.forward import registry_forwarder, usage_sender
-    from idnode.resolver.grpc.server import DEFAULT_MAX_MESSAGE_BYTES, start_grpc_server, stop_grpc_server
+    from idnode.resolver.grpc.server import (
+        DEFAULT_MAX_MESSAGE_BYTES,
+        server_credentials,
+        start_grpc_server,
+        stop_grpc_server,
+    )
 
     if settings.metrics:
         metrics.process_started("replica" if settings.replica_of else "primary")
+    limits.configure(settings.rate_limit_resolve, settings.rate_limit_write)  # per worker: its own buckets
     store = Store(
         settings.data_dir, map_size=settings.map_size, max_readers=settings.max_readers, lock=False, writable=False
     )
@@ -212,6 +219,7 @@ async def _worker_role(settings: Settings, listen: str, target: str, http_path: 
             listen,
             reuse_port=True,
             registry_handler=replica_registry_handler(registry, settings, registry_forwarder(channel)),
+            credentials=server_credentials(settings),  # TLS with --tls-cert, like HTTP
         )
         recursor = start_recursion(registry, settings, listen)
         dns = await start_dns(registry, settings, reuse_port=True)

@@ -313,6 +313,15 @@ def parse_duration(value: object) -> float:
     return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
 
 
+def _rate(value: object) -> tuple[float, float]:
+    from idnode.resolver.limits import parse_rate
+
+    try:
+        return parse_rate(value)
+    except ValueError as exc:
+        raise _Invalid(str(exc)) from None
+
+
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "data_dir": _path,
     "grpc_listen": _listen,
@@ -345,6 +354,8 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "log_retention": parse_duration,
     "max_replica_lag": _seconds,
     "stats_interval": _seconds,
+    "rate_limit_resolve": _rate,
+    "rate_limit_write": _rate,
 }
 
 
@@ -397,6 +408,9 @@ class Settings:
     log_retention: float = 7 * 86400.0  # seconds of change log kept (0 = everything); never past the outbox cursor
     max_replica_lag: float = 30.0  # seconds: a replica lagging more is not ready (/readyz, gRPC health)
     stats_interval: float = 300.0  # with top: seconds between daily statistics reports (and at midnight)
+    # Per client and per process (each prefork worker): (requests/s, burst); "off"/0 = no limit (resolver/README.md).
+    rate_limit_resolve: tuple[float, float] = (1000.0, 2000.0)
+    rate_limit_write: tuple[float, float] = (100.0, 200.0)
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

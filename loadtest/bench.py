@@ -295,6 +295,8 @@ def _node_env() -> dict[str, str]:
     is measured (a config file, demo data...), but keeping IDNODE_NO_EXTENSIONS."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDNODE_") or k == "IDNODE_NO_EXTENSIONS"}
     env["PYTHONUNBUFFERED"] = "1"
+    # One load client is one client: per-client rate limits would measure the limit, not the node.
+    env["IDNODE_RATE_LIMIT_RESOLVE"] = env["IDNODE_RATE_LIMIT_WRITE"] = "off"
     return env
 
 

@@ -338,11 +338,17 @@ class DnsResponder:
 
     @staticmethod
     def _servfail(wire: bytes, tcp: bool) -> bytes | None:
+        return DnsResponder.refuse(wire, tcp, dnsw.SERVFAIL)
+
+    @staticmethod
+    def refuse(wire: bytes, tcp: bool = False, rcode: int = dnsw.REFUSED) -> bytes | None:
+        """An answer of just ``rcode`` (REFUSED: a client over its rate limit) to the query in ``wire``,
+        no larger than the query; a malformed message gets FORMERR or NOTIMP as in :meth:`respond`."""
         try:
             query = dnsw.parse_query(wire)
         except (dnsw.DnsFormatError, dnsw.DnsNotImplemented) as exc:
             return dnsw.build_error(exc)
-        return dnsw.build_response(query, dnsw.SERVFAIL, aa=False, max_size=None if tcp else dnsw.max_udp_size(query))
+        return dnsw.build_response(query, rcode, aa=False, max_size=None if tcp else dnsw.max_udp_size(query))
 
     # -- deciding the answer -------------------------------------------------------
 

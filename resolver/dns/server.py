@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from idnode import metrics
+from idnode.resolver import limits
 from idnode.resolver.dns.answer import DnsResponder, Pending
 
 __all__ = ["DnsServer", "bind_dns_port", "start_dns_server"]
@@ -55,11 +56,15 @@ class _UdpReader:
         self.loop = loop
         self.counts = counts
         self.pending: set[asyncio.Task[None]] = set()  # recursive answers in flight
+        limiter = limits.resolve_limiter()
+        self.limit = None if limiter is None else limiter.check  # (source address, now) -> 0.0 or seconds to wait
+        self.refuse = responder.refuse
         sock.setblocking(False)
         loop.add_reader(sock.fileno(), self._readable if counts is None else self._readable_counted)
 
     def _readable(self) -> None:
         recvfrom, sendto, respond = self.sock.recvfrom, self.sock.sendto, self.respond
+        limit, refuse, clock = self.limit, self.refuse, time.monotonic
         for _ in range(self.BATCH):
             try:
                 data, addr = recvfrom(UDP_READ_SIZE)
@@ -68,7 +73,8 @@ class _UdpReader:
             except OSError as exc:  # e.g. ICMP port unreachable reported for an earlier reply
                 log.debug("DNS UDP receive failed: %s", exc)
                 continue
-            reply = respond(data)
+            # Over the limit: REFUSED, no bigger than the query (no amplification); resolver/README.md.
+            reply = refuse(data) if limit is not None and limit(addr[0], clock()) else respond(data)
             if reply.__class__ is Pending:  # not served here, not cached: recurse without blocking the loop
                 task = self.loop.create_task(self._recursive(reply, addr))  # type: ignore[arg-type]
                 self.pending.add(task)
@@ -88,6 +94,7 @@ class _UdpReader:
         receiving, answering and sending it. Counts go into plain lists.
         """
         recvfrom, sendto, respond = self.sock.recvfrom, self.sock.sendto, self.respond
+        limit, refuse, monotonic = self.limit, self.refuse, time.monotonic
         counts = self.counts
         slots = counts.udp_time.counts  # type: ignore[union-attr]
         table = counts.udp  # type: ignore[union-attr]
@@ -104,7 +111,7 @@ class _UdpReader:
                 except OSError as exc:
                     log.debug("DNS UDP receive failed: %s", exc)
                     continue
-                reply = respond(data)
+                reply = refuse(data) if limit is not None and limit(addr[0], monotonic()) else respond(data)
                 if reply.__class__ is Pending:
                     task = self.loop.create_task(self._recursive(reply, addr))  # type: ignore[arg-type]
                     self.pending.add(task)
@@ -336,6 +343,8 @@ class DnsServer:
             writer.close()
             return
         self._connections.add(task)  # type: ignore[arg-type]
+        limiter = limits.resolve_limiter()
+        peer = (writer.get_extra_info("peername") or ("",))[0]
         try:
             while True:
                 try:
@@ -345,7 +354,10 @@ class DnsServer:
                 except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                     return
                 start = time.perf_counter_ns()
-                reply = self.responder.respond(message, tcp=True)
+                if limiter is not None and limiter.check(peer, time.monotonic()):
+                    reply = self.responder.refuse(message, tcp=True)
+                else:
+                    reply = self.responder.respond(message, tcp=True)
                 if reply.__class__ is Pending:  # not served here, not cached: recurse (this connection waits)
                     reply = await self.responder.respond_recursive(reply)  # type: ignore[arg-type]
                 if self._counts is not None:

@@ -26,7 +26,7 @@ from idnode._fastpath import RecordError, decode_batch_request, decode_resolve_r
 from idnode.proto import resolver_pb2
 from idnode.registry.auth import ANONYMOUS, Principal
 from idnode.registry.errors import AuthenticationFailed, HandleError, ProtocolError, ServerNotResponsible
-from idnode.resolver import pipeline
+from idnode.resolver import limits, pipeline
 from idnode.resolver.grpc.status import abort, handle_code_of_metadata
 from idnode.resolver.recursion import hops_of
 
@@ -56,6 +56,17 @@ def principal_of(context: grpc.aio.ServicerContext, registry: Any) -> Principal:
     return ANONYMOUS
 
 
+def limit(principal: Principal, context: grpc.aio.ServicerContext) -> None:
+    """Take a resolve token for the caller (its credential, else its peer address).
+
+    Raises:
+        RateLimited (3, RESOURCE_EXHAUSTED): over ``--rate-limit-resolve``.
+    """
+    limiter = limits.resolve_limiter()
+    if limiter is not None:
+        limits.check(limiter, principal.token_id or limits.peer_ip(context.peer()), "resolves")
+
+
 class ResolverService:
     """The three Resolver methods over one registry; each takes and returns wire bytes."""
 
@@ -70,6 +81,7 @@ class ResolverService:
         with Meter(self._tally, "Resolve") as meter:
             try:
                 principal = principal_of(context, self._registry)
+                limit(principal, context)
                 try:
                     handle, indexes, types = decode_resolve_request(request)
                 except RecordError as exc:
@@ -89,6 +101,7 @@ class ResolverService:
         with Meter(self._tally, "BatchResolve") as meter:
             try:
                 principal = principal_of(context, self._registry)
+                limit(principal, context)
                 return await self._batch(request, principal, context, "BatchResolve")
             except Exception as exc:
                 meter.code = _code_of(exc)
@@ -108,6 +121,7 @@ class ResolverService:
         async for request in requests:
             with Meter(self._tally, "ResolveStream") as meter:  # each message is one request of the stream
                 try:
+                    limit(principal, context)  # each message is a request: a flooded stream ends RESOURCE_EXHAUSTED
                     reply = await self._batch(request, principal, context, "ResolveStream")
                 except Exception as exc:
                     meter.code = _code_of(exc)

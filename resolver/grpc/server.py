@@ -7,6 +7,7 @@ import contextlib
 import inspect
 import logging
 import weakref
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -18,10 +19,12 @@ from idnode import metrics
 from idnode.health import INTERVAL, Health, health_of
 from idnode.proto import registry_pb2_grpc, replication_pb2_grpc
 from idnode.requestid import RequestIdHandler, RequestIdServer, WrappedHandler
+from idnode.resolver import limits
 from idnode.resolver.grpc import registry_service, replication_service, resolver_service
 from idnode.resolver.grpc.resolver_service import Meter
+from idnode.resolver.grpc.status import abort
 
-__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "start_grpc_server", "stop_grpc_server"]
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "server_credentials", "start_grpc_server", "stop_grpc_server"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +63,28 @@ async def _refresh_health(servicer: Any, names: tuple[str, ...], health: Health)
         await asyncio.sleep(INTERVAL)
 
 
+def server_credentials(settings: Any) -> grpc.ServerCredentials | None:
+    """TLS for the public gRPC port from ``settings.tls_cert``/``tls_key`` (the HTTP front end's files),
+    or None without a certificate.
+
+    Raises:
+        OSError: a file cannot be read, or holds no PEM certificate or key (naming the file).
+    """
+    cert, key = getattr(settings, "tls_cert", None), getattr(settings, "tls_key", None)
+    if not cert:
+        return None
+    try:
+        chain = Path(cert).read_bytes()
+        private = Path(key).read_bytes() if key else chain
+    except OSError as exc:
+        raise OSError(
+            f"cannot read the TLS certificate or key for gRPC: {exc.strerror or exc} ({exc.filename})"
+        ) from None
+    if b"-----BEGIN" not in chain or b"PRIVATE KEY-----" not in private:
+        raise OSError(f"the TLS files {cert} and {key or cert} hold no PEM certificate and key (gRPC)")
+    return grpc.ssl_server_credentials([(private, chain)])
+
+
 async def start_grpc_server(
     registry: Any,
     listen: str,
@@ -71,6 +96,7 @@ async def start_grpc_server(
     registry_handler: grpc.GenericRpcHandler | None = None,
     count: bool = True,
     extra_handlers: tuple[grpc.GenericRpcHandler, ...] = (),
+    credentials: grpc.ServerCredentials | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Start a gRPC server for ``registry`` on ``listen``.
 
@@ -94,6 +120,7 @@ async def start_grpc_server(
             RegistryService (a worker's forwarder to the writer process).
         extra_handlers: more services (the writer's Unix socket: the
             workers' usage reports, ``forward.usage_handler``).
+        credentials: serve TLS with these (:func:`server_credentials`); None: plaintext.
         count: count Registry calls in ``idnode_requests_total`` (when
             metrics are on); False for the writer's Unix socket, whose calls
             the worker in front of it counted.
@@ -119,7 +146,10 @@ async def start_grpc_server(
     server.add_generic_rpc_handlers((RequestIdHandler(resolver_service.resolver_handler(registry)),))
     if extra_handlers:
         server.add_generic_rpc_handlers(extra_handlers)
+    write_limiter = limits.write_limiter() if count else None  # the writer's Unix socket is not limited
     if registry_handler is not None:
+        if write_limiter is not None:
+            registry_handler = WrappedHandler(registry_handler, lambda h, _: _limited(h, write_limiter))
         if tally is not None:
             registry_handler = _metered_generic(registry_handler, tally)
         server.add_generic_rpc_handlers((RequestIdHandler(registry_handler),))
@@ -127,6 +157,8 @@ async def start_grpc_server(
         target: Any = RequestIdServer(server)
         if tally is not None:
             target = _MeteredServer(target, tally)
+        if write_limiter is not None:  # inside the metering: a refused call counts with code 3
+            target = _LimitedServer(target, write_limiter)
         registry_pb2_grpc.add_RegistryServicer_to_server(registry_service.RegistryService(registry), target)
     replication = replication_service.ReplicationService(registry)
     replication_pb2_grpc.add_ReplicationServicer_to_server(replication, server)
@@ -141,7 +173,7 @@ async def start_grpc_server(
         service_names.append(grpc_reflection.SERVICE_NAME)
         grpc_reflection.enable_server_reflection(service_names, server)
     try:
-        port = server.add_insecure_port(listen)
+        port = server.add_insecure_port(listen) if credentials is None else server.add_secure_port(listen, credentials)
     except RuntimeError as exc:
         raise OSError(f"cannot bind the gRPC server to {listen}: {exc}") from None
     if not port:  # older grpcio reports a failed bind as port 0
@@ -225,3 +257,62 @@ class _MeteredServer:
     def add_registered_method_handlers(self, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
         metered = {name: _metered(h, name, self._tally) for name, h in handlers.items()}
         self._server.add_registered_method_handlers(service, metered)
+
+
+def _limited(handler: grpc.RpcMethodHandler, limiter: limits.RateLimiter) -> grpc.RpcMethodHandler:
+    """``handler`` taking a ``--rate-limit-write`` token per call first (client: the bearer
+    credential's token id, else the peer address); over the limit the call ends RESOURCE_EXHAUSTED
+    (Handle code 3) before it is decoded. Built once per method."""
+
+    async def refuse(context: grpc.aio.ServicerContext) -> None:
+        authorization = None
+        for key, value in context.invocation_metadata() or ():
+            if key == "authorization":
+                authorization = value
+        try:
+            limits.check(limiter, limits.client_key(authorization, limits.peer_ip(context.peer())), "Registry calls")
+        except limits.RateLimited as exc:
+            await abort(context, exc)
+
+    if handler.unary_unary is not None:
+        behaviour = handler.unary_unary
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await refuse(context)
+            return await behaviour(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+        )
+    if handler.unary_stream is not None:
+        stream_behaviour = handler.unary_stream
+
+        async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await refuse(context)
+            async for reply in stream_behaviour(request, context):
+                yield reply
+
+        return grpc.unary_stream_rpc_method_handler(
+            stream, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+        )
+    return handler
+
+
+class _LimitedServer:
+    """Stands in for the server while ``add_RegistryServicer_to_server`` registers: each method
+    handler takes a write token first (:func:`_limited`), then is passed on."""
+
+    __slots__ = ("_limiter", "_server")
+
+    def __init__(self, server: Any, limiter: limits.RateLimiter) -> None:
+        self._server = server
+        self._limiter = limiter
+
+    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+        wrap = lambda h, _: _limited(h, self._limiter)  # noqa: E731
+        self._server.add_generic_rpc_handlers(tuple(WrappedHandler(h, wrap) for h in handlers))
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+        self._server.add_registered_method_handlers(
+            service, {name: _limited(h, self._limiter) for name, h in handlers.items()}
+        )

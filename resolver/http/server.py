@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import math
 import ssl
 import time
 from typing import Any
@@ -29,6 +30,7 @@ from aiohttp import ClientSession, UnixConnector, web
 from idnode import metrics, requestid
 from idnode.health import health_of
 from idnode.registry.errors import HandleError
+from idnode.resolver import limits
 from idnode.resolver.http.errors import error_response, from_handle_error, json_response
 from idnode.resolver.http.keys import AUTHENTICATORS, REGISTRY, SETTINGS, UNREACHABLE_ANSWERS
 
@@ -128,6 +130,26 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     except Exception:
         log.exception("HTTP %s %s failed", request.method, request.path)
         return error_response(2, "internal server error", status=500)
+
+
+_UNLIMITED_PATHS = frozenset(("/healthz", "/readyz", "/metrics"))  # balancers and Prometheus poll these
+
+
+@web.middleware
+async def _rate_limit(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Per-client limits (resolver/limits.py): GET/HEAD/OPTIONS take a resolve token, other methods a
+    write token; over the limit: 429 with ``Retry-After`` and Handle code 3, before the body is read."""
+    limiter = limits.resolve_limiter() if request.method in _SAFE_METHODS else limits.write_limiter()
+    if limiter is None or request.path in _UNLIMITED_PATHS:
+        return await handler(request)
+    client = limits.client_key(request.headers.get("Authorization"), request.remote or "")
+    try:
+        limits.check(limiter, client, "resolves" if request.method in _SAFE_METHODS else "writes")
+    except limits.RateLimited as exc:
+        response = error_response(exc.code, exc.message, status=429)
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        return response
+    return await handler(request)
 
 
 def _forwarder(target: str) -> Any:
@@ -231,7 +253,8 @@ def build_app(registry: Any, settings: Any, *, forward_to: str | None = None, co
     in_flight = _InFlight()
     tally = metrics.tally() if count else None
     meter = [] if tally is None else [_meter(tally)]
-    middlewares = [in_flight.middleware, *meter, _request_id, _errors]
+    limited = [_rate_limit] if count and (limits.resolve_limiter() or limits.write_limiter()) else []
+    middlewares = [in_flight.middleware, *meter, _request_id, *limited, _errors]
     forwarder = None
     if forward_to is not None:
         forwarder = _forwarder(forward_to)

@@ -39,6 +39,12 @@ EXPECTED = {
 }
 
 
+@pytest.fixture
+def node(node_factory):
+    """A node without per-client rate limits: a load test from one machine is one client (resolver/README.md)."""
+    return node_factory("--rate-limit-resolve", "off", "--rate-limit-write", "off")
+
+
 def _idnode(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "idnode", *args], capture_output=True, text=True, timeout=120)
 

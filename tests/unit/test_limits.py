@@ -1,0 +1,158 @@
+"""Per-client rate limits: the token buckets (sans-IO) and each front end's answer over the limit
+(gRPC RESOURCE_EXHAUSTED, HTTP 429 + Retry-After, DNS REFUSED) on real loopback servers."""
+
+from __future__ import annotations
+
+import dns.asyncquery
+import dns.message
+import dns.rcode
+import grpc
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from idnode.proto import registry_pb2, registry_pb2_grpc, resolver_pb2, resolver_pb2_grpc
+from idnode.resolver import limits
+from idnode.resolver.dns.answer import DnsResponder, ZoneConfig
+from idnode.resolver.dns.server import DnsServer
+from idnode.resolver.grpc import handle_error_from_rpc, start_grpc_server
+from idnode.resolver.http.server import RUNNER_ARGS, build_app
+from idnode.settings import ConfigError, Settings, load_settings
+
+HANDLE = "88.118.8/JXDY2106023"
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("off", (0.0, 0.0)),
+        ("0", (0.0, 0.0)),
+        ("", (0.0, 0.0)),
+        ("100", (100.0, 200.0)),
+        ("0.2", (0.2, 1.0)),  # the burst is at least one request
+        ("100/5", (100.0, 5.0)),
+        (" 7.5 / 10 ", (7.5, 10.0)),
+        (50, (50.0, 100.0)),
+        ((3, 4), (3.0, 4.0)),
+    ],
+)
+def test_parse_rate(text, parsed):
+    assert limits.parse_rate(text) == parsed
+    assert limits.parse_rate(parsed) == parsed  # typed settings go through the converter again
+
+
+@pytest.mark.parametrize("bad", ["fast", "-1", "10/0.5", "1/2/3", "inf", True, None])
+def test_parse_rate_rejects(bad):
+    with pytest.raises(ValueError, match="RATE|rate|burst"):
+        limits.parse_rate(bad)
+
+
+def test_settings_flag_env_and_default():
+    assert Settings().rate_limit_resolve == (1000.0, 2000.0)
+    assert Settings().rate_limit_write == (100.0, 200.0)
+    loaded = load_settings({"rate_limit_resolve": "off"}, env={"IDNODE_RATE_LIMIT_WRITE": "5/10"})
+    assert (loaded.rate_limit_resolve, loaded.rate_limit_write) == ((0.0, 0.0), (5.0, 10.0))
+    with pytest.raises(ConfigError, match="rate_limit_write from IDNODE_RATE_LIMIT_WRITE"):
+        load_settings(env={"IDNODE_RATE_LIMIT_WRITE": "lots"})
+
+
+def test_bucket_burst_then_refill():
+    limiter = limits.RateLimiter(rate=2.0, burst=3.0)
+    assert [limiter.check("a", 100.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.check("a", 100.0) == pytest.approx(0.5)  # one token needs 1/rate seconds
+    assert limiter.check("b", 100.0) == 0.0  # another client has its own bucket
+    assert limiter.check("a", 100.25) == pytest.approx(0.25)  # half a token back; a refusal takes nothing
+    assert limiter.check("a", 100.5) == 0.0
+    assert limiter.check("a", 100.5) > 0
+    assert [limiter.check("a", 200.0) for _ in range(4)][:3] == [0.0, 0.0, 0.0]  # refilled to the burst only
+
+
+def test_bucket_table_is_bounded():
+    limiter = limits.RateLimiter(rate=1.0, burst=2.0, max_clients=100)
+    for n in range(1000):  # busy clients, none idle: the oldest half goes each time the table is full
+        limiter.check(n, 0.0)
+        assert limiter.clients <= 100
+    assert limiter.clients == 100
+    limiter.check("busy", 1000.0)  # the table is full of clients idle for 1000 s: they go, nothing else
+    assert limiter.clients == 1
+    assert limiter.check("busy", 1000.0) == 0.0
+    assert limiter.check("busy", 1000.0) > 0  # its bucket was kept: the burst of 2 is spent
+
+
+def test_client_key_and_peer_ip():
+    assert limits.peer_ip("ipv4:127.0.0.1:5000") == "127.0.0.1"
+    assert limits.peer_ip("ipv6:[::1]:5000") == "::1"
+    assert limits.peer_ip("unix:/tmp/x.sock") == "unix:/tmp/x.sock"
+    assert limits.client_key("Bearer idn1.0123456789abcdef.secret", "10.0.0.1") == "token:0123456789abcdef"
+    assert limits.client_key("Basic abc", "10.0.0.1") == "10.0.0.1"
+    assert limits.client_key(None, "10.0.0.1") == "10.0.0.1"
+
+
+@pytest.fixture
+def limited():
+    """This process's limiters set to 2 requests per client (no refill to speak of), reset afterwards."""
+    limits.configure((0.001, 2.0), (0.001, 2.0))
+    try:
+        yield
+    finally:
+        limits.configure((0.0, 0.0), (0.0, 0.0))
+
+
+async def test_grpc_resolves_and_registry_calls_limited(seeded, limited):
+    server, port = await start_grpc_server(seeded.registry, "127.0.0.1:0")
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = resolver_pb2_grpc.ResolverStub(channel)
+            for _ in range(2):
+                assert (await stub.Resolve(resolver_pb2.ResolveRequest(handle=HANDLE))).response_code == 1
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.BatchResolve(resolver_pb2.BatchResolveRequest(handles=[HANDLE]))
+            assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            error = handle_error_from_rpc(caught.value)
+            assert error.code == 3 and "rate limit" in error.message
+
+            registry = registry_pb2_grpc.RegistryStub(channel)
+            for _ in range(2):  # anonymous calls: answered (UNAUTHENTICATED), each takes a write token
+                with pytest.raises(grpc.aio.AioRpcError) as caught:
+                    await registry.DeleteIdentifier(registry_pb2.IdentifierDelete(handle=HANDLE))
+                assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await registry.DeleteIdentifier(registry_pb2.IdentifierDelete(handle=HANDLE))
+            assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert seeded.registry.lookup("88.118.8", "JXDY2106023") is not None  # the refused delete changed nothing
+    finally:
+        await server.stop(None)
+
+
+async def test_http_answers_429_with_retry_after(seeded, limited, tmp_path):
+    server = TestServer(build_app(seeded.registry, Settings(data_dir=tmp_path)))
+    await server.start_server(**RUNNER_ARGS)
+    async with TestClient(server) as client:
+        for _ in range(2):
+            assert (await client.get(f"/api/handles/{HANDLE}")).status == 200
+        refused = await client.get(f"/api/handles/{HANDLE}")
+        assert refused.status == 429
+        assert int(refused.headers["Retry-After"]) >= 1
+        body = await refused.json()
+        assert body["responseCode"] == 3 and "rate limit" in body["message"]
+        assert (await client.get("/healthz")).status == 200  # health checks are never limited
+        for _ in range(2):  # writes have their own bucket: two answered (401: no credential), then 429
+            assert (await client.delete(f"/api/handles/{HANDLE}")).status == 401
+        assert (await client.delete(f"/api/handles/{HANDLE}")).status == 429
+
+
+@pytest.mark.parametrize("over", ["udp", "tcp"])
+async def test_dns_answers_refused(seeded, limited, over):
+    server = DnsServer(DnsResponder(seeded.registry, ZoneConfig(zone="id.local.")))
+    await server.start("127.0.0.1", 0)
+    ask = dns.asyncquery.tcp if over == "tcp" else dns.asyncquery.udp
+    try:
+        rcodes = []
+        for _ in range(3):
+            query = dns.message.make_query("_h.88.118.8.id.local.", "NAPTR")
+            reply = await ask(query, "127.0.0.1", port=server.port, timeout=5)
+            assert reply.id == query.id and reply.question == query.question
+            rcodes.append(reply.rcode())
+        assert rcodes[2] == dns.rcode.REFUSED
+        assert dns.rcode.REFUSED not in rcodes[:2]
+    finally:
+        await server.stop()
