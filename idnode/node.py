@@ -229,9 +229,12 @@ def top_tls(settings: Settings) -> Any:
 def add_replica_check(registry: Registry, settings: Settings) -> None:
     """A replica's processes that serve reads are not ready while it bootstraps or lags (``--max-replica-lag``)."""
     if settings.replica_of:
+        from idnode.resolver.admission import gate_check
         from idnode.sync.replica import readiness_check
 
-        health_of(registry).add_check("replication", readiness_check(registry.store, settings.max_replica_lag))
+        check = readiness_check(registry.store, settings.max_replica_lag)
+        # The same 1 s refresh keeps the process's admission flag: resolves refused while data is partial.
+        health_of(registry).add_check("replication", gate_check(registry.store, check))
 
 
 def start_retention(store: Store, writer: Writer, settings: Settings) -> Any:

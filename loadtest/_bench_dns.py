@@ -666,7 +666,9 @@ class DnsBench:
     def start_servers(self) -> None:
         a = self.args
         port = free_port()
-        extra = ["--dns-listen", f"{HOST}:{port}", "--dns-zone", self.zone]
+        from idnode.loadtest._bench_metrics import node_flags
+
+        extra = ["--dns-listen", f"{HOST}:{port}", "--dns-zone", self.zone, *node_flags(a)]
         try:
             node = self.start_node(self.workers, extra)
         except RuntimeError as exc:
@@ -680,11 +682,11 @@ class DnsBench:
         wait_dns(port, self.zone, 120, node.alive)
         _say(f"DNS: idnode serving DNS on {HOST}:{port} ({self.workers} worker(s), pid {node.pid})")
         if getattr(a, "metrics_cost", False):  # the same node with --no-metrics, on a copy of the data
-            from idnode.loadtest._bench_metrics import BASELINE, OFF_FLAG, copy_data
+            from idnode.loadtest._bench_metrics import BASELINE, baseline_flags, copy_data
 
             port = free_port()
             copy = copy_data(self.data_dir)
-            extra = ["--dns-listen", f"{HOST}:{port}", "--dns-zone", self.zone, OFF_FLAG]
+            extra = ["--dns-listen", f"{HOST}:{port}", "--dns-zone", self.zone, *baseline_flags(a)]
             node = self.start_node(self.workers, extra, copy)
             self.servers[BASELINE], self.ports[BASELINE] = node, port
             self.targets = (*self.targets, BASELINE)

@@ -15,10 +15,24 @@ from typing import Any
 
 from idnode.loadtest import _bench_report as report
 
-__all__ = ["BASELINE", "copy_data", "figures", "render"]
+__all__ = ["BASELINE", "baseline_flags", "copy_data", "figures", "node_flags", "render"]
 
 BASELINE = "idnode-nometrics"
 OFF_FLAG = "--no-metrics"
+# --limits-cost: the measured node takes a token per request from buckets never empty at this rate; the
+# baseline runs with the limits off (the bench's default, _node_env) and metrics on like the measured node.
+NEVER_REACHED = "1000000000/1000000000"
+LIMITS_ON = ("--rate-limit-resolve", NEVER_REACHED, "--rate-limit-write", NEVER_REACHED)
+
+
+def node_flags(args: Any) -> list[str]:
+    """Extra flags of the measured node: the limits on with ``--limits-cost``, else none."""
+    return list(LIMITS_ON) if getattr(args, "limits_cost", False) else []
+
+
+def baseline_flags(args: Any) -> list[str]:
+    """Extra flags of the baseline node: ``--no-metrics``, or none with ``--limits-cost`` (limits off)."""
+    return [] if getattr(args, "limits_cost", False) else [OFF_FLAG]
 
 
 def copy_data(data_dir: Path) -> Path:
@@ -29,7 +43,7 @@ def copy_data(data_dir: Path) -> Path:
     return target
 
 
-def figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def figures(runs: list[dict[str, Any]], what: str = "metrics") -> dict[str, Any]:
     """Per series measured on both nodes: medians of each and the ratio metrics on / off."""
     by_series: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for run in runs:
@@ -64,15 +78,16 @@ def figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 "trusted": on_trusted and off_trusted,
             }
         )
-    return {"rows": rows}
+    return {"rows": rows, "what": what}
 
 
 def render(fig: dict[str, Any], markdown: bool = False) -> str:
     tab = report.markdown_table if markdown else report.table
+    limits = fig.get("what") == "limits"
     headers = [
         "series",
-        "metrics on /s",
-        "--no-metrics /s",
+        "limits on /s" if limits else "metrics on /s",
+        "limits off /s" if limits else "--no-metrics /s",
         "on / off",
         "server CPU on/off",
         "per CPU-s on / off",
@@ -91,4 +106,9 @@ def render(fig: dict[str, Any], markdown: bool = False) -> str:
         for r in fig["rows"]
     ]
     title = "Metrics cost: the node with metrics on against a copy with --no-metrics, interleaved rounds, medians"
+    if limits:
+        title = (
+            "Rate-limit cost: the node with per-client limits on (never reached) against a copy with them off,"
+            " interleaved rounds, medians"
+        )
     return title + "\n\n" + tab(headers, rows)

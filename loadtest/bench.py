@@ -114,6 +114,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also run a copy of the node with --no-metrics in the same rounds (gRPC, and DNS with --dns): "
         "the cost of metrics as a ratio",
     )
+    parser.add_argument(
+        "--limits-cost",
+        action="store_true",
+        help="as --metrics-cost, but the node runs per-client rate limits (at a rate never reached) and the copy "
+        "runs without them: the cost of the limits' hot path as a ratio",
+    )
     dns = parser.add_argument_group("DNS comparison (idnode against PowerDNS-LMDB with dnsperf)")
     dns.add_argument("--dns", action="store_true", help="also compare idnode's DNS with PowerDNS-LMDB (dnsperf)")
     dns.add_argument("--dns-only", action="store_true", help="only the DNS comparison (implies --dns)")
@@ -147,6 +153,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", dest="json_path", metavar="FILE", help="write every figure as one JSON object")
     parser.add_argument("--markdown", metavar="FILE", help="write the result tables as Markdown (for a README)")
     args = parser.parse_args(argv)
+    if args.limits_cost:  # the same side-by-side machinery, other flags (_bench_metrics.node_flags)
+        args.metrics_cost = True
     # the sync part's steady run: --seconds when given, else 20 s (quick 5 s)
     args.sync_seconds = args.seconds if args.seconds is not None else (5.0 if args.quick else 20.0)
     if args.sync_burst is None:
@@ -448,7 +456,7 @@ class Bench:
         if args.metrics_cost:
             self.data_off = _bench_metrics.copy_data(self.data_dir)
         try:
-            self.node = self.start_node(self.workers)
+            self.node = self.start_node(self.workers, _bench_metrics.node_flags(args))
         except RuntimeError as exc:
             if self.workers == 1:
                 raise BenchError(str(exc)) from None
@@ -457,11 +465,12 @@ class Bench:
             self.status["workers2_vs_workers1"] = "not available: " + str(exc)
             _say(reason + "; using --workers 1")
             self.workers = 1
-            self.node = self.start_node(1)
+            self.node = self.start_node(1, _bench_metrics.node_flags(args))
         _say(f"node serving on port {self.node.port} ({self.workers} worker(s), pid {self.node.pid})")
         if args.metrics_cost:
-            self.node_off = self.start_node(self.workers, [_bench_metrics.OFF_FLAG], self.data_off)
-            _say(f"baseline node (--no-metrics, a copy of the data) on port {self.node_off.port}")
+            self.node_off = self.start_node(self.workers, _bench_metrics.baseline_flags(args), self.data_off)
+            shown = " ".join(_bench_metrics.baseline_flags(args)) or "rate limits off"
+            _say(f"baseline node ({shown}, a copy of the data) on port {self.node_off.port}")
         prepared = self.load.receive(TASK_SLACK + args.pool / 1000)
         if not prepared.get("ok"):
             raise BenchError(f"load process: {prepared.get('error')}")
@@ -1016,7 +1025,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.replica:
         fig["replica"] = fig_replica
     if args.metrics_cost:
-        fig["metrics_cost"] = _bench_metrics.figures(bench.runs + (dns.runs if dns is not None else []))
+        fig["metrics_cost"] = _bench_metrics.figures(
+            bench.runs + (dns.runs if dns is not None else []), "limits" if args.limits_cost else "metrics"
+        )
     if failure:
         fig["notes"].append(f"the run stopped early: {failure}")
         fig["failed"] = failure

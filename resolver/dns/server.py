@@ -15,10 +15,12 @@ import logging
 import socket
 import struct
 import time
+from collections.abc import Callable
 from typing import Any
 
 from idnode import metrics
-from idnode.resolver import limits
+from idnode._fastpath import dns as dnsw
+from idnode.resolver import admission, limits
 from idnode.resolver.dns.answer import DnsResponder, Pending
 
 __all__ = ["DnsServer", "bind_dns_port", "start_dns_server"]
@@ -29,6 +31,23 @@ TCP_IDLE_TIMEOUT = 10.0  # seconds a TCP connection may wait for its next query 
 MAX_TCP_CONNECTIONS = 512  # per process; beyond it new connections are closed at once
 UDP_READ_SIZE = 65535  # asyncio's default 256 KiB read buffer costs an mmap per datagram
 _LENGTH = struct.Struct(">H")
+
+
+def _gate(replica: bool) -> Callable[[str, float], float] | None:
+    """What a query passes before it is answered: ``(source address, now) -> 0`` to answer it, a
+    positive wait (over ``--rate-limit-resolve``: REFUSED) or -1 (a replica with partial data,
+    resolver/admission.py: SERVFAIL); None when nothing is checked (no limit, a primary)."""
+    limiter = limits.resolve_limiter()
+    check = None if limiter is None else limiter.check
+    if not replica:
+        return check
+
+    def admit(address: str, now: float) -> float:
+        if admission.refusal() is not None:
+            return -1.0
+        return 0.0 if check is None else check(address, now)
+
+    return admit
 
 
 class _UdpReader:
@@ -49,6 +68,7 @@ class _UdpReader:
         responder: DnsResponder,
         loop: asyncio.AbstractEventLoop,
         counts: _Counts | None = None,
+        replica: bool = False,
     ) -> None:
         self.sock = sock
         self.respond = responder.respond
@@ -56,8 +76,7 @@ class _UdpReader:
         self.loop = loop
         self.counts = counts
         self.pending: set[asyncio.Task[None]] = set()  # recursive answers in flight
-        limiter = limits.resolve_limiter()
-        self.limit = None if limiter is None else limiter.check  # (source address, now) -> 0.0 or seconds to wait
+        self.limit = _gate(replica)  # None: every query answered
         self.refuse = responder.refuse
         sock.setblocking(False)
         loop.add_reader(sock.fileno(), self._readable if counts is None else self._readable_counted)
@@ -74,7 +93,10 @@ class _UdpReader:
                 log.debug("DNS UDP receive failed: %s", exc)
                 continue
             # Over the limit: REFUSED, no bigger than the query (no amplification); resolver/README.md.
-            reply = refuse(data) if limit is not None and limit(addr[0], clock()) else respond(data)
+            if limit is not None and (wait := limit(addr[0], clock())):
+                reply = refuse(data, False, dnsw.REFUSED if wait > 0 else dnsw.SERVFAIL)
+            else:
+                reply = respond(data)
             if reply.__class__ is Pending:  # not served here, not cached: recurse without blocking the loop
                 task = self.loop.create_task(self._recursive(reply, addr))  # type: ignore[arg-type]
                 self.pending.add(task)
@@ -111,7 +133,10 @@ class _UdpReader:
                 except OSError as exc:
                     log.debug("DNS UDP receive failed: %s", exc)
                     continue
-                reply = refuse(data) if limit is not None and limit(addr[0], monotonic()) else respond(data)
+                if limit is not None and (wait := limit(addr[0], monotonic())):
+                    reply = refuse(data, False, dnsw.REFUSED if wait > 0 else dnsw.SERVFAIL)
+                else:
+                    reply = respond(data)
                 if reply.__class__ is Pending:
                     task = self.loop.create_task(self._recursive(reply, addr))  # type: ignore[arg-type]
                     self.pending.add(task)
@@ -307,9 +332,10 @@ class _Counts:
 
 
 class DnsServer:
-    """A running DNS front end: one UDP endpoint and one TCP server on ``port``."""
+    """A running DNS front end: one UDP endpoint and one TCP server on ``port``; ``replica``: answer
+    SERVFAIL while the replica's data is partial (resolver/admission.py)."""
 
-    def __init__(self, responder: DnsResponder) -> None:
+    def __init__(self, responder: DnsResponder, replica: bool = False) -> None:
         self.responder = responder
         self.port = 0
         self._counts: _Counts | None = None
@@ -317,6 +343,7 @@ class DnsServer:
         if tally is not None:
             self._counts = _Counts(responder)
             tally.sources.append(self._counts.fold)
+        self.replica = replica
         self._udp: _UdpReader | None = None
         self._tcp: asyncio.base_events.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -326,7 +353,7 @@ class DnsServer:
         udp_sock, tcp_sock = bind_dns_port(host, port, reuse_port)
         try:
             self.port = udp_sock.getsockname()[1]
-            self._udp = _UdpReader(udp_sock, self.responder, loop, self._counts)
+            self._udp = _UdpReader(udp_sock, self.responder, loop, self._counts, self.replica)
             self._tcp = await asyncio.start_server(self._serve_tcp, sock=tcp_sock, backlog=1024)
         except BaseException:
             if self._udp is not None:
@@ -343,7 +370,7 @@ class DnsServer:
             writer.close()
             return
         self._connections.add(task)  # type: ignore[arg-type]
-        limiter = limits.resolve_limiter()
+        limit = _gate(self.replica)
         peer = (writer.get_extra_info("peername") or ("",))[0]
         try:
             while True:
@@ -354,8 +381,8 @@ class DnsServer:
                 except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                     return
                 start = time.perf_counter_ns()
-                if limiter is not None and limiter.check(peer, time.monotonic()):
-                    reply = self.responder.refuse(message, tcp=True)
+                if limit is not None and (wait := limit(peer, time.monotonic())):
+                    reply = self.responder.refuse(message, True, dnsw.REFUSED if wait > 0 else dnsw.SERVFAIL)
                 else:
                     reply = self.responder.respond(message, tcp=True)
                 if reply.__class__ is Pending:  # not served here, not cached: recurse (this connection waits)
@@ -400,6 +427,7 @@ async def start_dns_server(registry: Any, settings: Any, *, reuse_port: bool = F
     from idnode.settings import parse_listen
 
     host, port = parse_listen(settings.dns_listen)
-    server = DnsServer(DnsResponder(registry, zone_config_from_settings(settings)))
+    replica = bool(getattr(settings, "replica_of", None))
+    server = DnsServer(DnsResponder(registry, zone_config_from_settings(settings)), replica=replica)
     await server.start(host, port, reuse_port=reuse_port)
     return server

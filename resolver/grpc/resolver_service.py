@@ -26,7 +26,7 @@ from idnode._fastpath import RecordError, decode_batch_request, decode_resolve_r
 from idnode.proto import resolver_pb2
 from idnode.registry.auth import ANONYMOUS, Principal
 from idnode.registry.errors import AuthenticationFailed, HandleError, ProtocolError, ServerNotResponsible
-from idnode.resolver import limits, pipeline
+from idnode.resolver import admission, limits, pipeline
 from idnode.resolver.grpc.status import abort, handle_code_of_metadata
 from idnode.resolver.recursion import hops_of
 
@@ -57,11 +57,16 @@ def principal_of(context: grpc.aio.ServicerContext, registry: Any) -> Principal:
 
 
 def limit(principal: Principal, context: grpc.aio.ServicerContext) -> None:
-    """Take a resolve token for the caller (its credential, else its peer address).
+    """Admit a resolve: the process serves resolves, and the caller (its credential, else its peer
+    address) has a resolve token.
 
     Raises:
+        ReplicaNotReady (3, UNAVAILABLE): a replica whose data is partial (``resolver/admission.py``).
         RateLimited (3, RESOURCE_EXHAUSTED): over ``--rate-limit-resolve``.
     """
+    refused = admission.refusal()
+    if refused is not None:
+        raise admission.ReplicaNotReady(refused)
     limiter = limits.resolve_limiter()
     if limiter is not None:
         limits.check(limiter, principal.token_id or limits.peer_ip(context.peer()), "resolves")

@@ -65,8 +65,9 @@ INTERNAL_MESSAGE = "internal server error"
 
 
 def grpc_code(error: HandleError) -> grpc.StatusCode:
-    """The gRPC status code of a Handle error (INTERNAL when the code is unmapped)."""
-    return GRPC_CODES.get(error.code, grpc.StatusCode.INTERNAL)
+    """The gRPC status code of a Handle error (INTERNAL when the code is unmapped); a class may name its
+    own (``grpc_status``: a replica not ready is UNAVAILABLE, not the RESOURCE_EXHAUSTED of its code 3)."""
+    return getattr(error, "grpc_status", None) or GRPC_CODES.get(error.code, grpc.StatusCode.INTERNAL)
 
 
 def to_status(error: BaseException) -> grpc.Status:

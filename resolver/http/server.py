@@ -30,7 +30,7 @@ from aiohttp import ClientSession, UnixConnector, web
 from idnode import metrics, requestid
 from idnode.health import health_of
 from idnode.registry.errors import HandleError
-from idnode.resolver import limits
+from idnode.resolver import admission, limits
 from idnode.resolver.http.errors import error_response, from_handle_error, json_response
 from idnode.resolver.http.keys import AUTHENTICATORS, REGISTRY, SETTINGS, UNREACHABLE_ANSWERS
 
@@ -133,6 +133,17 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
 
 
 _UNLIMITED_PATHS = frozenset(("/healthz", "/readyz", "/metrics"))  # balancers and Prometheus poll these
+
+
+@web.middleware
+async def _admission(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A replica's resolves while its data is partial (resolver/admission.py): 503, Handle code 3."""
+    refused = admission.refusal()
+    if refused is None or request.method not in _SAFE_METHODS or request.path in _UNLIMITED_PATHS:
+        return await handler(request)
+    response = error_response(3, refused, status=503)
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 @web.middleware
@@ -254,6 +265,8 @@ def build_app(registry: Any, settings: Any, *, forward_to: str | None = None, co
     tally = metrics.tally() if count else None
     meter = [] if tally is None else [_meter(tally)]
     limited = [_rate_limit] if count and (limits.resolve_limiter() or limits.write_limiter()) else []
+    if count and getattr(settings, "replica_of", None):
+        limited.insert(0, _admission)  # a replica refuses resolves while its data is partial
     middlewares = [in_flight.middleware, *meter, _request_id, *limited, _errors]
     forwarder = None
     if forward_to is not None:

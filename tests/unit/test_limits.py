@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from idnode.proto import registry_pb2, registry_pb2_grpc, resolver_pb2, resolver_pb2_grpc
-from idnode.resolver import limits
+from idnode.resolver import admission, limits
 from idnode.resolver.dns.answer import DnsResponder, ZoneConfig
 from idnode.resolver.dns.server import DnsServer
 from idnode.resolver.grpc import handle_error_from_rpc, start_grpc_server
@@ -156,3 +156,48 @@ async def test_dns_answers_refused(seeded, limited, over):
         assert dns.rcode.REFUSED not in rcodes[:2]
     finally:
         await server.stop()
+
+
+@pytest.fixture
+def not_ready():
+    """This process's replica admission flag set (as a replica that never reached its primary), reset afterwards."""
+    admission.set_refusal("this read replica has not reached its primary yet: its data may be partial")
+    try:
+        yield
+    finally:
+        admission.set_refusal(None)
+
+
+async def test_replica_not_ready_refuses_resolves_on_every_front_end(seeded, not_ready, tmp_path):
+    server, port = await start_grpc_server(seeded.registry, "127.0.0.1:0")
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await resolver_pb2_grpc.ResolverStub(channel).Resolve(resolver_pb2.ResolveRequest(handle=HANDLE))
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "has not reached its primary" in caught.value.details()
+    finally:
+        await server.stop(None)
+
+    settings = Settings(data_dir=tmp_path, replica_of="127.0.0.1:1")
+    http = TestServer(build_app(seeded.registry, settings))
+    await http.start_server(**RUNNER_ARGS)
+    async with TestClient(http) as client:
+        refused = await client.get(f"/api/handles/{HANDLE}")
+        assert refused.status == 503 and (await refused.json())["responseCode"] == 3
+        assert (await client.get("/healthz")).status == 200
+        admission.set_refusal(None)  # reached: served again, without a restart
+        assert (await client.get(f"/api/handles/{HANDLE}")).status == 200
+
+    admission.set_refusal("bootstrapping")
+    dns_server = DnsServer(DnsResponder(seeded.registry, ZoneConfig(zone="id.local.")), replica=True)
+    await dns_server.start("127.0.0.1", 0)
+    try:
+        query = dns.message.make_query("_h.88.118.8.id.local.", "NAPTR")
+        for ask in (dns.asyncquery.udp, dns.asyncquery.tcp):
+            assert (await ask(query, "127.0.0.1", port=dns_server.port, timeout=5)).rcode() == dns.rcode.SERVFAIL
+        admission.set_refusal(None)
+        reply = await dns.asyncquery.udp(query, "127.0.0.1", port=dns_server.port, timeout=5)
+        assert reply.rcode() != dns.rcode.SERVFAIL
+    finally:
+        await dns_server.stop()
