@@ -362,6 +362,12 @@ def main() -> None:
     metavar="RATE[/BURST]",
     help="Registry calls and HTTP writes per second per client and worker; off = none [default: 100/200].",
 )
+@click.option(
+    "--max-streams-per-client",
+    type=int,
+    metavar="N",
+    help="Concurrent ResolveStream/Follow calls per client and worker; 0 = no cap [default: 16].",
+)
 def serve(config: str | None, **flags: Any) -> None:
     """Run a node.
 

@@ -348,7 +348,9 @@ async def serve(settings: Settings) -> int:
     server = dns = http = outbox = recursor = flusher = pruner = None
     from idnode.resolver import limits
 
-    limits.configure(settings.rate_limit_resolve, settings.rate_limit_write)  # this process's per-client buckets
+    limits.configure(
+        settings.rate_limit_resolve, settings.rate_limit_write, settings.max_streams_per_client
+    )  # this process's per-client buckets
     if settings.metrics:
         metrics.prepare_dir(settings.data_dir)
         metrics.process_started("replica" if settings.replica_of else "primary")

@@ -196,7 +196,9 @@ async def _worker_role(settings: Settings, listen: str, target: str, http_path: 
 
     if settings.metrics:
         metrics.process_started("replica" if settings.replica_of else "primary")
-    limits.configure(settings.rate_limit_resolve, settings.rate_limit_write)  # per worker: its own buckets
+    limits.configure(
+        settings.rate_limit_resolve, settings.rate_limit_write, settings.max_streams_per_client
+    )  # per worker: its own buckets
     store = Store(
         settings.data_dir, map_size=settings.map_size, max_readers=settings.max_readers, lock=False, writable=False
     )

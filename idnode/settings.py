@@ -356,6 +356,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "stats_interval": _seconds,
     "rate_limit_resolve": _rate,
     "rate_limit_write": _rate,
+    "max_streams_per_client": _at_least(0),
 }
 
 
@@ -411,6 +412,7 @@ class Settings:
     # Per client and per process (each prefork worker): (requests/s, burst); "off"/0 = no limit (resolver/README.md).
     rate_limit_resolve: tuple[float, float] = (1000.0, 2000.0)
     rate_limit_write: tuple[float, float] = (100.0, 200.0)
+    max_streams_per_client: int = 16  # concurrent ResolveStream/Follow calls per client and process; 0 = no cap
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

@@ -16,6 +16,7 @@ credential, else the peer address (:func:`peer_ip` for gRPC's peer text).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from idnode.registry.errors import ServerBusy
 
@@ -27,6 +28,7 @@ __all__ = [
     "client_key",
     "configure",
     "limiter_of",
+    "open_stream",
     "parse_rate",
     "peer_ip",
     "resolve_limiter",
@@ -178,11 +180,46 @@ _RESOLVE: RateLimiter | None = None
 _WRITE: RateLimiter | None = None
 
 
-def configure(resolve: tuple[float, float], write: tuple[float, float]) -> None:
-    """Set this process's resolve and write limiters from parsed settings (``(0, 0)``: off)."""
-    global _RESOLVE, _WRITE
+_MAX_STREAMS = 0  # concurrent ResolveStream/Follow calls per client in this process; 0 = no cap
+_STREAMS: dict[object, int] = {}  # client -> streams open (entries removed at 0: bounded by open streams)
+
+
+def configure(resolve: tuple[float, float], write: tuple[float, float], max_streams: int = 0) -> None:
+    """Set this process's resolve and write limiters from parsed settings (``(0, 0)``: off) and its
+    cap on concurrent streams per client (0: none)."""
+    global _RESOLVE, _WRITE, _MAX_STREAMS
     _RESOLVE = limiter_of(resolve)
     _WRITE = limiter_of(write)
+    _MAX_STREAMS = max_streams
+
+
+def _no_release() -> None:
+    return None
+
+
+def open_stream(client: object) -> Callable[[], None]:
+    """Count a stream (``ResolveStream``, ``Follow``) of ``client`` as open; returns the function that
+    closes it (call it exactly once, in a ``finally``).
+
+    Raises:
+        RateLimited (code 3): ``client`` already has ``--max-streams-per-client`` streams open here.
+    """
+    cap = _MAX_STREAMS
+    if not cap:
+        return _no_release
+    held = _STREAMS.get(client, 0)
+    if held >= cap:
+        raise RateLimited(f"at most {cap} concurrent streams per client; this client has {held} open", 1.0)
+    _STREAMS[client] = held + 1
+
+    def release() -> None:
+        left = _STREAMS.get(client, 1) - 1
+        if left > 0:
+            _STREAMS[client] = left
+        else:
+            _STREAMS.pop(client, None)
+
+    return release
 
 
 def resolve_limiter() -> RateLimiter | None:

@@ -25,6 +25,7 @@ import grpc
 from idnode.proto import replication_pb2, replication_pb2_grpc
 from idnode.registry import auth, changelog
 from idnode.registry.errors import HandleError
+from idnode.resolver import limits
 from idnode.resolver.grpc.resolver_service import principal_of
 from idnode.resolver.grpc.status import abort
 from idnode.sync.replica import CHUNK_BYTES, snapshot_chunks
@@ -99,8 +100,19 @@ class ReplicationService(replication_pb2_grpc.ReplicationServicer):
     ) -> AsyncIterator[replication_pb2.FollowResponse]:
         try:
             self._authorise(context)
+            authorization = dict(context.invocation_metadata() or ()).get("authorization")
+            release = limits.open_stream(limits.client_key(authorization, limits.peer_ip(context.peer())))
         except HandleError as exc:
             await abort(context, exc)
+        try:
+            async for message in self._follow(request, context):
+                yield message
+        finally:
+            release()  # --max-streams-per-client
+
+    async def _follow(
+        self, request: replication_pb2.FollowRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[replication_pb2.FollowResponse]:
         store = self._store
         start = request.from_sequence
         if start < 1:

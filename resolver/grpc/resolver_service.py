@@ -121,8 +121,18 @@ class ResolverService:
         """
         try:
             principal = principal_of(context, self._registry)
+            release = limits.open_stream(principal.token_id or limits.peer_ip(context.peer()))
         except Exception as exc:
             await abort(context, exc)
+        try:
+            async for reply in self._stream(requests, principal, context):
+                yield reply
+        finally:
+            release()
+
+    async def _stream(
+        self, requests: AsyncIterator[bytes], principal: Principal, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[bytes]:
         async for request in requests:
             with Meter(self._tally, "ResolveStream") as meter:  # each message is one request of the stream
                 try:

@@ -11,12 +11,14 @@ import dns.query
 import dns.rcode
 import grpc
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from idnode.proto import resolver_pb2
 from idnode.resolver.dns import names
 
 from .conftest import auth, setup_enterprise
 from .test_dns_node import create
+from .test_metrics_node import sample, wait_for
 
 pytestmark = pytest.mark.node
 
@@ -57,6 +59,9 @@ def test_grpc_flooder_gets_resource_exhausted_others_served(limited):
     assert refused > 0 and answered >= 40  # the burst, then about 40/s
     assert answered + refused == asked * EVERY
     assert served == asked  # every request of the other client answered
+    # Refused calls are counted with their Handle code (metrics flush once a second).
+    text = wait_for(limited, lambda t: sample(t, "idnode_requests_total", frontend="grpc", method="Resolve", code="3"))
+    assert sample(text, "idnode_requests_total", frontend="grpc", method="Resolve", code="3") == refused
 
 
 def _http_get(port: int, source: str, token: str = "") -> tuple[int, str]:
@@ -68,6 +73,16 @@ def _http_get(port: int, source: str, token: str = "") -> tuple[int, str]:
         return response.status, response.getheader("Retry-After") or ""
     finally:
         conn.close()
+
+
+def http_429(text: str) -> float:
+    """The HTTP requests counted with status 429, summed over methods."""
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "idnode_requests_total" and s.labels.get("frontend") == "http" and s.labels.get("code") == "429"
+    )
 
 
 def test_http_flooder_gets_429_others_served(limited):
@@ -87,6 +102,8 @@ def test_http_flooder_gets_429_others_served(limited):
             served += _http_get(limited.http_port, "127.0.0.2")[0] == 200
             served += _http_get(limited.http_port, "127.0.0.1", limited.admin_token)[0] == 200
     assert set(statuses) == {200, 429}, statuses
+    text = wait_for(limited, lambda t: http_429(t) >= statuses[429])
+    assert http_429(text) == statuses[429]  # every 429 counted, under whatever method label
     assert all(value.isdigit() and int(value) >= 1 for value in retry_after)
     assert served == asked
 

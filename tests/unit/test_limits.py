@@ -49,6 +49,7 @@ def test_parse_rate_rejects(bad):
 def test_settings_flag_env_and_default():
     assert Settings().rate_limit_resolve == (1000.0, 2000.0)
     assert Settings().rate_limit_write == (100.0, 200.0)
+    assert Settings().max_streams_per_client == 16
     loaded = load_settings({"rate_limit_resolve": "off"}, env={"IDNODE_RATE_LIMIT_WRITE": "5/10"})
     assert (loaded.rate_limit_resolve, loaded.rate_limit_write) == ((0.0, 0.0), (5.0, 10.0))
     with pytest.raises(ConfigError, match="rate_limit_write from IDNODE_RATE_LIMIT_WRITE"):
@@ -201,3 +202,32 @@ async def test_replica_not_ready_refuses_resolves_on_every_front_end(seeded, not
         assert reply.rcode() != dns.rcode.SERVFAIL
     finally:
         await dns_server.stop()
+
+
+async def test_concurrent_streams_per_client_capped(seeded):
+    limits.configure((0.0, 0.0), (0.0, 0.0), max_streams=1)
+    server, port = await start_grpc_server(seeded.registry, "127.0.0.1:0")
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = resolver_pb2_grpc.ResolverStub(channel)
+            request = resolver_pb2.BatchResolveRequest(handles=[HANDLE])
+            first = stub.ResolveStream()
+            await first.write(request)
+            assert (await first.read()).results[0].response_code == 1  # open, and served
+            second = stub.ResolveStream()
+            await second.write(request)
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await second.read()
+            assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "concurrent streams" in caught.value.details()
+            await first.done_writing()
+            assert await first.read() == grpc.aio.EOF
+            third = stub.ResolveStream()  # the first one closed: room again
+            await third.write(request)
+            assert (await third.read()).results[0].response_code == 1
+            await third.done_writing()
+            assert await third.read() == grpc.aio.EOF
+        assert limits._STREAMS == {}  # every slot given back
+    finally:
+        limits.configure((0.0, 0.0), (0.0, 0.0))
+        await server.stop(None)
