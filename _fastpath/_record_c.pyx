@@ -97,6 +97,14 @@ cdef inline object _text(const uint8_t *p, Py_ssize_t n):
     return PyUnicode_DecodeUTF8(<char *>p, n, NULL)
 
 
+cdef object _field_text(const uint8_t *p, Py_ssize_t n, str what):
+    """UTF-8 text of a record field; damaged bytes raise RecordError as the twin's ``_field_text`` does."""
+    try:
+        return PyUnicode_DecodeUTF8(<char *>p, n, NULL)
+    except UnicodeDecodeError:
+        raise RecordError(f"{what} is not valid UTF-8") from None
+
+
 cdef bint _offset(object offset, Py_ssize_t *out) except -1:
     """A non-negative exact int that fits; anything else goes to the twin."""
     cdef int overflow = 0
@@ -296,7 +304,7 @@ def decode_header(record):
         off = _HEAD_SIZE
         if b.n < off + tv_n:
             raise RecordError("record truncated in template version")
-        template_version = _text(b.p + off, tv_n)
+        template_version = _field_text(b.p + off, tv_n, "record template version")
         off += tv_n
         handle = ""
         if flags & _FULL_HANDLE:
@@ -306,7 +314,7 @@ def decode_header(record):
             off += 2
             if b.n < off + h_n:
                 raise RecordError("record truncated in handle")
-            handle = _text(b.p + off, h_n)
+            handle = _field_text(b.p + off, h_n, "record handle")
             off += h_n
         return flags, _u64(b.p + 2), _u64(b.p + 10), template_version, handle, off
     finally:
@@ -394,7 +402,7 @@ def frame_type(frame):
         return _py.frame_type(frame)
     try:
         if _find_type(b.p, b.n, &start, &length):
-            return _text(b.p + start, length)
+            return _field_text(b.p + start, length, "value type")
         return ""
     finally:
         _close(&b)
@@ -525,7 +533,7 @@ def select_frames(record, offset, required_perms, indexes=(), types=()):
                     for j in range(t_len):
                         high |= frame[t_start + j]
                     if high & 0x80:
-                        _text(frame + t_start, t_len)  # the twin's decode: same UnicodeDecodeError
+                        _field_text(frame + t_start, t_len, "value type")  # the twin's decode: same RecordError
                     tp = <const char *>frame + t_start
                 else:
                     tp = ""

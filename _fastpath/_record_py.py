@@ -76,6 +76,14 @@ def encode_record(
     return b"".join(parts)
 
 
+def _field_text(raw: bytes | bytearray | memoryview, what: str) -> str:
+    """UTF-8 text of a record field; damaged bytes are a :class:`RecordError` like every other damage."""
+    try:
+        return bytes(raw).decode()
+    except UnicodeDecodeError:
+        raise RecordError(f"{what} is not valid UTF-8") from None
+
+
 def decode_header(record: bytes) -> tuple[int, int, int, str, str, int]:
     """Return ``(flags, created, updated, template_version, handle, frames_offset)``.
 
@@ -93,7 +101,7 @@ def decode_header(record: bytes) -> tuple[int, int, int, str, str, int]:
     offset = _HEAD.size
     if len(record) < offset + tv_len:
         raise RecordError("record truncated in template version")
-    template_version = bytes(record[offset : offset + tv_len]).decode()
+    template_version = _field_text(record[offset : offset + tv_len], "record template version")
     offset += tv_len
     handle = ""
     if flags & FLAG_FULL_HANDLE:
@@ -103,7 +111,7 @@ def decode_header(record: bytes) -> tuple[int, int, int, str, str, int]:
         offset += 2
         if len(record) < offset + h_len:
             raise RecordError("record truncated in handle")
-        handle = bytes(record[offset : offset + h_len]).decode()
+        handle = _field_text(record[offset : offset + h_len], "record handle")
         offset += h_len
     return flags, created, updated, template_version, handle, offset
 
@@ -171,7 +179,7 @@ def frame_type(frame: bytes) -> str:
             if field == 2:
                 if pos + length > size:
                     raise RecordError("truncated value type")
-                return frame[pos : pos + length].decode()
+                return _field_text(frame[pos : pos + length], "value type")
             pos += length
         elif wire == 1:
             pos += 8

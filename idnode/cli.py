@@ -1302,6 +1302,34 @@ def certs_dev(folder: str, days: int) -> None:
     )
 
 
+# -- audit (idnode/audit.py) ------------------------------------------------------------
+
+
+@main.group("audit", context_settings=CONTEXT)
+def audit_group() -> None:
+    """Tamper-evident audit of the change log (registry/README.md, "Audit")."""
+
+
+@audit_group.command("verify", context_settings=CONTEXT)
+@data_dir_option("Data folder; the node may be running [env IDNODE_DATA_DIR].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
+def audit_verify(data_dir: str, as_json: bool) -> None:
+    """Walk the change log's hash chain from the first kept entry (anchored on the pruned marker, else
+    genesis) and report the first break: sequence, kind (gap, digest mismatch, undecodable entry),
+    expected vs found. Exit 0 when it verifies, 1 at a break, 2 when the folder cannot be read.
+    Read-only and lock-free: works beside a running node."""
+    from idnode.audit import format_report, verify_folder
+    from idnode.registry.errors import StoreError
+
+    try:
+        report = verify_folder(data_dir)
+    except StoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(json.dumps(report, indent=2) if as_json else format_report(report))
+    sys.exit(0 if report["ok"] else 1)
+
+
 # -- reference top-level node (sync/topnode/cli.py) ----------------------------------
 
 from idnode.sync.topnode.cli import topnode as _topnode  # noqa: E402

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import struct
 from collections.abc import Iterable
 from typing import Any
@@ -126,6 +127,66 @@ def decode_entry(sequence: int, raw: bytes) -> Entry:
         raise ChangeLogError(f"entry {sequence}: malformed") from None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChainBreak:
+    """The first place a change log stops verifying.
+
+    ``kind`` is ``gap`` (a sequence is missing: ``expected``/``found`` are
+    sequences), ``digest mismatch`` (the entry's previous-entry digest is not
+    the digest of the entry before it, or of the pruned/genesis anchor: hex
+    digests) or ``undecodable entry`` (``found`` is the decoder's complaint).
+    A flipped byte in entry N shows as a digest mismatch at N + 1: the
+    newest entry is covered only by copies of it (a replica, the top node).
+    """
+
+    sequence: int
+    kind: str
+    expected: str
+    found: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChainWalk:
+    """What :func:`walk_chain` saw: entries checked, the last good ``(sequence, digest)``, the first break."""
+
+    checked: int
+    last: tuple[int, bytes]
+    broken: ChainBreak | None
+
+
+def walk_chain(entries: Iterable[tuple[int, bytes]], anchor: tuple[int, bytes] | None = None) -> ChainWalk:
+    """Walk ``(sequence, raw entry)`` in order and stop at the first break.
+
+    Args:
+        anchor: ``(sequence, digest)`` the first entry must follow (the
+            pruned marker, or ``(0, GENESIS)``); None trusts the first entry.
+    """
+    expected_seq, expected_prev = (anchor[0] + 1, anchor[1]) if anchor is not None else (None, None)
+    last = anchor if anchor is not None else (0, GENESIS)
+    count = 0
+    for sequence, raw in entries:
+        try:
+            entry = decode_entry(sequence, raw)
+        except ChangeLogError as exc:
+            return ChainWalk(count, last, ChainBreak(sequence, "undecodable entry", "", str(exc), str(exc)))
+        if expected_seq is not None and sequence != expected_seq:
+            message = f"gap in the change log: expected {expected_seq}, found {sequence}"
+            return ChainWalk(count, last, ChainBreak(sequence, "gap", str(expected_seq), str(sequence), message))
+        if expected_prev is not None and entry.prev_digest != expected_prev:
+            message = f"entry {sequence}: previous-entry digest does not match"
+            found = entry.prev_digest.hex()
+            return ChainWalk(count, last, ChainBreak(sequence, "digest mismatch", expected_prev.hex(), found, message))
+        expected_prev = digest(raw)
+        expected_seq = sequence + 1
+        last = sequence, expected_prev
+        count += 1
+    return ChainWalk(count, last, None)
+
+
 def verify_chain(entries: Iterable[tuple[int, bytes]], start_digest: bytes | None = None) -> int:
     """Check sequence continuity and digests; return the number of entries checked.
 
@@ -136,19 +197,34 @@ def verify_chain(entries: Iterable[tuple[int, bytes]], start_digest: bytes | Non
     Raises:
         ChangeLogError: naming the first sequence that breaks the chain.
     """
-    expected_prev = start_digest
-    expected_seq = None
-    count = 0
-    for sequence, raw in entries:
-        entry = decode_entry(sequence, raw)
-        if expected_seq is not None and sequence != expected_seq:
-            raise ChangeLogError(f"gap in the change log: expected {expected_seq}, found {sequence}")
-        if expected_prev is not None and entry.prev_digest != expected_prev:
-            raise ChangeLogError(f"entry {sequence}: previous-entry digest does not match")
-        expected_prev = digest(raw)
-        expected_seq = sequence + 1
-        count += 1
-    return count
+    it = iter(entries)
+    first = next(it, None)
+    if first is None:
+        return 0
+    anchor = None if start_digest is None else (first[0] - 1, start_digest)
+    result = walk_chain(itertools.chain((first,), it), anchor)
+    if result.broken is not None:
+        raise ChangeLogError(result.broken.message)
+    return result.checked
+
+
+def audit(store: Store) -> tuple[tuple[int, bytes], ChainWalk]:
+    """Walk the whole kept log of ``store`` in one read transaction, anchored on the pruned marker.
+
+    Returns:
+        ``(anchor, walk)``: the ``(sequence, digest)`` the first kept entry
+        must follow (``(0, GENESIS)`` when nothing was pruned), and the walk.
+    """
+    with store.begin() as txn:
+        anchor = pruned(store, txn)
+        cur = txn.cursor(db=store.dbs["changelog"])
+        entries = ((_sequence(key), bytes(raw)) for key, raw in cur)
+        return anchor, walk_chain(entries, anchor)
+
+
+def _sequence(key: bytes) -> int:
+    """A change-log key as a sequence; a key that is not 8 bytes becomes -1 (reported as a gap)."""
+    return from_u64(key) if len(key) == 8 else -1
 
 
 def pruned(store: Store, txn: Any = None) -> tuple[int, bytes]:

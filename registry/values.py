@@ -14,6 +14,9 @@ import dataclasses
 import unicodedata
 from typing import Any
 
+from google.protobuf.message import DecodeError
+
+from idnode._fastpath._common import RecordError
 from idnode.proto import common_pb2
 from idnode.registry.errors import InvalidValue
 
@@ -294,7 +297,18 @@ class Value:
 
     @classmethod
     def from_frame(cls, frame: bytes) -> Value:
-        return cls.from_pb(common_pb2.HandleValue.FromString(frame))
+        """Build from a stored frame (a record's value).
+
+        Raises:
+            RecordError: the frame is not a HandleValue or not a valid value
+                (a damaged record, like every other record damage).
+        """
+        try:
+            return cls.from_pb(common_pb2.HandleValue.FromString(frame))
+        except DecodeError:
+            raise RecordError("value frame is not a HandleValue message") from None
+        except InvalidValue as exc:
+            raise RecordError(f"stored value is not valid: {exc.message}") from None
 
     # -- Handle REST JSON ------------------------------------------------------
 

@@ -16,6 +16,10 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=200, deadline=None)
 settings.register_profile("long", max_examples=20000, deadline=None)
+# The long fuzzing run (tests/README.md, "Fuzzing"): random, many examples per target, no time limit per example.
+settings.register_profile(
+    "fuzz", max_examples=10000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 

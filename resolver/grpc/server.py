@@ -21,6 +21,7 @@ from idnode.proto import registry_pb2_grpc, replication_pb2_grpc
 from idnode.requestid import RequestIdHandler, RequestIdServer, WrappedHandler
 from idnode.resolver import limits
 from idnode.resolver.grpc import registry_service, replication_service, resolver_service
+from idnode.resolver.grpc.decoding import DecodingServer, reject_undecodable
 from idnode.resolver.grpc.resolver_service import Meter
 from idnode.resolver.grpc.status import abort
 
@@ -148,6 +149,7 @@ async def start_grpc_server(
         server.add_generic_rpc_handlers(extra_handlers)
     write_limiter = limits.write_limiter() if count else None  # the writer's Unix socket is not limited
     if registry_handler is not None:
+        registry_handler = WrappedHandler(registry_handler, reject_undecodable)
         if write_limiter is not None:
             registry_handler = WrappedHandler(registry_handler, lambda h, _: _limited(h, write_limiter))
         if tally is not None:
@@ -159,9 +161,11 @@ async def start_grpc_server(
             target = _MeteredServer(target, tally)
         if write_limiter is not None:  # inside the metering: a refused call counts with code 3
             target = _LimitedServer(target, write_limiter)
-        registry_pb2_grpc.add_RegistryServicer_to_server(registry_service.RegistryService(registry), target)
+        registry_pb2_grpc.add_RegistryServicer_to_server(
+            registry_service.RegistryService(registry), DecodingServer(target)
+        )
     replication = replication_service.ReplicationService(registry)
-    replication_pb2_grpc.add_ReplicationServicer_to_server(replication, server)
+    replication_pb2_grpc.add_ReplicationServicer_to_server(replication, DecodingServer(server))
     service_names = [resolver_service.SERVICE_NAME, registry_service.SERVICE_NAME, replication_service.SERVICE_NAME]
     if health:
         servicer = _health_servicer()

@@ -53,6 +53,47 @@ def serve(
         sys.exit(1)
 
 
+@topnode.command(context_settings=CONTEXT)
+@click.argument("node_prefix")
+@click.option("--data-dir", default=DEFAULT_DATA_DIR, show_default=True, metavar="DIR", help="Top node data folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
+def audit(node_prefix: str, data_dir: str, as_json: bool) -> None:
+    """Walk the DR copy of NODE_PREFIX's change log (hash chain from genesis) and report the first break.
+
+    Read-only and lock-free: runs beside the serving top node. Exit 0 when
+    the copy verifies (its last digest equals the node's `idnode audit verify`
+    last_digest when both are current), 1 at a break, 2 when the folder or
+    node cannot be read.
+    """
+    from pathlib import Path
+
+    from idnode.audit import walk_report
+    from idnode.sync.topnode.service import audit_copy, normalise_prefix
+    from idnode.sync.topnode.store import TopStore
+
+    if not (Path(data_dir) / "lmdb").exists():
+        click.echo(f"error: {data_dir} holds no top node data", err=True)
+        sys.exit(2)
+    store = TopStore(data_dir, readonly=True)
+    try:
+        walk = audit_copy(store, normalise_prefix(node_prefix))
+    except Exception as exc:  # an unknown prefix, an unreadable folder
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    finally:
+        store.close()
+    b = walk.broken
+    report = walk_report(walk, node_prefix=node_prefix)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo(
+            f"{node_prefix}: checked {walk.checked} changes up to sequence {walk.last[0]} ({walk.last[1].hex()})"
+        )
+        click.echo("chain ok" if b is None else f"BREAK at sequence {b.sequence}: {b.kind} ({b.message})")
+    sys.exit(0 if b is None else 1)
+
+
 def _operator(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add --top/--token/--token-file/--data-dir and the TLS files; pass a ``call(method_name, request)`` function."""
 

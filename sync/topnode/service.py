@@ -13,6 +13,7 @@ import functools
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -20,7 +21,8 @@ from typing import Any, TypeVar
 import lmdb
 
 from idnode.proto import common_pb2, registry_pb2, toplevel_pb2
-from idnode.sync.topnode.store import TopStore
+from idnode.registry import changelog
+from idnode.sync.topnode.store import TopStore, dr_key
 
 PENDING = registry_pb2.PREFIX_STATUS_PENDING
 APPROVED = registry_pb2.PREFIX_STATUS_APPROVED
@@ -33,6 +35,8 @@ PROTOCOL_NAMES = {
     toplevel_pb2.SITE_PROTOCOL_DNS: "dns",
 }
 PROTOCOL_BY_NAME = {name: number for number, name in PROTOCOL_NAMES.items()}
+log = logging.getLogger(__name__)
+
 MAX_BATCH = 2000
 MAX_PREFIX = 64
 HS_SITE_INDEX = 1  # first HS_SITE value's index; mirrors follow
@@ -140,6 +144,52 @@ def _grows(method: F) -> F:
                 self.store.grow()
 
     return wrapper  # type: ignore[return-value]
+
+
+def _check_link(change: toplevel_pb2.Change, prev: bytes | None) -> bytes | None:
+    """Check a pushed change continues the node's hash chain; the digest the next change must carry.
+
+    A change with its raw change-log entry (every idnode since the outbox
+    sent ``entry``) must decode, describe the same write as the change's own
+    fields, and carry the digest of the entry stored before it (genesis for
+    sequence 1). A change without ``entry`` (an older node) is stored
+    unchecked and the next one's link is not checked either (None).
+
+    Raises:
+        InvalidArgument: the entry does not decode or differs from the change.
+        FailedPrecondition: a chain break: the node's log does not continue
+            the copy held here (a rewritten or forked history).
+    """
+    if not change.entry:
+        return None
+    try:
+        entry = changelog.decode_entry(change.sequence, change.entry)
+    except changelog.ChangeLogError as exc:
+        raise InvalidArgument(f"change {change.sequence}: {exc}") from None
+    if (entry.key, entry.payload, entry.db, entry.time) != (change.key, change.record, change.db, change.time):
+        raise InvalidArgument(f"change {change.sequence}: key, record, db or time differ from its entry")
+    if prev is not None and entry.prev_digest != prev:
+        log.warning(
+            "node change-log chain break at sequence %d: previous-entry digest %s, the copy's is %s",
+            change.sequence,
+            entry.prev_digest.hex(),
+            prev.hex(),
+        )
+        raise FailedPrecondition(
+            f"change-log chain break at sequence {change.sequence}: its previous-entry digest "
+            f"{entry.prev_digest.hex()} is not the digest {prev.hex()} of the entry stored before it"
+        )
+    return changelog.digest(change.entry)
+
+
+def audit_copy(store: TopStore, node_prefix: str) -> changelog.ChainWalk:
+    """Walk the DR copy of ``node_prefix`` from genesis (``idnode topnode audit``); changes without entry break it."""
+    with store.read() as txn:
+        ack = store.ack(txn, node_prefix)
+    entries = (
+        (sequence, toplevel_pb2.Change.FromString(raw).entry) for sequence, raw in store.changes(node_prefix, 0, ack)
+    )
+    return changelog.walk_chain(entries, (0, changelog.GENESIS))
 
 
 class TopLevel:
@@ -261,10 +311,12 @@ class TopLevel:
         with self.store.write() as txn:
             node = self._node(txn, credential, node_prefix)
             ack = self.store.ack(txn, node_prefix)
+            prev = self._chain_digest(txn, node_prefix, ack)
             for change in sorted(request.changes, key=lambda c: c.sequence):
                 if change.sequence <= ack:
                     duplicates += 1
                 elif change.sequence == ack + 1:
+                    prev = _check_link(change, prev)  # raises: the whole call stores nothing
                     self.store.put_change(txn, node_prefix, change.sequence, change.SerializeToString())
                     ack += 1
                     applied += 1
@@ -274,6 +326,14 @@ class TopLevel:
                 self.store.set_ack(txn, node_prefix, ack)
             self._touch(txn, node)
         return toplevel_pb2.PushAck(highest_contiguous=ack, applied=applied, duplicates=duplicates, rejected=rejected)
+
+    def _chain_digest(self, txn: Any, node_prefix: str, ack: int) -> bytes | None:
+        """Digest of the stored entry ``ack`` (the next change's previous digest); None when it carried no entry."""
+        if ack == 0:
+            return changelog.GENESIS
+        raw = txn.get(dr_key(node_prefix, ack), db=self.store.dbs["dr"])
+        entry = toplevel_pb2.Change.FromString(raw).entry if raw is not None else b""
+        return changelog.digest(entry) if entry else None
 
     @_grows
     def report_stats(self, credential: str | None, request: toplevel_pb2.StatsReport) -> toplevel_pb2.StatsReportAck:

@@ -51,10 +51,17 @@ class TopStore:
         StoreLocked: another process holds the folder.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, map_size: int = DEFAULT_MAP_SIZE) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, map_size: int = DEFAULT_MAP_SIZE, readonly: bool = False
+    ) -> None:
         self.path = Path(path)
+        if readonly:  # an audit beside the running top node: no folder lock, no write transaction
+            self._lock_fd: int | None = None
+            self.env = lmdb.open(str(self.path / "lmdb"), max_dbs=len(DB_NAMES) + 1, subdir=True, readonly=True)
+            self.dbs = {name: self.env.open_db(name.encode(), create=False) for name in DB_NAMES}
+            return
         self.path.mkdir(parents=True, exist_ok=True)
-        self._lock_fd: int | None = lock_folder(self.path)
+        self._lock_fd = lock_folder(self.path)
         self.env = lmdb.open(str(self.path / "lmdb"), map_size=map_size, max_dbs=len(DB_NAMES) + 1, subdir=True)
         with self.env.begin(write=True) as txn:
             self.dbs = {name: self.env.open_db(name.encode(), txn=txn, create=True) for name in DB_NAMES}

@@ -95,3 +95,18 @@ async def seeded(registry: Registry) -> Seeded:
         product=stored_values(registry, "88.118.8/JXDY2106023", PRODUCT_VALUES),
         secret=stored_values(registry, "88.118.8/SECRET", SECRET_VALUES),
     )
+
+
+@pytest.fixture
+async def client(seeded, tmp_path):
+    """A test client of the node's HTTP app over the seeded registry, on a real loopback server
+    (test_http_handles.py, test_fuzz_http.py: all examples of a Hypothesis test share it)."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from idnode.resolver.http.server import RUNNER_ARGS, build_app
+    from idnode.settings import Settings
+
+    server = TestServer(build_app(seeded.registry, Settings(data_dir=tmp_path)))
+    await server.start_server(**RUNNER_ARGS)
+    async with TestClient(server) as client:
+        yield client

@@ -7,11 +7,9 @@ import base64
 import json
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from idnode.resolver.http.handle_api import OPENAPI_PATHS
-from idnode.resolver.http.server import MAX_BODY_BYTES, RUNNER_ARGS, build_app
-from idnode.settings import Settings
+from idnode.resolver.http.server import MAX_BODY_BYTES
 
 PRODUCT = "88.118.8/JXDY2106023"
 OWNER_ID = "300%3A88.118.8/ADMIN"
@@ -27,14 +25,6 @@ def basic(user: str, secret: str) -> dict[str, str]:
 
 def session(session_id: str) -> dict[str, str]:
     return {"Authorization": f'Handle sessionId="{session_id}"'}
-
-
-@pytest.fixture
-async def client(seeded, tmp_path):
-    server = TestServer(build_app(seeded.registry, Settings(data_dir=tmp_path)))
-    await server.start_server(**RUNNER_ARGS)
-    async with TestClient(server) as client:
-        yield client
 
 
 @pytest.fixture
