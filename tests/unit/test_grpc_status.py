@@ -26,6 +26,7 @@ EXPECTED = {
     errors.HandleError: S.INTERNAL,
     errors.ServerError: S.INTERNAL,
     errors.ServerBusy: S.RESOURCE_EXHAUSTED,
+    errors.StorageFull: S.RESOURCE_EXHAUSTED,  # a full store (map cap or disk); HTTP 507
     errors.ProtocolError: S.INVALID_ARGUMENT,
     errors.OperationNotSupported: S.UNIMPLEMENTED,
     errors.RecursionTooDeep: S.INTERNAL,  # code 6 is not in the table
