@@ -94,6 +94,7 @@ class Verdict:
     status: Status
     message: str
     changed: tuple[int, ...] = ()
+    expires: float | None = None  # a valid signature's ``exp``: the verdict holds until then
 
     @property
     def ok(self) -> bool:
@@ -434,4 +435,8 @@ def verify(
             changed.append(index)
     if problems:
         return Verdict(Status.CHANGED, "; ".join(problems), tuple(sorted(changed)))
-    return Verdict(Status.VALID, f"signed by {_key_text(ref)} ({jws.header.get('alg')}), {len(digests)} values")
+    return Verdict(
+        Status.VALID,
+        f"signed by {_key_text(ref)} ({jws.header.get('alg')}), {len(digests)} values",
+        expires=float(exp) if isinstance(exp, int | float) else None,
+    )

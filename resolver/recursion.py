@@ -397,7 +397,10 @@ class Recursor:
             ttl = _answer_ttl(message, self._wall())
             reply += NON_AUTHORITATIVE
             if check:
-                reply += await self._signature_fields(prefix, handle, message, indexes, types, hops)
+                verdict = await self._verdict(prefix, handle, message, indexes, types, hops)
+                reply += _signature_bytes(verdict)
+                if verdict.expires is not None:  # a cached "valid" must not outlive the signature
+                    ttl = min(ttl, verdict.expires - self._wall())
             if ttl > 0:
                 self.answers.put(key, reply, self._clock() + ttl)
             return reply
@@ -406,7 +409,7 @@ class Recursor:
             f"the node serving prefix {prefix} ({site.node_prefix}) is unreachable: tried {', '.join(failures)}"
         )
 
-    async def _signature_fields(
+    async def _verdict(
         self,
         prefix: str,
         handle: str,
@@ -414,8 +417,8 @@ class Recursor:
         indexes: tuple[int, ...],
         types: tuple[str, ...],
         hops: int,
-    ) -> bytes:
-        """``signature``/``signature_message`` of a ResolveResponse: the owner's HS_SIGNATURE checked.
+    ) -> Any:
+        """The owner's HS_SIGNATURE checked: a :class:`~idnode.registry.signing.Verdict`.
 
         Runs once per cache fill (the bytes are cached with the answer). A filtered answer
         without the signature takes it from the whole record (resolved and cached the same
@@ -428,8 +431,7 @@ class Recursor:
         try:
             values = [Value.from_pb(v) for v in message.values]
         except HandleError as exc:
-            verdict = signing.Verdict(signing.Status.BAD_SIGNATURE, f"the owner sent an invalid value: {exc.message}")
-            return _signature_bytes(verdict)
+            return signing.Verdict(signing.Status.BAD_SIGNATURE, f"the owner sent an invalid value: {exc.message}")
         partial = bool(indexes or types)
         if partial and not any(v.type == signing.SIGNATURE_TYPE for v in values):
             # The signature comes from the whole record, itself checked and cached (often already there).
@@ -440,7 +442,7 @@ class Recursor:
         key = None
         if ref is not None and not (ref.handle == name and any(v.index == ref.index for v in values)):
             key = await self._key(ref, hops)
-        return _signature_bytes(signing.verify(name, values, key, now=self._wall(), partial=partial))
+        return signing.verify(name, values, key, now=self._wall(), partial=partial)
 
     async def _key(self, ref: Any, hops: int) -> Any:
         """The value at ``ref`` (an HS_PUBKEY, one hop further), or None when it cannot be resolved."""

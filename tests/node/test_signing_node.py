@@ -146,6 +146,11 @@ def test_sign_on_a_verified_through_b_and_tampering_reported(hierarchy, tmp_path
     assert dns_query(b, "88.118.8/Y").rcode() == dns.rcode.SERVFAIL
     code, signature, stderr = verify(b, "88.118.8/Y")
     assert code == 1 and signature["status"] == "changed" and "value 2 (productName)" in stderr
+    batch = b.resolver().BatchResolve(resolver_pb2.BatchResolveRequest(handles=[HANDLE, "88.118.8/Y"]), timeout=10)
+    assert [r.signature for r in batch.results] == [
+        resolver_pb2.SIGNATURE_STATUS_VALID,
+        resolver_pb2.SIGNATURE_STATUS_CHANGED,
+    ]
     # An unsigned record passes as before.
     create(a, a.admin_token, "88.118.8/U", "https://example.com/u")
     reply = b.resolver().Resolve(resolver_pb2.ResolveRequest(handle="88.118.8/U"), timeout=10)

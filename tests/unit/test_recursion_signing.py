@@ -85,3 +85,26 @@ async def test_unknown_key_and_expired(hierarchy):  # noqa: F811
     await seeded.registry.update(owner, IdentifierUpdate(PRODUCT, "modify", (signature,)))
     reply = await resolve(hierarchy["recursor"](wall=lambda: 2_000_000_000.0))
     assert reply.signature == S.SIGNATURE_STATUS_EXPIRED, reply.signature_message
+
+
+async def test_a_cached_valid_answer_does_not_outlive_the_signature(hierarchy):  # noqa: F811
+    seeded = hierarchy["seeded"]
+    owner = seeded.principals["owner"]
+    clock = hierarchy["clock"]
+    wall = 2_000_000_000.0
+    recursor = hierarchy["recursor"](wall=lambda: wall + (clock.now - 1000.0))  # wall time moves with the clock
+    key = signing.generate_key()
+    await seeded.registry.create(owner, IdentifierWrite(KEYS, (signing.pubkey_value(key),)))
+    values = seeded.registry.get_record(seeded.principals["anonymous"], PRODUCT).values
+    signature = signing.sign_values(PRODUCT, values, key, Reference(KEYS, 300), now=int(wall) - 10, lifetime=110)
+    await seeded.registry.update(owner, IdentifierUpdate(PRODUCT, "add", (signature,)))
+
+    assert (await resolve(recursor)).signature == S.SIGNATURE_STATUS_VALID  # the values' TTL is far longer
+    clock.now += 99
+    calls = recursor.stats["owner_calls"]
+    assert (await resolve(recursor)).signature == S.SIGNATURE_STATUS_VALID
+    assert recursor.stats["owner_calls"] == calls  # still cached
+    clock.now += 2  # past exp: the cached answer is gone, the fresh check says expired
+    reply = await resolve(recursor)
+    assert reply.signature == S.SIGNATURE_STATUS_EXPIRED, reply.signature_message
+    assert recursor.stats["owner_calls"] > calls
