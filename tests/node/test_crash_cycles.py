@@ -49,7 +49,11 @@ _SEED = os.environ.get("IDNODE_CRASH_SEED", "20261129")
 SEED = random.randrange(1 << 32) if _SEED == "random" else int(_SEED)
 PREFIX = "88.118.8"
 HOT = [f"{PREFIX}/HOT{i}" for i in range(8)]
-NODE_ARGS = ("--workers", "2", "--dns-listen", "off", "--http-listen", "off", "--grace", "1", "--log-level", "info")
+# no write rate limit: every write the clients send reaches the writer (the test is about crashes)
+NODE_ARGS = (
+    *("--workers", "2", "--dns-listen", "off", "--http-listen", "off"),
+    *("--grace", "1", "--rate-limit-write", "off"),
+)
 WRITER_STARTED = re.compile(r"writer started \(pid (\d+)\)")
 
 
