@@ -133,6 +133,11 @@ class TopLevelServicer:
         again); the next sequence (ack + 1) is applied; anything after a gap is
         rejected (not stored) and the ack stays at the highest contiguous
         sequence, so the node resends from ack + 1. A batch need not be sorted.
+        A change with `entry` must continue the hash chain of the copy (its
+        previous-entry digest is the digest of the stored entry before it,
+        genesis for sequence 1) else the whole call fails FAILED_PRECONDITION
+        and stores nothing; an entry that does not decode or differs from the
+        change's fields is INVALID_ARGUMENT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
