@@ -43,6 +43,7 @@ __all__ = [
     "RequestIdFilter",
     "RequestIdHandler",
     "RequestIdServer",
+    "WrappingServer",
     "accept",
     "current",
     "ensure",
@@ -191,18 +192,29 @@ class RequestIdHandler(WrappedHandler):
         super().__init__(inner, _wrap)
 
 
-class RequestIdServer:
-    """Stands in for a ``grpc.aio.Server`` while generated ``add_XServicer_to_server`` functions
-    register a service: every method handler is wrapped (request ids) once, at registration."""
+class WrappingServer:
+    """Stands in for a ``grpc.aio.Server`` (or another stand-in) while generated
+    ``add_XServicer_to_server`` functions register a service: every method handler becomes
+    ``wrap(handler, method path)`` once, at registration, then goes on to ``server``."""
 
-    __slots__ = ("_server",)
+    __slots__ = ("_server", "_wrap")
 
-    def __init__(self, server: grpc.aio.Server) -> None:
+    def __init__(self, server: Any, wrap: Callable[[grpc.RpcMethodHandler, str], grpc.RpcMethodHandler]) -> None:
         self._server = server
+        self._wrap = wrap
 
     def add_generic_rpc_handlers(self, handlers: Iterable[grpc.GenericRpcHandler]) -> None:
-        self._server.add_generic_rpc_handlers(tuple(RequestIdHandler(h) for h in handlers))
+        self._server.add_generic_rpc_handlers(tuple(WrappedHandler(h, self._wrap) for h in handlers))
 
     def add_registered_method_handlers(self, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
-        wrapped = {name: _wrap(h, f"/{service}/{name}") for name, h in handlers.items()}
+        wrapped = {name: self._wrap(h, f"/{service}/{name}") for name, h in handlers.items()}
         self._server.add_registered_method_handlers(service, wrapped)
+
+
+class RequestIdServer(WrappingServer):
+    """Registers services whose calls have request ids (as :class:`RequestIdHandler`)."""
+
+    __slots__ = ()
+
+    def __init__(self, server: Any) -> None:
+        super().__init__(server, _wrap)

@@ -31,6 +31,7 @@ processes.
 from __future__ import annotations
 
 import bisect
+import functools
 import subprocess
 import sys
 import threading
@@ -39,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from idnode.client import metadata
 from idnode.loadtest import _bench_report as report
 from idnode.loadtest._bench_proc import Server
 from idnode.loadtest._bench_sync import pace_schedule, rate, summary
@@ -142,34 +144,19 @@ def rows_of(fig: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def _s(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds:
-        return "-"
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    return f"{seconds * 1e3:.1f} ms"
+_s = functools.partial(report.duration, digits=1)  # the replica table's durations: ms to 0.1
 
 
 def render(fig: dict[str, Any], markdown: bool = False) -> str:
     """The replica part as a table (plain text or Markdown), with its header line and notes."""
-    tab = report.markdown_table if markdown else report.table
-    lines = [
+    header = (
         f"read replicas ({fig.get('count', 0):,} identifiers; primary --workers {fig.get('workers')}, "
-        f"replicas --workers {fig.get('replica_workers')}, loopback)",
-        "",
-        tab(["part", "measure", "value"], rows_of(fig)),
-    ]
-    item = "- " if markdown else "  "
-    for note in fig.get("notes", []):
-        lines.append(f"{item}note: {note}")
-    return "\n".join(lines)
+        f"replicas --workers {fig.get('replica_workers')}, loopback)"
+    )
+    return report.part(header, rows_of(fig), fig.get("notes", []), markdown)
 
 
 # -- the processes -------------------------------------------------------------------------
-
-
-def _auth(token: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {token}"),)
 
 
 class ReplicaBench:
@@ -209,7 +196,7 @@ class ReplicaBench:
     def _start_primary(self, *extra: str) -> None:
         self.primary = self.node_server(self.work / "primary", self.args.workers, self.map_size, list(extra))
         self.primary.start(300)
-        self.admin = _auth((self.work / "primary" / "admin.credential").read_text().strip())
+        self.admin = metadata((self.work / "primary" / "admin.credential").read_text().strip())
         self.reg = self._stub(self.primary, "registry")
         self.rep = self._stub(self.primary, "replication")
 
@@ -290,7 +277,7 @@ class ReplicaBench:
     def setup(self) -> None:
         _say(f"replica: loading {self.args.count:,} identifiers into the primary's folder")
         started = time.monotonic()
-        self.token = _auth(self.load(self.work / "primary", self.args.count))
+        self.token = metadata(self.load(self.work / "primary", self.args.count))
         self.fig["load_s"] = time.monotonic() - started
         self._start_primary("--log-retention", "off")
         self.credential = self.work / "primary.credential"

@@ -172,6 +172,24 @@ def fmt(value: Any, unit: str = "") -> str:
     return f"{value:.3g}"
 
 
+def duration(seconds: float | None, digits: int = 2) -> str:
+    """``seconds`` as "1.23 s" from a second up, else in ms with ``digits`` decimals; "-" when unknown."""
+    if seconds is None or _nan(seconds):
+        return "-"
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    return f"{seconds * 1e3:.{digits}f} ms"
+
+
+def part(header: str, rows: list[list[str]], notes: Iterable[str], markdown: bool = False) -> str:
+    """One bench part as its header line, a part/measure/value table (plain text or Markdown) and its notes."""
+    tab = markdown_table if markdown else table
+    item = "- " if markdown else "  "
+    lines = [header, "", tab(["part", "measure", "value"], rows)]
+    lines.extend(f"{item}note: {note}" for note in notes)
+    return "\n".join(lines)
+
+
 def table(headers: list[str], rows: list[list[str]]) -> str:
     """A plain text table, first column left-aligned, the others right-aligned."""
     widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from idnode.client import metadata
 from idnode.loadtest import _bench_report as report
 from idnode.loadtest._bench_load import percentile
 from idnode.loadtest._bench_proc import Server
@@ -134,34 +135,19 @@ def rows_of(fig: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def _ms(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds:
-        return "-"
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    return f"{seconds * 1e3:.2f} ms"
+_ms = report.duration  # the sync table's durations: ms to 0.01
 
 
 def render(fig: dict[str, Any], markdown: bool = False) -> str:
     """The sync part as a table (plain text or Markdown), with its header line and notes."""
-    tab = report.markdown_table if markdown else report.table
-    lines = [
+    header = (
         f"hierarchy sync (idnode topnode serve + node A --workers {fig.get('workers')} --top"
-        f"{' + node B' if fig.get('resolve') else ''}, loopback)",
-        "",
-        tab(["part", "measure", "value"], rows_of(fig)),
-    ]
-    item = "- " if markdown else "  "
-    for note in fig.get("notes", []):
-        lines.append(f"{item}note: {note}")
-    return "\n".join(lines)
+        f"{' + node B' if fig.get('resolve') else ''}, loopback)"
+    )
+    return report.part(header, rows_of(fig), fig.get("notes", []), markdown)
 
 
 # -- the processes -------------------------------------------------------------------------
-
-
-def _auth(token: str) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {token}"),)
 
 
 class SyncBench:
@@ -215,7 +201,7 @@ class SyncBench:
         return stub(channel)
 
     def _admin(self, name: str) -> tuple[tuple[str, str], ...]:
-        return _auth((self.work / name / "admin.credential").read_text().strip())
+        return metadata((self.work / name / "admin.credential").read_text().strip())
 
     def setup(self) -> None:
         """Top node, node A, an enterprise with 88.118.8 on A, approved on the top node."""
@@ -234,7 +220,7 @@ class SyncBench:
             metadata=admin,
         )
         reg.AllocatePrefix(registry_pb2.AllocatePrefixRequest(credit_code=code, prefix=PREFIX), metadata=admin)
-        self.token = _auth(
+        self.token = metadata(
             reg.CreateToken(registry_pb2.CreateTokenRequest(role="enterprise", credit_code=code), metadata=admin).token
         )
         self.reg = reg

@@ -68,22 +68,3 @@ def reject_undecodable(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcM
         return await stream_behaviour(request, context)
 
     return handler._replace(request_deserializer=lenient, unary_stream=writer)
-
-
-class DecodingServer:
-    """Stands in for the server while ``add_XServicer_to_server`` registers a service: every method
-    handler gets :func:`reject_undecodable` once, then goes on to ``server`` (or the wrapper in front)."""
-
-    __slots__ = ("_server",)
-
-    def __init__(self, server: Any) -> None:
-        self._server = server
-
-    def add_generic_rpc_handlers(self, handlers: Any) -> None:
-        from idnode.requestid import WrappedHandler
-
-        self._server.add_generic_rpc_handlers(tuple(WrappedHandler(h, reject_undecodable) for h in handlers))
-
-    def add_registered_method_handlers(self, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
-        checked = {name: reject_undecodable(h, f"/{service}/{name}") for name, h in handlers.items()}
-        self._server.add_registered_method_handlers(service, checked)

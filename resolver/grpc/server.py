@@ -7,6 +7,7 @@ import contextlib
 import inspect
 import logging
 import weakref
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,10 @@ from grpc_reflection.v1alpha import reflection as grpc_reflection
 from idnode import metrics
 from idnode.health import INTERVAL, Health, health_of
 from idnode.proto import registry_pb2_grpc, replication_pb2_grpc
-from idnode.requestid import RequestIdHandler, RequestIdServer, WrappedHandler
+from idnode.requestid import RequestIdHandler, RequestIdServer, WrappedHandler, WrappingServer
 from idnode.resolver import limits
 from idnode.resolver.grpc import registry_service, replication_service, resolver_service
-from idnode.resolver.grpc.decoding import DecodingServer, reject_undecodable
+from idnode.resolver.grpc.decoding import reject_undecodable
 from idnode.resolver.grpc.resolver_service import Meter
 from idnode.resolver.grpc.status import abort
 
@@ -158,14 +159,14 @@ async def start_grpc_server(
     else:
         target: Any = RequestIdServer(server)
         if tally is not None:
-            target = _MeteredServer(target, tally)
+            target = WrappingServer(target, lambda h, path: _metered(h, path.rsplit("/", 1)[-1], tally))
         if write_limiter is not None:  # inside the metering: a refused call counts with code 3
-            target = _LimitedServer(target, write_limiter)
+            target = WrappingServer(target, lambda h, _: _limited(h, write_limiter))
         registry_pb2_grpc.add_RegistryServicer_to_server(
-            registry_service.RegistryService(registry), DecodingServer(target)
+            registry_service.RegistryService(registry), WrappingServer(target, reject_undecodable)
         )
     replication = replication_service.ReplicationService(registry)
-    replication_pb2_grpc.add_ReplicationServicer_to_server(replication, DecodingServer(server))
+    replication_pb2_grpc.add_ReplicationServicer_to_server(replication, WrappingServer(server, reject_undecodable))
     service_names = [resolver_service.SERVICE_NAME, registry_service.SERVICE_NAME, replication_service.SERVICE_NAME]
     if health:
         servicer = _health_servicer()
@@ -213,14 +214,17 @@ async def stop_grpc_server(server: grpc.aio.Server, grace: float) -> None:
     await server.stop(grace)
 
 
-def _metered(handler: grpc.RpcMethodHandler, name: str, tally: metrics.Tally) -> grpc.RpcMethodHandler:
-    """``handler`` counting its calls (code: 1, or the Handle code of the status a failure aborted
-    with) and their time; built once per method."""
+def _around(
+    handler: grpc.RpcMethodHandler,
+    around: Callable[[grpc.aio.ServicerContext], contextlib.AbstractAsyncContextManager[Any]],
+) -> grpc.RpcMethodHandler:
+    """``handler`` (unary or server-streaming; others as they are) run inside ``around(context)``
+    on every call; built once per method."""
     if handler.unary_unary is not None:
         behaviour = handler.unary_unary
 
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            with Meter(tally, name, context):
+            async with around(context):
                 return await behaviour(request, context)
 
         return grpc.unary_unary_rpc_method_handler(
@@ -230,7 +234,7 @@ def _metered(handler: grpc.RpcMethodHandler, name: str, tally: metrics.Tally) ->
         stream_behaviour = handler.unary_stream
 
         async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            with Meter(tally, name, context):
+            async with around(context):
                 async for reply in stream_behaviour(request, context):
                     yield reply
 
@@ -240,27 +244,21 @@ def _metered(handler: grpc.RpcMethodHandler, name: str, tally: metrics.Tally) ->
     return handler
 
 
+def _metered(handler: grpc.RpcMethodHandler, name: str, tally: metrics.Tally) -> grpc.RpcMethodHandler:
+    """``handler`` counting its calls (code: 1, or the Handle code of the status a failure aborted
+    with) and their time; built once per method."""
+
+    @contextlib.asynccontextmanager
+    async def metering(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        with Meter(tally, name, context):
+            yield
+
+    return _around(handler, metering)
+
+
 def _metered_generic(inner: grpc.GenericRpcHandler, tally: metrics.Tally) -> grpc.GenericRpcHandler:
     """A generic handler's calls counted (a worker's Registry forwarder), each method wrapped once."""
     return WrappedHandler(inner, lambda handler, path: _metered(handler, path.rsplit("/", 1)[-1], tally))
-
-
-class _MeteredServer:
-    """Stands in for the server while ``add_RegistryServicer_to_server`` registers: each method
-    handler is metered once, then passed on (to the request-id wrapper)."""
-
-    __slots__ = ("_server", "_tally")
-
-    def __init__(self, server: Any, tally: metrics.Tally) -> None:
-        self._server = server
-        self._tally = tally
-
-    def add_generic_rpc_handlers(self, handlers: Any) -> None:
-        self._server.add_generic_rpc_handlers(tuple(_metered_generic(h, self._tally) for h in handlers))
-
-    def add_registered_method_handlers(self, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
-        metered = {name: _metered(h, name, self._tally) for name, h in handlers.items()}
-        self._server.add_registered_method_handlers(service, metered)
 
 
 def _limited(handler: grpc.RpcMethodHandler, limiter: limits.RateLimiter) -> grpc.RpcMethodHandler:
@@ -278,45 +276,9 @@ def _limited(handler: grpc.RpcMethodHandler, limiter: limits.RateLimiter) -> grp
         except limits.RateLimited as exc:
             await abort(context, exc)
 
-    if handler.unary_unary is not None:
-        behaviour = handler.unary_unary
+    @contextlib.asynccontextmanager
+    async def limiting(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        await refuse(context)
+        yield
 
-        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            await refuse(context)
-            return await behaviour(request, context)
-
-        return grpc.unary_unary_rpc_method_handler(
-            unary, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
-        )
-    if handler.unary_stream is not None:
-        stream_behaviour = handler.unary_stream
-
-        async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            await refuse(context)
-            async for reply in stream_behaviour(request, context):
-                yield reply
-
-        return grpc.unary_stream_rpc_method_handler(
-            stream, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
-        )
-    return handler
-
-
-class _LimitedServer:
-    """Stands in for the server while ``add_RegistryServicer_to_server`` registers: each method
-    handler takes a write token first (:func:`_limited`), then is passed on."""
-
-    __slots__ = ("_limiter", "_server")
-
-    def __init__(self, server: Any, limiter: limits.RateLimiter) -> None:
-        self._server = server
-        self._limiter = limiter
-
-    def add_generic_rpc_handlers(self, handlers: Any) -> None:
-        wrap = lambda h, _: _limited(h, self._limiter)  # noqa: E731
-        self._server.add_generic_rpc_handlers(tuple(WrappedHandler(h, wrap) for h in handlers))
-
-    def add_registered_method_handlers(self, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
-        self._server.add_registered_method_handlers(
-            service, {name: _limited(h, self._limiter) for name, h in handlers.items()}
-        )
+    return _around(handler, limiting)
