@@ -6,7 +6,9 @@ schemas in ``OPENAPI_COMPONENTS``; this module merges them, in the order
 of ``server.ROUTE_MODULES``, with the shared components below and
 ``/healthz``, ``/metrics`` and ``/openapi.json`` themselves. ``tests/unit/test_openapi.py``
 holds the document and the router to each other: every registered route is
-documented and every documented operation is routed.
+documented and every documented operation is routed, except the routes under
+:data:`BROWSER_ONLY` (the web console's HTML pages and forms: made for people
+in a browser, not an API; see ``resolver/http/console/README.md``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from aiohttp import web
 import idnode
 from idnode.resolver.http.errors import json_response
 
-__all__ = ["COMPONENTS", "OPENAPI_PATHS", "build_document", "setup"]
+__all__ = ["BROWSER_ONLY", "COMPONENTS", "OPENAPI_PATHS", "build_document", "setup"]
+
+BROWSER_ONLY = ("/console",)  # path starts of routes left out of the document: the web console
 
 _VERSION = "3.1.0"
 

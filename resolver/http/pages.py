@@ -26,7 +26,7 @@ __all__ = ["MAX_LINKED", "MAX_SERIAL_SCAN", "OPENAPI_PATHS", "setup"]
 MAX_LINKED = 20  # handles one GTIN shows with ?linkType=all
 MAX_SERIAL_SCAN = 1000  # handles of one GTIN searched for an SGTIN with the serial of /01/{gtin}/21/{serial}
 # Everything another route module owns, so the catch-all never answers for it (not even a 405).
-_NOT_A_HANDLE = r"(?!(?:api|openapi\.json|healthz|readyz)(?:/|$)|identity)"
+_NOT_A_HANDLE = r"(?!(?:api|openapi\.json|healthz|readyz|console)(?:/|$)|identity)"
 _CATCH_ALL = "/{handle:" + _NOT_A_HANDLE + ".+}"
 _HTML_HEADERS = {
     "Content-Security-Policy": _html.CONTENT_SECURITY_POLICY,

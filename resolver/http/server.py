@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 from aiohttp import ClientSession, UnixConnector, web
+from multidict import CIMultiDict
 
 from idnode import metrics, requestid
 from idnode.health import health_of
@@ -48,7 +49,8 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # a batch of 2000 items fits; larger bodies get 413
 MAX_URL_BYTES = 8192  # longer request targets get 414
-ROUTE_MODULES = ("handle_api", "enterprise_api", "openapi", "pages")  # pages last: it holds the catch-all /{handle}
+# pages last: it holds the catch-all /{handle}; console (the web console under /console/) just before it
+ROUTE_MODULES = ("handle_api", "enterprise_api", "openapi", "console", "pages")
 # aiohttp's own request-line limit sits far above ours, so our middleware answers every long target with a
 # JSON 414; only a request line over 1 MiB meets aiohttp's parser first (a plain-text 400).
 MAX_REQUEST_LINE_BYTES = 1024 * 1024
@@ -58,8 +60,18 @@ RUNNER_ARGS: dict[str, Any] = {
     "max_field_size": MAX_URL_BYTES * 2,
 }
 _SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
-_FORWARDED_REQUEST_HEADERS = ("Authorization", "Content-Type", "Accept", "Accept-Language")  # and X-Request-Id
-_FORWARDED_RESPONSE_HEADERS = ("Content-Type", "Location", "WWW-Authenticate")
+# and X-Request-Id; Cookie .. X-CSRF-Token and Host: the console's sessions, CSRF and same-origin checks
+_FORWARDED_REQUEST_HEADERS = ("Authorization", "Content-Type", "Accept", "Accept-Language")
+_FORWARDED_REQUEST_HEADERS += ("Cookie", "Origin", "Sec-Fetch-Site", "Referer", "X-CSRF-Token", "Host")
+_FORWARDED_RESPONSE_HEADERS = ("Content-Type", "Location", "WWW-Authenticate")  # and every Set-Cookie
+_FORWARDED_RESPONSE_HEADERS += (
+    "Cache-Control",
+    "Content-Disposition",
+    "Content-Security-Policy",
+    "X-Content-Type-Options",
+    "X-Frame-Options",
+    "Referrer-Policy",
+)
 
 
 class _InFlight:
@@ -181,9 +193,18 @@ def _forwarder(target: str) -> Any:
             async with session.request(
                 request.method, f"http://writer{request.path_qs}", headers=headers, data=body, allow_redirects=False
             ) as reply:
-                payload = await reply.read()
-                out = {k: reply.headers[k] for k in _FORWARDED_RESPONSE_HEADERS if k in reply.headers}
-                return web.Response(body=payload, status=reply.status, headers=out)
+                out = CIMultiDict((k, reply.headers[k]) for k in _FORWARDED_RESPONSE_HEADERS if k in reply.headers)
+                for cookie in reply.headers.getall("Set-Cookie", ()):
+                    out.add("Set-Cookie", cookie)
+                if reply.headers.get("Content-Length") is not None or reply.status in (204, 304):
+                    return web.Response(body=await reply.read(), status=reply.status, headers=out)
+                # A streamed (chunked) answer, e.g. a bulk upload's progress: pass each piece on as it comes.
+                streamed = web.StreamResponse(status=reply.status, headers=out)
+                await streamed.prepare(request)
+                async for chunk in reply.content.iter_any():
+                    await streamed.write(chunk)
+                await streamed.write_eof()
+                return streamed
         except OSError:
             message = "the node's writer process is not reachable; retry"
             for start, answer in request.app[UNREACHABLE_ANSWERS].items():

@@ -10,8 +10,10 @@ header would carry, in every line both processes wrote.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import time
+import urllib.parse
 
 import grpc
 import pytest
@@ -34,6 +36,27 @@ def _forms(secret: str) -> set[str]:
     for user in ("300:88.118.8/ADMIN", "300%3A88.118.8/ADMIN", ""):
         forms.add(base64.b64encode(f"{user}:{secret}".encode()).decode())
     return {f for f in forms if len(f) >= 8}
+
+
+def _console_sign_in(node, credential: str, identity: str) -> str:
+    """The web console's session id after signing in with ``credential`` ("" when refused)."""
+    conn = http.client.HTTPConnection("127.0.0.1", node.http_port, timeout=15)
+    try:
+        form = urllib.parse.urlencode({"credential": credential, "identity": identity})
+        conn.request(
+            "POST", "/console/signin", body=form, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        reply = conn.getresponse()
+        reply.read()
+        for header in reply.headers.get_all("Set-Cookie") or ():
+            name, _, rest = header.partition("=")
+            if name == "idnode_session":
+                assert reply.status == 303
+                return rest.partition(";")[0]
+        assert reply.status == 403
+        return ""
+    finally:
+        conn.close()
 
 
 def test_no_secret_is_logged_at_debug_in_json(node_factory, tmp_path):
@@ -68,6 +91,9 @@ def test_no_secret_is_logged_at_debug_in_json(node_factory, tmp_path):
         bearer = {"Authorization": f"Bearer {token}"}
         assert call(node, "PUT", "/api/handles/88.118.8/S3", bearer, values)[0] == 201
         assert call(node, "PUT", "/api/handles/88.118.8/S4", basic(IDENTITY, wrong), values)[0] in (401, 403)
+        console_session = _console_sign_in(node, token, "300:88.118.8/ADMIN")
+        assert console_session
+        assert _console_sign_in(node, wrong, "") == ""  # a refused console sign-in
 
         deadline = time.monotonic() + 15  # the writes reached the top node with the node's top credential
         while not any(c.handle == "88.118.8/S3" for c in top.copy()):
@@ -78,6 +104,7 @@ def test_no_secret_is_logged_at_debug_in_json(node_factory, tmp_path):
             "wrong secret": wrong,
             "malformed token": malformed,
             "session id": session,
+            "console session id": console_session,
             "node-admin credential": node.admin_token,
             "top credential": (node.data_dir / "top.credential").read_text().strip(),
             "top node admin credential": (top.data_dir / "admin.credential").read_text().strip(),

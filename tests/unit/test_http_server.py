@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 
 import aiohttp
 import pytest
@@ -60,6 +61,18 @@ async def test_health_and_limits(registry, tmp_path):
         assert reply.headers["Content-Type"].startswith("application/json")
 
 
+@contextlib.asynccontextmanager
+async def _writer_on(app, path: str):
+    """``app`` served on the Unix socket ``path``, as the writer process serves its forwarded requests."""
+    runner = aiohttp.web.AppRunner(app)
+    await runner.setup()
+    await aiohttp.web.UnixSite(runner, path).start()
+    try:
+        yield
+    finally:
+        await runner.cleanup()
+
+
 async def test_a_forwarding_worker_passes_writes_to_the_writer(registry, tmp_path):
     writer_app = build_app(registry, Settings(data_dir=tmp_path))
     seen = []
@@ -70,18 +83,59 @@ async def test_a_forwarding_worker_passes_writes_to_the_writer(registry, tmp_pat
 
     writer_app.router.add_put("/api/echo", record)
     path = str(tmp_path / "w.sock")
-    runner = aiohttp.web.AppRunner(writer_app)
-    await runner.setup()
-    await aiohttp.web.UnixSite(runner, path).start()
-    try:
+    async with _writer_on(writer_app, path):
         worker_app = build_app(registry, Settings(data_dir=tmp_path), forward_to=path)
         async with TestClient(TestServer(worker_app)) as client:
             reply = await client.put("/api/echo?x=1", data=b'{"a":1}', headers={"Authorization": "Bearer t"})
             assert reply.status == 201 and await reply.json() == {"responseCode": 1}
             assert seen == [("PUT", "/api/echo?x=1", "Bearer t", b'{"a":1}')]
             assert (await client.get("/api/echo")).status in (404, 405)  # reads stay in the worker
-    finally:
-        await runner.cleanup()
     async with TestClient(TestServer(build_app(registry, Settings(data_dir=tmp_path), forward_to=path))) as client:
         reply = await client.put("/api/echo", data=b"{}")  # the writer is gone
         assert reply.status == 503 and (await reply.json())["responseCode"] == 3
+
+
+async def test_the_forwarder_passes_console_headers_every_set_cookie_and_streams_chunked_answers(registry, tmp_path):
+    """The web console's needs: cookies, CSRF and origin headers in; every Set-Cookie out; a streamed body
+    (a bulk upload's progress) reaches the browser piece by piece, not after the writer has finished."""
+    import asyncio
+
+    writer_app = build_app(registry, Settings(data_dir=tmp_path))
+    seen = {}
+    go_on = asyncio.Event()
+
+    async def stream(request):
+        names = ("Cookie", "Origin", "Sec-Fetch-Site", "Referer", "X-CSRF-Token", "Host", "X-Not-Forwarded")
+        seen.update({k: request.headers.get(k) for k in names})
+        response = aiohttp.web.StreamResponse(headers={"Content-Type": "text/plain", "Cache-Control": "no-store"})
+        response.set_cookie("a", "1", path="/console/", httponly=True)
+        response.set_cookie("b", "2", path="/console/", samesite="Strict")
+        await response.prepare(request)
+        await response.write(b"first\n")
+        await asyncio.wait_for(go_on.wait(), 10)  # only after the client has read the first piece
+        await response.write(b"second\n")
+        await response.write_eof()
+        return response
+
+    writer_app.router.add_post("/api/stream-echo", stream)
+    path = str(tmp_path / "w.sock")
+    async with _writer_on(writer_app, path):
+        worker_app = build_app(registry, Settings(data_dir=tmp_path), forward_to=path)
+        async with TestClient(TestServer(worker_app)) as client:
+            sent = {
+                "Cookie": "idnode_session=s; lang=zh",
+                "Origin": "http://node.example",
+                "Sec-Fetch-Site": "same-origin",
+                "Referer": "http://node.example/console/",
+                "X-CSRF-Token": "t",
+                "X-Not-Forwarded": "x",
+            }
+            reply = await client.post("/api/stream-echo", data=b"x", headers=sent)
+            assert reply.status == 200
+            assert await asyncio.wait_for(reply.content.readline(), 10) == b"first\n"
+            go_on.set()
+            assert await asyncio.wait_for(reply.content.read(), 10) == b"second\n"
+            cookies = reply.headers.getall("Set-Cookie")
+            assert len(cookies) == 2 and cookies[0].startswith("a=1;") and cookies[1].startswith("b=2;")
+            assert reply.headers["Cache-Control"] == "no-store"
+            assert seen == {**sent, "X-Not-Forwarded": None, "Host": f"{client.host}:{client.port}"}

@@ -1,0 +1,73 @@
+"""The web console on a real prefork node (``--workers 2``): sign-in, CSRF and sign-out pass through the writer.
+
+Every POST of a prefork worker is forwarded to the writer process over its
+Unix socket, so this proves the cookies, the CSRF token, the same-origin
+headers and the Set-Cookie answers survive that hop, and that a session
+opened by the writer is seen by every worker (one LMDB read).
+"""
+
+from __future__ import annotations
+
+import re
+
+import aiohttp
+import pytest
+
+from .conftest import setup_enterprise
+
+pytestmark = pytest.mark.node
+
+HEAD = "91350100M000100Y4"
+
+
+def _csrf_of(page: str) -> str:
+    match = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', page)
+    assert match, page[:500]
+    return match.group(1)
+
+
+async def test_console_sign_in_and_out_through_prefork_workers(node_factory):
+    node = node_factory("--workers", "2", "--dns-listen", "off")
+    token = setup_enterprise(node, HEAD, "88.118.8")
+    jar = aiohttp.CookieJar(unsafe=True)  # cookies for 127.0.0.1
+    timeout = aiohttp.ClientTimeout(total=20)
+    async with aiohttp.ClientSession(node.http, cookie_jar=jar, timeout=timeout) as browser:
+        # a cross-site sign-in is refused by the writer (the header crossed the hop), nothing opened
+        reply = await browser.post(
+            "/console/signin", data={"credential": token}, headers={"Sec-Fetch-Site": "cross-site"}
+        )
+        assert reply.status == 403
+        assert "idnode_session" not in {c.key for c in jar}
+        # a same-origin one (Origin compared with the forwarded Host) opens a session in the writer
+        reply = await browser.post(
+            "/console/signin",
+            data={"credential": token, "next": "/console/"},
+            headers={"Origin": node.http},
+            allow_redirects=False,
+        )
+        assert reply.status == 303, await reply.text()
+        assert reply.headers["Location"] == "/console/"
+        set_cookie = reply.headers.getone("Set-Cookie")
+        assert set_cookie.startswith("idnode_session=")
+        assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie and "Path=/console/" in set_cookie
+        # every worker sees the session: several connections, so both workers answer some of them
+        pages = []
+        for _ in range(6):
+            async with aiohttp.ClientSession(node.http, cookie_jar=jar, timeout=timeout) as fresh:
+                reply = await fresh.get("/console/", allow_redirects=False)
+                assert reply.status == 200
+                pages.append(await reply.text())
+        assert all("<code>88.118.8</code>" in page and "Co 00Y4" in page for page in pages)
+        csrf = _csrf_of(pages[0])
+        # a forged sign-out (no token) is refused: still signed in
+        reply = await browser.post("/console/signout", data={}, allow_redirects=False)
+        assert reply.status == 403
+        assert (await browser.get("/console/", allow_redirects=False)).status == 200
+        # the real sign-out closes the session in the writer and clears the cookie
+        reply = await browser.post("/console/signout", data={"csrf_token": csrf}, allow_redirects=False)
+        assert reply.status == 303 and reply.headers["Location"] == "/console/signin"
+        cookies = reply.headers.getall("Set-Cookie")
+        assert any(c.startswith("idnode_session=") and "Max-Age=0" in c for c in cookies)
+        assert any(c.startswith("idnode_flash=") for c in cookies)  # both Set-Cookie headers crossed the hop
+        reply = await browser.get("/console/", allow_redirects=False)
+        assert reply.status == 303 and reply.headers["Location"].startswith("/console/signin")
