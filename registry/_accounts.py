@@ -256,6 +256,29 @@ class AccountsMixin(RegistryBase):
         raw = txn.get(prefix.encode() + b"\x00" + version.encode(), db=self.store.dbs["templates"])
         return None if raw is None else templates.template_from_json(json.loads(raw))
 
+    def _templates_of(self, txn: Any, prefix: str) -> list[Template]:
+        """Every stored version of a prefix's template, oldest first (by time stored, then version)."""
+        found = []
+        start = prefix.encode() + b"\x00"
+        cur = txn.cursor(db=self.store.dbs["templates"])
+        if cur.set_range(start):
+            for k, v in cur:
+                if not bytes(k).startswith(start):
+                    break
+                found.append(templates.template_from_json(json.loads(v)))
+        return sorted(found, key=lambda t: (t.created, t.version))
+
+    def list_templates(self, principal: Principal, prefix: str) -> list[Template]:
+        """Every template version of a prefix, oldest first (anyone signed in, as :meth:`get_template`).
+
+        Raises:
+            AuthenticationNeeded (402) for anonymous; InvalidHandle (102): a malformed prefix.
+        """
+        auth.require_authenticated(principal)
+        prefix = _fastpath.parse_prefix(prefix)
+        with self.store.begin() as txn:
+            return self._templates_of(txn, prefix)
+
     def get_template(self, principal: Principal, prefix: str, version: str = "") -> Template:
         """A template version of a prefix; ``version`` empty = the latest stored.
 
@@ -268,16 +291,8 @@ class AccountsMixin(RegistryBase):
             if version:
                 found = self._load_template(txn, prefix, version)
             else:
-                found = None
-                start = prefix.encode() + b"\x00"
-                cur = txn.cursor(db=self.store.dbs["templates"])
-                if cur.set_range(start):
-                    for k, v in cur:
-                        if not bytes(k).startswith(start):
-                            break
-                        candidate = templates.template_from_json(json.loads(v))
-                        if found is None or candidate.created >= found.created:
-                            found = candidate
+                stored = self._templates_of(txn, prefix)
+                found = stored[-1] if stored else None
         if found is None:
             what = f"version {version} " if version else ""
             raise HandleNotFound(f"no template {what}for prefix {prefix}")

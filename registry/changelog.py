@@ -95,6 +95,25 @@ def encode_entry(op: int, db: str, time: int, actor: str, key: bytes, payload: b
     )
 
 
+def peek(raw: bytes) -> tuple[int, str, int, bytes]:
+    """``(op, database name, time, key)`` of a stored entry without decoding its payload (cheap scans).
+
+    Raises:
+        ChangeLogError: truncated or unknown version.
+    """
+    try:
+        version, op, db_index, time = _HEAD.unpack_from(raw, 0)
+        if version != FORMAT_VERSION:
+            raise ChangeLogError(f"unknown change-log format version {version}")
+        pos = _HEAD.size
+        (n,) = struct.unpack_from(">H", raw, pos)
+        pos += 2 + n
+        (n,) = struct.unpack_from(">H", raw, pos)
+        return op, DB_NAMES[db_index], time, bytes(raw[pos + 2 : pos + 2 + n])
+    except (struct.error, IndexError) as exc:
+        raise ChangeLogError(f"truncated change-log entry: {exc}") from None
+
+
 def digest(raw: bytes) -> bytes:
     return hashlib.sha256(raw).digest()
 

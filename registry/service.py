@@ -315,13 +315,31 @@ class Registry(AccountsMixin, IdentifiersMixin, SessionsMixin):
         """
         from idnode.sync import stats as daily
 
+        return daily.usage_rows(self.store, first, last, self._days_scope(principal, first, last))
+
+    def _days_scope(self, principal: Principal, first: Any, last: Any) -> set[str] | None:
+        """The lower-case prefixes a principal's daily statistics cover (None: all), after checking the range."""
         auth.require_authenticated(principal)
         if last < first or (last - first).days > 366:
             raise InvalidValue(f"day range {first} .. {last}: at most 366 days, in order")
-        own = None
         if principal.role == "enterprise":
-            own = {p.lower() for p in self._prefixes_of(principal.credit_code)}
-        return daily.usage_rows(self.store, first, last, own)
+            return {p.lower() for p in self._prefixes_of(principal.credit_code)}
+        return None
+
+    def daily_registrations(self, principal: Principal, first: Any, last: Any) -> Iterator[Any]:
+        """Identifier creations per day and prefix, ``first`` to ``last`` (dates, inclusive), counted from
+        the change log: a generator yielding None between chunks of the walk (a caller on an event loop
+        lets others run) and last ``({(ISO day, prefix): count}, complete_from)``, where ``complete_from``
+        is the first day the (pruned) log still holds whole, None when nothing was pruned
+        (:func:`idnode.sync.stats.registrations_by_day`). Who sees what: as :meth:`usage`.
+
+        Raises:
+            InvalidValue (202): ``last`` before ``first``, or more than 366 days.
+        """
+        from idnode.sync import stats as daily
+
+        own = self._days_scope(principal, first, last)
+        return daily.registrations_by_day(self.store, first, last, daily.zone(), own)
 
     def sync_status(self) -> dict[str, Any]:
         """Upward sync to the top-level node: its target and how far the outbox trails the change log.

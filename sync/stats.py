@@ -29,6 +29,7 @@ import datetime
 import json
 import struct
 import time
+from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -89,6 +90,62 @@ def registrations(store: Store, start: int, end: int) -> dict[str, int]:
             if not cur.prev():
                 break
     return counts
+
+
+def registrations_by_day(
+    store: Store,
+    first: datetime.date,
+    last: datetime.date,
+    tz: datetime.tzinfo,
+    prefixes: Any = None,
+    chunk: int = 5000,
+) -> Iterator[tuple[dict[tuple[str, str], int], datetime.date | None] | None]:
+    """Identifier creations per ``(day, prefix)`` from ``first`` to ``last`` (inclusive), from the change log.
+
+    A generator for callers on an event loop: it walks the log backwards
+    from its head in chunks of ``chunk`` entries, each in its own short read
+    transaction, yields None after each chunk, and yields the result last:
+    ``({(ISO day, lower-case prefix): count}, complete_from)``.
+    ``complete_from`` is the first day the log still holds whole (None: the
+    log was never pruned, every day is whole); creations on earlier days
+    were pruned with their entries (``--log-retention``) and are not known.
+    Prefix handles (``0.na``) are allocations and do not count; ``prefixes``
+    (lower case) keeps only those.
+    """
+    start = day_bounds(first, tz)[0]
+    end = day_bounds(last, tz)[1]
+    counts: dict[tuple[str, str], int] = {}
+    ids = "identifiers"
+    position: bytes | None = None
+    while True:
+        walked = 0
+        with store.begin() as txn:
+            cur = txn.cursor(db=store.dbs["changelog"])
+            found = cur.set_range(position) and cur.prev() if position is not None else cur.last()
+            while found and walked < chunk:
+                op, db, when, key = changelog.peek(cur.value())
+                if when < start:
+                    found = False
+                    break
+                walked += 1
+                if when < end and db == ids and op == changelog.OP_CREATE:
+                    prefix = bytes(key).split(b"\x00", 1)[0].decode()
+                    if prefix != "0.na" and (prefixes is None or prefix in prefixes):
+                        day = day_of(when, tz).isoformat()
+                        counts[day, prefix] = counts.get((day, prefix), 0) + 1
+                position = bytes(cur.key())
+                found = cur.prev()
+        if not found:
+            break
+        yield None
+    pruned_sequence = changelog.pruned(store)[0]
+    complete_from = None
+    if pruned_sequence:
+        with store.begin() as txn:
+            cur = txn.cursor(db=store.dbs["changelog"])
+            oldest = changelog.peek(cur.value())[2] if cur.first() else time.time()
+        complete_from = day_of(oldest, tz) + datetime.timedelta(days=1)
+    yield counts, complete_from
 
 
 def connected_enterprises(store: Store) -> int:

@@ -25,7 +25,7 @@ import ssl
 import time
 from typing import Any
 
-from aiohttp import ClientSession, UnixConnector, web
+from aiohttp import ClientSession, DummyCookieJar, UnixConnector, web
 from multidict import CIMultiDict
 
 from idnode import metrics, requestid
@@ -185,7 +185,11 @@ def _forwarder(target: str) -> Any:
             return await handler(request)
         session = state.get("session")
         if session is None or session.closed:
-            session = state["session"] = ClientSession(connector=UnixConnector(path=target), auto_decompress=False)
+            # No cookie jar: the writer's Set-Cookie goes back to the browser only, never into this shared
+            # session (it would be sent with every later forwarded request, whoever makes it).
+            session = state["session"] = ClientSession(
+                connector=UnixConnector(path=target), auto_decompress=False, cookie_jar=DummyCookieJar()
+            )
         headers = {k: request.headers[k] for k in _FORWARDED_REQUEST_HEADERS if k in request.headers}
         headers[requestid.HTTP_HEADER] = requestid.ensure()  # the writer logs under the same id
         body = await request.read()

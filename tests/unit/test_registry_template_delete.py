@@ -95,3 +95,15 @@ async def test_identifiers_of_a_deleted_version_must_name_another_on_update(temp
         await registry.update(owner, IdentifierUpdate("88.118.8/T1", "replace", (URL,)))
     await registry.update(owner, IdentifierUpdate("88.118.8/T1", "replace", (URL,), template_version="2.0"))
     assert registry.get_record(owner, "88.118.8/T1").template_version == "2.0"
+
+
+async def test_list_templates_gives_every_version_oldest_first(templated):
+    registry, owner = templated.registry, templated.owner
+    assert [t.version for t in registry.list_templates(owner, "88.118.8")] == ["1.0", "2.0"]
+    assert registry.list_templates(owner, "88.118.9") == []  # a prefix without templates
+    await registry.delete_template(owner, "88.118.8", "1.0")
+    assert [t.version for t in registry.list_templates(owner, "88.118.8")] == ["2.0"]
+    with pytest.raises(AuthenticationNeeded):
+        registry.list_templates(ANONYMOUS, "88.118.8")
+    with pytest.raises(InvalidHandle):
+        registry.list_templates(owner, "88.118.8/x")

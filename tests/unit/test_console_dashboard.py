@@ -1,0 +1,107 @@
+"""Unit tests of the dashboard's data: registrations per day from the change log, and shaping rows into series."""
+
+from __future__ import annotations
+
+import datetime
+import time
+
+from idnode.registry import changelog
+from idnode.registry.auth import Principal
+from idnode.registry.model import IdentifierWrite
+from idnode.registry.uscc import check_character
+from idnode.registry.values import Value
+from idnode.resolver.http.console import dashboard
+from idnode.sync import stats
+
+ADMIN = Principal("node-admin", token_id="0123456789abcdef")
+CODE = "91440300192203821" + check_character("91440300192203821")
+OWNER = Principal("enterprise", credit_code=CODE, token_id="fedcba9876543210")
+D = [datetime.date(2026, 11, 25) + datetime.timedelta(days=i) for i in range(5)]  # 25th .. 29th
+
+
+async def _seed(registry) -> None:
+    await registry.add_enterprise(ADMIN, CODE, "Enterprise", "ops@example.com")
+    await registry.set_enterprise_status(ADMIN, CODE, "approved")
+    for prefix in ("88.118.8", "88.118.9"):
+        await registry.allocate_prefix(ADMIN, CODE, prefix)
+    for i in range(5):
+        await registry.create(OWNER, IdentifierWrite(f"88.118.8/S{i}", (Value(1, "URL", b"https://s/"),)))
+    await registry.create(OWNER, IdentifierWrite("88.118.9/S0", (Value(1, "URL", b"https://s/"),)))
+    await registry.delete(OWNER, "88.118.8/S0")
+
+
+async def test_registrations_per_day_walk_the_log_in_chunks(registry):
+    await _seed(registry)
+    tz = stats.zone()
+    today = stats.day_of(time.time(), tz)
+    week = today - datetime.timedelta(days=6)
+    steps = list(stats.registrations_by_day(registry.store, week, today, tz, chunk=2))
+    assert steps[:-1] == [None] * (len(steps) - 1) and len(steps) > 3  # several chunks, then the answer
+    counts, complete_from = steps[-1]
+    assert counts == {(today.isoformat(), "88.118.8"): 5, (today.isoformat(), "88.118.9"): 1}
+    assert complete_from is None  # nothing pruned: every day is known
+    # the facade: same answer; an enterprise sees its prefixes only; a day range is checked
+    assert await dashboard.registrations(registry.daily_registrations(ADMIN, week, today)) == (counts, None)
+    yesterday = today - datetime.timedelta(days=1)
+    assert await dashboard.registrations(registry.daily_registrations(ADMIN, week, yesterday)) == ({}, None)
+
+
+async def test_pruned_days_are_not_known(registry):
+    await _seed(registry)
+    tz = stats.zone()
+    today = stats.day_of(time.time(), tz)
+    head = registry.store.last_sequence()
+    registry.writer.run(lambda ctx: changelog.prune(ctx, time.time() + 10, head - 1))  # keep the last two entries
+    counts, complete_from = await dashboard.registrations(registry.daily_registrations(ADMIN, today, today))
+    # the two kept entries: the 88.118.9 creation and the delete; the other creations were pruned
+    assert counts == {(today.isoformat(), "88.118.9"): 1}
+    assert complete_from == today + datetime.timedelta(days=1)
+
+
+def test_shape_sums_per_day_frontend_and_prefix():
+    rows = [
+        {"day": "2026-11-25", "prefix": "88.118.8", "frontend": "grpc", "resolutions": 10, "errors": 1},
+        {"day": "2026-11-25", "prefix": "88.118.8", "frontend": "dns", "resolutions": 4, "errors": 0},
+        {"day": "2026-11-27", "prefix": "88.118.9", "frontend": "http", "resolutions": 6, "errors": 3},
+        {"day": "2026-11-29", "prefix": "88.118.8", "frontend": "grpc", "resolutions": 2, "errors": 0},
+        {"day": "2026-11-20", "prefix": "88.118.8", "frontend": "grpc", "resolutions": 99, "errors": 9},  # outside
+    ]
+    created = {("2026-11-26", "88.118.8"): 3, ("2026-11-29", "88.118.9"): 2}
+    got = dashboard.shape(D, rows, created, None)
+    assert got.days == tuple(d.isoformat() for d in D)
+    assert [s.name for s in got.resolutions_by_frontend] == ["grpc", "dns", "http"]
+    assert [s.values for s in got.resolutions_by_frontend] == [(10, 0, 0, 0, 2), (4, 0, 0, 0, 0), (0, 0, 6, 0, 0)]
+    assert [s.values for s in got.errors_by_frontend] == [(1, 0, 0, 0, 0), (0,) * 5, (0, 0, 3, 0, 0)]
+    assert (got.resolutions, got.errors, got.registered) == (22, 4, 5)
+    assert got.prefixes == ("88.118.8", "88.118.9")  # most resolutions first
+    assert [s.values for s in got.prefix_bars] == [(12, 0), (4, 0), (0, 6)]
+    assert [(s.name, s.values) for s in got.registrations_by_prefix] == [
+        ("88.118.8", (0, 3, 0, 0, 0)),
+        ("88.118.9", (0, 0, 0, 0, 2)),
+    ]
+    assert got.all_prefixes == ("88.118.8", "88.118.9") and got.complete_from == ""
+
+    only = dashboard.shape(D, rows, created, None, prefix="88.118.9")
+    assert (only.resolutions, only.errors, only.registered) == (6, 3, 2)
+    assert only.prefixes == ("88.118.9",)
+    assert only.all_prefixes == ("88.118.8", "88.118.9")  # the filter still offers every prefix
+
+
+def test_shape_marks_days_before_the_log_as_unknown():
+    created = {("2026-11-26", "88.118.8"): 3, ("2026-11-28", "88.118.8"): 1}
+    got = dashboard.shape(D, [], created, datetime.date(2026, 11, 28))
+    assert [s.values for s in got.registrations_by_prefix] == [(None, None, None, 1, 0)]
+    assert got.registered == 1 and got.complete_from == "2026-11-28"
+
+
+def test_shape_folds_small_prefixes_into_other():
+    created = {("2026-11-29", f"88.118.{n}"): n for n in range(1, 11)}
+    got = dashboard.shape(D, [], created, None)
+    names = [s.name for s in got.registrations_by_prefix]
+    assert names == [f"88.118.{n}" for n in range(10, 3, -1)] + ["other"]
+    assert got.registrations_by_prefix[-1].values == (0, 0, 0, 0, 1 + 2 + 3)
+
+
+def test_day_range():
+    assert dashboard.day_range(D[-1], 5) == D
+    assert len(dashboard.day_range(D[-1], 90)) == 90
