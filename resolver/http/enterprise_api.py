@@ -60,7 +60,7 @@ from idnode.resolver.http.auth import principal_of
 from idnode.resolver.http.errors import json_response
 from idnode.resolver.http.keys import REGISTRY, UNREACHABLE_ANSWERS
 
-__all__ = ["OPENAPI_PATHS", "setup"]
+__all__ = ["OPENAPI_PATHS", "decode_create", "setup"]
 
 log = logging.getLogger(__name__)
 
@@ -306,6 +306,16 @@ def _values_in(obj: dict[str, Any]) -> tuple[Value, ...]:
 
 def _write_in(obj: dict[str, Any]) -> IdentifierWrite:
     return IdentifierWrite(obj["handle"], _values_in(obj), obj.get("templateVersion", ""))
+
+
+def decode_create(body: Any) -> IdentifierWrite:
+    """One create body (``POST /identityv2/data/create``'s JSON, decoded) as a registry write; the console's bulk
+    upload reads JSONL files with it.
+
+    Raises:
+        ShapeError (code 4): not the documented shape. HandleError: a value the registry cannot hold.
+    """
+    return _write_in(check(_CREATE, body))
 
 
 def _update_in(obj: dict[str, Any]) -> IdentifierUpdate:
