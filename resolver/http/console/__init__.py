@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp.web import Application  # not `web`: that name is the console's own module (console/web.py)
 
-from idnode.resolver.http.console import _static, auth_pages, operator, web
+from idnode.resolver.http.console import _static, auth_pages, operator, upload, web
 
 __all__ = ["setup"]
 
@@ -20,3 +20,4 @@ def setup(app: Application) -> None:
     _static.setup(app)
     auth_pages.setup(app)
     operator.setup(app)
+    upload.setup(app)
