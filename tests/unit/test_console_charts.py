@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -61,10 +62,24 @@ def test_short_bytes(value, text):
 
 
 @pytest.mark.parametrize(
-    ("value", "top"), [(0, 1), (0.3, 0.5), (1, 1), (7, 10), (12, 20), (21, 25), (26, 50), (999, 1000), (1001, 2000)]
+    ("value", "whole", "scale"),
+    [
+        (0, True, (1, 1)),
+        (1, True, (1, 1)),
+        (5, True, (6, 3)),  # steps of 2: no 1.25 ticks for counts
+        (7, True, (8, 4)),
+        (12, True, (15, 3)),
+        (40, True, (40, 4)),
+        (100, True, (100, 4)),
+        (999, True, (1000, 4)),
+        (1001, True, (1500, 3)),
+        (3_400_000, True, (4_000_000, 4)),
+        (0.3, False, (0.3, 3)),
+    ],
 )
-def test_nice_ceiling(value, top):
-    assert charts.nice_ceiling(value) == pytest.approx(top)
+def test_nice_scale(value, whole, scale):
+    top, intervals = charts.nice_scale(value, whole)
+    assert (top, intervals) == (pytest.approx(scale[0]), scale[1])
 
 
 def test_line_chart_structure_and_scaling():
@@ -108,6 +123,9 @@ def test_line_chart_structure_and_scaling():
         ["2026-11-29", "100", "20"],
     ]
     assert figure.find("details/summary").text == "Data as a table"
+    assert figure.find("figcaption").text == "Resolutions per day"  # the title, visible
+    x_ticks = svg.find(f"{SVG}g[@class='axis axis-x']").findall(f"{SVG}text[@class='tick']")
+    assert [t.get("text-anchor") for t in x_ticks] == ["start", "middle", "end"]  # edge labels stay inside
 
 
 def test_line_chart_area_and_large_numbers():
@@ -115,7 +133,7 @@ def test_line_chart_area_and_large_numbers():
     svg = svg_of(parse(html))
     assert len(svg.findall(f".//{SVG}polygon")) == 1
     ticks = [t.text for t in svg.findall(f".//{SVG}g[@class='axis axis-y']/{SVG}text[@class='tick']")]
-    assert ticks == ["0", "1.2M", "2.5M", "3.8M", "5M"]
+    assert ticks == ["0", "1M", "2M", "3M", "4M"]
     assert "3,400,000" in html  # the table keeps exact figures
 
 
@@ -145,10 +163,10 @@ def test_stacked_bars_structure_and_stacking():
     bars = [r for r in rects if "bar" in r.get("class").split()]
     assert len(bars) == 3  # zero and unknown values draw no segment
     first_grpc, first_dns, second_dns = bars
-    # axis top 50 (nice ceiling of the tallest stack, 40); the dns segment sits on top of grpc's
+    # axis top 40 (the tallest stack, a whole number of steps of 10); the dns segment sits on top of grpc's
     plot = charts.HEIGHT - charts._BOTTOM - charts._TOP
-    assert float(first_grpc.get("height")) == pytest.approx(plot * 30 / 50, abs=0.05)
-    assert float(first_dns.get("height")) == pytest.approx(plot * 10 / 50, abs=0.05)
+    assert float(first_grpc.get("height")) == pytest.approx(plot * 30 / 40, abs=0.05)
+    assert float(first_dns.get("height")) == pytest.approx(plot * 10 / 40, abs=0.05)
     assert float(first_dns.get("y")) + float(first_dns.get("height")) == pytest.approx(
         float(first_grpc.get("y")), abs=0.1
     )
@@ -216,3 +234,16 @@ def test_output_is_deterministic():
         return charts.line_chart("x", "T", "D", ["a", "b"], [Series("s", (1, 2)), Series("t", (3, 4))], **TEXTS)
 
     assert make() == make()
+
+
+def test_axis_labels_can_be_shortened_and_never_crowd():
+    days = [f"2026-11-{d:02d}" for d in range(1, 31)]
+    html = charts.line_chart(
+        "s", "t", "d", days, [Series("s", tuple(range(30)))], axis_label=lambda day: day[5:], **TEXTS
+    )
+    figure = parse(html)
+    ticks = svg_of(figure).findall(f".//{SVG}g[@class='axis axis-x']/{SVG}text[@class='tick']")
+    assert ticks[0].text == "11-01" and ticks[-1].text == "11-30"
+    xs = [float(t.get("x")) for t in ticks]
+    assert min(b - a for a, b in itertools.pairwise(xs)) >= 5 * 6.5  # room for each label
+    assert figure.findall("details/div/table/tbody/tr/th")[0].text == "2026-11-01"  # the table keeps the date

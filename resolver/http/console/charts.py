@@ -29,7 +29,7 @@ __all__ = [
     "Series",
     "gauge",
     "line_chart",
-    "nice_ceiling",
+    "nice_scale",
     "short_bytes",
     "short_number",
     "stacked_bars",
@@ -82,15 +82,23 @@ def short_bytes(value: float) -> str:
     return f"{int(value)} B"
 
 
-def nice_ceiling(value: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 x 10^k at or above ``value`` (1 for nothing above zero): the axis top."""
+def nice_scale(value: float, whole: bool = True) -> tuple[float, int]:
+    """``(top, intervals)`` of a value axis from 0 to at least ``value``: a tick step of 1, 2, 2.5 or 5 x 10^k
+    giving at most :data:`_TICKS` intervals; ``whole`` (counts) keeps steps of at least 1 and never 2.5."""
     if value <= 0:
-        return 1.0
-    exponent = 10.0 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if step * exponent >= value * (1 - 1e-12):
-            return step * exponent
-    return 10 * exponent  # not reached
+        return 1.0, 1
+    raw = value / _TICKS
+    exponent = 10.0 ** math.floor(math.log10(raw))
+    step = 10 * exponent
+    for factor in (1, 2, 2.5, 5, 10):
+        candidate = factor * exponent
+        if whole and (candidate < 1 or candidate == 2.5):
+            continue
+        if candidate >= raw * (1 - 1e-12):
+            step = candidate
+            break
+    intervals = max(1, math.ceil(value / step - 1e-9))
+    return step * intervals, intervals
 
 
 def _fmt(x: float) -> str:
@@ -115,6 +123,7 @@ def _open(chart_id: str, kind: str, title: str, desc: str, height: int) -> list[
     cid = escape(chart_id)
     return [
         f'<figure class="chart chart-{kind}" id="{cid}">',
+        f'<figcaption class="chart-title">{escape(title)}</figcaption>',
         f'<svg class="chart-svg" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
         f'width="{WIDTH}" height="{height}" role="img" aria-label="{escape(title)}" '
         f'aria-labelledby="{cid}-title {cid}-desc" preserveAspectRatio="xMinYMin meet">',
@@ -130,7 +139,6 @@ def _empty(chart_id: str, kind: str, title: str, desc: str, empty: str) -> str:
         f'font-size="16">{escape(empty)}</text>'
     )
     parts.append("</svg>")
-    parts.append(f'<figcaption class="chart-empty-caption">{escape(title)}: {escape(empty)}</figcaption>')
     parts.append("</figure>")
     return "\n".join(parts)
 
@@ -166,12 +174,14 @@ def _legend_rows(series: Sequence[Series]) -> int:
     return rows
 
 
-def _value_axis(top_value: float, plot_top: float, plot_bottom: float, y_label: str, fmt: Callable) -> list[str]:
-    """Grid lines and labels of the value axis (0 to ``top_value`` in :data:`_TICKS` steps)."""
+def _value_axis(
+    top_value: float, intervals: int, plot_top: float, plot_bottom: float, y_label: str, fmt: Callable
+) -> list[str]:
+    """Grid lines and labels of the value axis (0 to ``top_value`` in ``intervals`` steps)."""
     out = ['<g class="axis axis-y">']
-    for tick in range(_TICKS + 1):
-        value = top_value * tick / _TICKS
-        y = plot_bottom - (plot_bottom - plot_top) * tick / _TICKS
+    for tick in range(intervals + 1):
+        value = top_value * tick / intervals
+        y = plot_bottom - (plot_bottom - plot_top) * tick / intervals
         out.append(
             f'<line class="grid" x1="{_LEFT}" y1="{_fmt(y)}" x2="{WIDTH - _RIGHT}" y2="{_fmt(y)}" '
             f'stroke="#dddddd" stroke-width="1"/>'
@@ -189,20 +199,32 @@ def _value_axis(top_value: float, plot_top: float, plot_bottom: float, y_label: 
     return out
 
 
-def _category_axis(labels: Sequence[str], centres: Sequence[float], y: float, x_label: str) -> list[str]:
-    """Category labels under the plot, thinned to at most :data:`_MAX_X_LABELS` (first and last always)."""
+def _category_axis(
+    labels: Sequence[str], centres: Sequence[float], y: float, x_label: str, short: Callable[[str], str] | None
+) -> list[str]:
+    """Category labels under the plot (``short`` of each, when given), thinned so they do not overlap
+    (at most :data:`_MAX_X_LABELS`; first and last always)."""
     out = ['<g class="axis axis-x">']
     count = len(labels)
-    step = max(1, math.ceil(count / _MAX_X_LABELS))
+    shown_text = [short(label) if short else label for label in labels]
+    widest = max((len(text) for text in shown_text), default=1) * 6.5 + 8  # px at font-size 11
+    room = max(1, int((WIDTH - _LEFT - _RIGHT) // widest))
+    step = max(1, math.ceil(count / min(_MAX_X_LABELS, room)))
     shown = list(range(0, count, step))
     if shown[-1] != count - 1:
         if count - 1 - shown[-1] < step / 2 and len(shown) > 1:
             shown.pop()  # keep the last label clear of its neighbour
         shown.append(count - 1)
     for position in shown:
+        # labels at the plot's edges align inwards, so they are not cut by the view box
+        anchor = "middle"
+        if centres[position] - _LEFT < 30 and count > 1:
+            anchor = "start"
+        elif WIDTH - _RIGHT - centres[position] < 30 and count > 1:
+            anchor = "end"
         out.append(
-            f'<text class="tick" x="{_fmt(centres[position])}" y="{_fmt(y + 14)}" text-anchor="middle" '
-            f'font-size="11" fill="#444444">{escape(labels[position])}</text>'
+            f'<text class="tick" x="{_fmt(centres[position])}" y="{_fmt(y + 14)}" text-anchor="{anchor}" '
+            f'font-size="11" fill="#444444">{escape(shown_text[position])}</text>'
         )
     out.append(
         f'<text class="axis-label" x="{_fmt((_LEFT + WIDTH - _RIGHT) / 2)}" y="{_fmt(y + 30)}" '
@@ -263,6 +285,7 @@ def line_chart(
     table_summary: str,
     area: bool = False,
     fmt: Callable[[float], str] = short_number,
+    axis_label: Callable[[str], str] | None = None,
 ) -> str:
     """A time series (one point per label, e.g. per day), one line per series; ``area`` fills under each line.
 
@@ -278,6 +301,8 @@ def line_chart(
         x_label, y_label, empty, table_summary: the axis names, the text shown
             when there is nothing to draw, and the summary of the data table.
         fmt: formats values on the axis.
+        axis_label: shortens a label for the axis (``2026-11-29`` -> ``11-29``); the
+            table and the points' tooltips keep the whole label.
 
     Raises:
         ValueError: a series whose length differs from ``labels``.
@@ -288,7 +313,8 @@ def line_chart(
     legend_top = HEIGHT - _BOTTOM + 36
     height = int(legend_top + _legend_rows(series) * _LEGEND_ROW + 4)
     plot_top, plot_bottom = float(_TOP), float(HEIGHT - _BOTTOM)
-    top_value = nice_ceiling(max((v for one in series for v in one.values if v is not None), default=0))
+    known = [v for one in series for v in one.values if v is not None]
+    top_value, intervals = nice_scale(max(known, default=0), all(v == int(v) for v in known))
     count = len(labels)
     inner = WIDTH - _LEFT - _RIGHT
     xs = [_LEFT + inner / 2] if count == 1 else [_LEFT + inner * i / (count - 1) for i in range(count)]
@@ -297,8 +323,8 @@ def line_chart(
         return plot_bottom - (plot_bottom - plot_top) * value / top_value
 
     parts = _open(chart_id, "line", title, desc, height)
-    parts += _value_axis(top_value, plot_top, plot_bottom, y_label, fmt)
-    parts += _category_axis(labels, xs, plot_bottom, x_label)
+    parts += _value_axis(top_value, intervals, plot_top, plot_bottom, y_label, fmt)
+    parts += _category_axis(labels, xs, plot_bottom, x_label, axis_label)
     for position, one in enumerate(series):
         colour = _colour(position)
         parts.append(f'<g class="series series-{position}" data-series="{escape(one.name)}">')
@@ -349,6 +375,7 @@ def stacked_bars(
     table_summary: str,
     total_label: str,
     fmt: Callable[[float], str] = short_number,
+    axis_label: Callable[[str], str] | None = None,
 ) -> str:
     """One bar per label (a day, a prefix), stacked by series (front ends); a segment per non-zero value.
 
@@ -366,16 +393,16 @@ def stacked_bars(
     plot_top, plot_bottom = float(_TOP), float(HEIGHT - _BOTTOM)
     count = len(labels)
     totals = [sum(one.values[i] or 0 for one in series) for i in range(count)]
-    top_value = nice_ceiling(max(totals))
+    top_value, intervals = nice_scale(max(totals), all(t == int(t) for t in totals))
     inner = WIDTH - _LEFT - _RIGHT
     slot = inner / count
-    bar = max(slot * 0.7, 1.0)
+    bar = min(max(slot * 0.7, 1.0), 80.0)  # a few categories do not make slabs
     centres = [_LEFT + slot * (i + 0.5) for i in range(count)]
     scale = (plot_bottom - plot_top) / top_value
 
     parts = _open(chart_id, "bars", title, desc, height)
-    parts += _value_axis(top_value, plot_top, plot_bottom, y_label, fmt)
-    parts += _category_axis(labels, centres, plot_bottom, x_label)
+    parts += _value_axis(top_value, intervals, plot_top, plot_bottom, y_label, fmt)
+    parts += _category_axis(labels, centres, plot_bottom, x_label, axis_label)
     stacked = [0.0] * count
     for position, one in enumerate(series):
         colour = _colour(position)

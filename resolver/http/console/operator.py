@@ -195,6 +195,8 @@ MESSAGES = {
         "来自 {primary}（{state}）：落后 {sequences} 条变更，{seconds} 秒"
     ),
     "LMDB readers": "LMDB 读者槽",
+    "LMDB used": "LMDB 已用",
+    "LMDB map size": "LMDB 映射大小",
     "Totals in the range": "所选范围合计",
     "Days are cut at midnight {zone}.": "按 {zone} 午夜切分日期。",
 }
@@ -530,13 +532,18 @@ async def template_delete(request: web.Request) -> web.Response:
 # -- dashboard --------------------------------------------------------------------------------------
 
 
-def _chart_texts(request: web.Request, x_label: str, y_label: str) -> dict[str, str]:
+def _chart_texts(request: web.Request, x_label: str, y_label: str) -> dict[str, Any]:
     return {
         "x_label": cw.gettext(request, x_label),
         "y_label": cw.gettext(request, y_label),
         "empty": cw.gettext(request, "no data yet"),
         "table_summary": cw.gettext(request, "Data as a table"),
     }
+
+
+def _month_day(day: str) -> str:
+    """``2026-11-29`` -> ``11-29`` on a day axis (the data table keeps the whole date)."""
+    return day[5:]
 
 
 def _charts(request: web.Request, shaped: dashboard.Shaped, node: dict[str, Any]) -> dict[str, Markup]:
@@ -551,6 +558,7 @@ def _charts(request: web.Request, shaped: dashboard.Shaped, node: dict[str, Any]
             shaped.days,
             shaped.resolutions_by_frontend if traffic else (),
             area=True,
+            axis_label=_month_day,
             **_chart_texts(request, "Day", "Resolutions"),
         ),
         "errors": charts.line_chart(
@@ -559,6 +567,7 @@ def _charts(request: web.Request, shaped: dashboard.Shaped, node: dict[str, Any]
             tr(request, "Failed resolutions per day, by front end."),
             shaped.days,
             shaped.errors_by_frontend if traffic else (),
+            axis_label=_month_day,
             **_chart_texts(request, "Day", "Errors"),
         ),
         "registrations": charts.line_chart(
@@ -567,6 +576,7 @@ def _charts(request: web.Request, shaped: dashboard.Shaped, node: dict[str, Any]
             tr(request, "Identifiers registered per day, by prefix (counted from the change log)."),
             shaped.days,
             shaped.registrations_by_prefix,
+            axis_label=_month_day,
             **_chart_texts(request, "Day", "Registrations"),
         ),
         "prefixes": charts.stacked_bars(
@@ -636,8 +646,8 @@ def _status_rows(request: web.Request, node: dict[str, Any]) -> list[tuple[str, 
         (tr(request, "Identifiers (live)"), f"{node.get('identifiers', 0):,}"),
         (tr(request, "Upward sync"), upward),
         (tr(request, "Replication"), replica),
-        (tr(request, "Used"), charts.short_bytes(node.get("map_used", 0))),
-        (tr(request, "Map size"), charts.short_bytes(node.get("map_size", 0))),
+        (tr(request, "LMDB used"), charts.short_bytes(node.get("map_used", 0))),
+        (tr(request, "LMDB map size"), charts.short_bytes(node.get("map_size", 0))),
         (tr(request, "LMDB readers"), f"{node.get('readers_used', 0)} / {node.get('readers_max', 0)}"),
     ]
 
