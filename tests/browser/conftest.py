@@ -3,8 +3,11 @@ real demo node on loopback, one browser and one node per test session (tests/REA
 
 from __future__ import annotations
 
+import base64
 import os
 import re
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -40,7 +43,21 @@ def chromium_paths() -> tuple[str, str]:
     browser fails the test, elsewhere it skips with the command to run (as ``promtool`` does)."""
     chromium = debian_tool("chromium", "chromium")
     chromedriver = debian_tool("chromedriver", "chromium-driver")
+    _chinese_font()
     return chromium, chromedriver
+
+
+def _chinese_font() -> None:
+    """Best effort: a small Chinese font (Debian ``fonts-wqy-microhei``, 1.6 MB) so screenshots of Chinese pages
+    show text, not boxes. The tests read text from the DOM, so they pass without it."""
+    fc_list = shutil.which("fc-list")
+    if fc_list is None or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return
+    if subprocess.run([fc_list, ":lang=zh"], capture_output=True, text=True).stdout.strip():
+        return
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    install = ["apt-get", "-o", "DPkg::Lock::Timeout=300", "install", "-y", "--no-install-recommends"]
+    subprocess.run([*install, "fonts-wqy-microhei"], env=env, capture_output=True)
 
 
 @pytest.fixture(scope="session")
@@ -123,13 +140,22 @@ def screenshot(browser, request) -> Callable[[str], Path]:
     def take(name: str) -> Path:
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{request.node.name}-{name}")
         path = artifacts_dir(request.config) / f"{stem}.png"
-        if not browser.save_screenshot(str(path)):
-            raise AssertionError(f"screenshot {path} was not written")
+        path.write_bytes(full_page_png(browser))
         _SCREENSHOTS.append(path)
         print(f"screenshot: {path}")
         return path
 
     return take
+
+
+def full_page_png(browser) -> bytes:
+    """The whole page as PNG, not only the window's part (Chrome DevTools ``Page.captureScreenshot``)."""
+    size = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+    shot = browser.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )
+    return base64.b64decode(shot["data"])
 
 
 @pytest.hookimpl(wrapper=True)
@@ -141,7 +167,7 @@ def pytest_runtest_makereport(item, call):
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{item.name}-failure")
         path = artifacts_dir(item.config) / f"{stem}.png"
         try:
-            driver.save_screenshot(str(path))
+            path.write_bytes(full_page_png(driver))
             _SCREENSHOTS.append(path)
             report.sections.append(("browser", f"screenshot of the failure: {path}\npage: {driver.current_url}"))
         except Exception as exc:  # a crashed browser: the failure itself says more than this
