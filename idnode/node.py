@@ -129,10 +129,16 @@ async def start_dns(registry: Registry, settings: Settings, reuse_port: bool = F
 
 
 def http_banner(settings: Settings, port: int, tls: bool = False) -> str:
-    """The line that says the HTTP front end serves (tests and the benchmark parse it)."""
+    """The line that says the HTTP front end serves (tests and the benchmark parse it); with ``--demo`` a second
+    line gives the web console's URL, to sign in with the demo enterprise token printed before it."""
     host, _ = parse_listen(settings.http_listen)
     shown = f"[{host}]" if ":" in host else host
-    return f"idnode: HTTP listening on {shown}:{port} ({'https' if tls else 'http'})"
+    line = f"idnode: HTTP listening on {shown}:{port} ({'https' if tls else 'http'})"
+    if settings.demo:
+        browsable = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]", "": "127.0.0.1"}.get(shown, shown)
+        url = f"{'https' if tls else 'http'}://{browsable}:{port}/console/"
+        line += f"\nidnode: web console: {url} (sign in with the demo enterprise token above)"
+    return line
 
 
 async def start_http(

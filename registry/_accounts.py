@@ -24,6 +24,7 @@ from idnode.registry.model import (
     IssuedToken,
     PrefixInfo,
     Template,
+    TokenInfo,
 )
 from idnode.registry.store import from_u64
 from idnode.registry.values import (
@@ -378,6 +379,25 @@ class AccountsMixin(RegistryBase):
         result = await self._write(op)
         self._verified.forget(token_id)
         return result
+
+    def list_tokens(self, principal: Principal) -> list[TokenInfo]:
+        """The tokens a principal may manage, oldest first: an enterprise its own, the node admin every one.
+
+        Only what may be shown (id, role, enterprise, label, created, revoked); never a secret or digest.
+
+        Raises:
+            AuthenticationNeeded (402): anonymous; InsufficientPermissions (401): an auditor.
+        """
+        auth.require_role(principal, "node-admin", "enterprise")
+        out = []
+        with self.store.begin() as txn:
+            for _, raw in txn.cursor(db=self.store.dbs["credentials"]):
+                cred = Credential.from_bytes(raw)
+                if principal.role == "enterprise" and cred.credit_code != principal.credit_code:
+                    continue
+                shown = TokenInfo(cred.token_id, cred.role, cred.credit_code, cred.label, cred.created, cred.revoked)
+                out.append(shown)
+        return sorted(out, key=lambda t: (t.created, t.token_id))
 
 
 # -- prefix approval by the top-level node (used by the outbox) -----------------------

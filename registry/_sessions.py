@@ -213,6 +213,55 @@ class SessionsMixin(RegistryBase):
                     total = seen
         return total, handles
 
+    def browse_handles(
+        self, principal: Principal, prefix: str, starts_with: str = "", after: str = "", limit: int = 50
+    ) -> tuple[list[str], str]:
+        """``(handles, next_after)``: live handles under ``prefix`` whose suffix starts with ``starts_with``.
+
+        One key-range scan of the identifiers in key order (prefix, then suffix
+        as UTF-8: case-sensitive), from just past the handle ``after`` (a
+        suffix; "" = from the start), at most ``limit`` of them; cost grows with
+        the page, not with its position. ``next_after`` is the suffix to pass as
+        ``after`` for the next page, "" on the last. Who may browse follows
+        :meth:`list_handles`.
+
+        Raises:
+            AuthenticationNeeded (402), InsufficientPermissions (401),
+            InvalidHandle (102): a malformed prefix or ``after``, InvalidValue (202):
+            ``limit`` outside 1..:data:`MAX_PAGE_SIZE` or ``starts_with`` over 255 characters.
+        """
+        auth.require_authenticated(principal)
+        prefix = _fastpath.parse_prefix(prefix)
+        if principal.role == "enterprise" and prefix not in self._prefixes_of(principal.credit_code):
+            raise InsufficientPermissions(f"enterprise {principal.credit_code} does not own prefix {prefix}")
+        if not 1 <= limit <= MAX_PAGE_SIZE or len(starts_with) > 255:
+            raise InvalidValue(f"limit must be from 1 to {MAX_PAGE_SIZE} and the suffix start at most 255 characters")
+        scope = _fastpath.prefix_key(prefix) + starts_with.encode("utf-8", "surrogatepass")
+        after_key = _fastpath.handle_key(*_fastpath.parse_handle(f"{prefix}/{after}")) if after else None
+        start = max(scope, after_key) if after_key is not None else scope
+        with self.store.begin() as txn:
+            found = _browse_page(txn, self.store.dbs["identifiers"], start, scope, after_key, limit)
+        if len(found) > limit:
+            return found[:limit], found[limit - 1].partition("/")[2]
+        return found, ""
+
+
+def _browse_page(txn: Any, ids: Any, start: bytes, scope: bytes, after: bytes | None, limit: int) -> list[str]:
+    """Up to ``limit`` + 1 live handles whose keys start with ``scope``, from ``start`` (past ``after``)."""
+    found: list[str] = []
+    cur = txn.cursor(db=ids)
+    if not cur.set_range(start):
+        return found
+    for key, raw in cur.iternext():
+        if not key.startswith(scope):
+            break
+        if (after is not None and key == after) or raw[1] & _fastpath.FLAG_TOMBSTONE:
+            continue
+        found.append(_handle_of(bytes(key), raw))
+        if len(found) > limit:
+            break
+    return found
+
 
 def _handle_of(key: bytes, raw: Any) -> str:
     if _fastpath.key_is_digested(key):

@@ -61,6 +61,18 @@ class Template:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """What may be shown of an issued token: never its secret nor its digest."""
+
+    token_id: str
+    role: str
+    credit_code: str
+    label: str
+    created: int  # seconds since 1970 UTC
+    revoked: int = 0  # when revoked; 0 = active
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class IssuedToken:
     token_id: str
     token: str  # the whole secret credential; shown once, never stored

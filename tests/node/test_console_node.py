@@ -71,3 +71,45 @@ async def test_console_sign_in_and_out_through_prefork_workers(node_factory):
         assert any(c.startswith("idnode_flash=") for c in cookies)  # both Set-Cookie headers crossed the hop
         reply = await browser.get("/console/", allow_redirects=False)
         assert reply.status == 303 and reply.headers["Location"].startswith("/console/signin")
+
+
+async def test_the_demo_prints_the_console_url_and_its_token_registers_through_the_form(node_factory):
+    """The issue's "done when" at the HTTP level: the URL and the token the demo prints are enough to sign in
+    and register an identifier through the demo template's form (the browser test does it in Chromium)."""
+    node = node_factory("--demo", "--dns-listen", "off")
+    node.output.append(node.proc.stdout.readline())  # the line after "HTTP listening on"
+    printed = "".join(node.output)
+    url = re.search(r"idnode: web console: (http://127\.0\.0\.1:(\d+)/console/) \(sign in with the demo", printed)
+    assert url and int(url.group(2)) == node.http_port, printed
+    token = re.search(r"demo enterprise token \(also in [^)]*\): (idn1\.\S+)", printed).group(1)
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar, timeout=aiohttp.ClientTimeout(total=20)) as browser:
+        reply = await browser.get(url.group(1))  # anonymous: the sign-in page
+        assert reply.status == 200 and str(reply.url).endswith("/console/signin?next=/console/")
+        reply = await browser.post(url.group(1) + "signin", data={"credential": token, "next": "/console/"})
+        home = await reply.text()
+        assert reply.status == 200 and "<code>88.118.8</code>" in home
+        form = await (await browser.get(url.group(1) + "identifier/new?prefix=88.118.8")).text()
+        assert 'name="template_version" value="1.0"' in form
+        values = {
+            "item-0": "https://demo.idnode.example/products/CONSOLE-1",
+            "item-1": "Console pump",
+            "item-2": "CP-1",
+        }
+        reply = await browser.post(
+            url.group(1) + "identifier/new",
+            data={
+                "csrf_token": _csrf_of(form),
+                "prefix": "88.118.8",
+                "suffix": "CONSOLE-1",
+                "template_version": "1.0",
+                **values,
+            },
+        )
+        page = await reply.text()
+        assert reply.status == 200 and "Registered 88.118.8/CONSOLE-1." in page, page[:2000]
+        assert "Console pump" in page
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as anyone:
+        reply = await anyone.get(f"{node.http}/api/handles/88.118.8/CONSOLE-1")
+        assert reply.status == 200
+        assert {v["type"] for v in (await reply.json())["values"]} >= {"URL", "productName", "model"}

@@ -110,3 +110,37 @@ async def client(seeded, tmp_path):
     await server.start_server(**RUNNER_ARGS)
     async with TestClient(server) as client:
         yield client
+
+
+@pytest.fixture
+async def console(seeded, tmp_path):
+    """A test client of the node's HTTP app (with the web console) over the seeded registry, on loopback;
+    its cookie jar keeps the console's cookies like a browser."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from idnode.resolver.http.server import RUNNER_ARGS, build_app
+    from idnode.settings import Settings
+
+    server = TestServer(build_app(seeded.registry, Settings(data_dir=tmp_path)))
+    await server.start_server(**RUNNER_ARGS)
+    async with TestClient(server) as client:
+        yield client
+
+
+@pytest.fixture
+def console_sign_in(console, seeded):
+    """``await console_sign_in(who)``: sign the ``console`` client in as a seeded user (or with a token);
+    returns the CSRF token its forms must carry."""
+    import re
+
+    async def sign_in(who: str) -> str:
+        console.session.cookie_jar.clear()
+        token = seeded.tokens.get(who, who)
+        reply = await console.post("/console/signin", data={"credential": token}, allow_redirects=False)
+        assert reply.status == 303, await reply.text()
+        page = await (await console.get("/console/")).text()
+        match = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', page)
+        assert match, page[:500]
+        return match.group(1)
+
+    return sign_in

@@ -26,12 +26,6 @@ async def _client(registry, settings) -> TestClient:
     return TestClient(server)
 
 
-@pytest.fixture
-async def console(seeded, tmp_path):
-    async with await _client(seeded.registry, Settings(data_dir=tmp_path)) as client:
-        yield client
-
-
 def _set_cookies(reply) -> dict[str, SimpleCookie]:
     """Every Set-Cookie of a reply by cookie name (the raw morsels, flags included)."""
     out = {}

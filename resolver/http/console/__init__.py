@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aiohttp.web import Application  # not `web`: that name is the console's own module (console/web.py)
 
-from idnode.resolver.http.console import _static, auth_pages, operator, upload, web
+from idnode.resolver.http.console import _static, auth_pages, enterprise, operator, tokens, upload, web
 
 __all__ = ["setup"]
 
@@ -19,5 +19,7 @@ def setup(app: Application) -> None:
     app.middlewares.append(web.middleware)
     _static.setup(app)
     auth_pages.setup(app)
+    enterprise.setup(app)
+    tokens.setup(app)
     operator.setup(app)
     upload.setup(app)

@@ -36,7 +36,7 @@ MESSAGES = {
     "Status": "状态",
     "Prefixes": "前缀",
     "Prefix": "前缀",
-    "Identifiers": "标识数量",
+    "Identifiers": "标识",
     "Allocated": "分配时间",
     "No prefix has been allocated to this enterprise yet.": "尚未为该企业分配前缀。",
     "Node prefix": "节点前缀",

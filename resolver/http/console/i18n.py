@@ -11,24 +11,41 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["DEFAULT", "LANGUAGES", "choose", "from_accept_language", "register", "translate", "translations"]
+__all__ = [
+    "DEFAULT",
+    "LANGUAGES",
+    "choose",
+    "conflicts",
+    "from_accept_language",
+    "register",
+    "translate",
+    "translations",
+]
 
 LANGUAGES = ("en", "zh")  # English is the key language; Chinese is looked up in the catalogs
 DEFAULT = "en"  # when nothing in the request asks for a language
 _CATALOG: dict[str, str] = {}
+_CONFLICTS: list[tuple[str, str, str]] = []
 
 
 def register(messages: Mapping[str, str]) -> None:
     """Add an area's ``{"English": "中文"}`` entries to the catalog.
 
-    Raises:
-        ValueError: an English key already registered with a different Chinese text (two areas disagree).
+    An English key another area registered with a different Chinese text keeps
+    the first one and is recorded in :func:`conflicts` (a unit test fails on
+    it) rather than stopping the node at import.
     """
     for english, chinese in messages.items():
         known = _CATALOG.get(english)
         if known is not None and known != chinese:
-            raise ValueError(f"console message {english!r} registered as {known!r} and as {chinese!r}")
+            _CONFLICTS.append((english, known, chinese))
+            continue
         _CATALOG[english] = chinese
+
+
+def conflicts() -> list[tuple[str, str, str]]:
+    """``(English, first Chinese, other Chinese)`` of every key two areas registered differently."""
+    return list(_CONFLICTS)
 
 
 def translations() -> Mapping[str, str]:
