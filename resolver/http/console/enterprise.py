@@ -60,7 +60,7 @@ MESSAGES = {
     "Private (only the owner and the node's operators can read it)": "私有（仅所有者和节点运营方可读）",
     "Template version": "模板版本",
     "none": "无",
-    "Created": "创建时间",
+    "Created on": "创建时间",
     "Updated": "更新时间",
     "Values of {handle}": "{handle} 的值",
     "Edit": "编辑",

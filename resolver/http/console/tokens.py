@@ -21,7 +21,7 @@ MESSAGES = {
     "Your tokens": "您的令牌",
     "Token": "令牌",
     "Label": "标签",
-    "Created": "创建时间",
+    "Created on": "创建时间",
     "Status": "状态",
     "active": "有效",
     "revoked": "已吊销",
