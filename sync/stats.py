@@ -39,6 +39,7 @@ from idnode.registry.store import Store, from_u64
 
 DEFAULT_TZ = "Asia/Shanghai"
 USAGE_DB = "usage"
+WALK_LIMIT = 500_000  # change-log entries one registrations_by_day walk reads at most
 FRONTENDS = ("grpc", "dns", "http")
 _PAIR = struct.Struct(">QQ")
 
@@ -99,6 +100,7 @@ def registrations_by_day(
     tz: datetime.tzinfo,
     prefixes: Any = None,
     chunk: int = 5000,
+    limit: int = WALK_LIMIT,
 ) -> Iterator[tuple[dict[tuple[str, str], int], datetime.date | None] | None]:
     """Identifier creations per ``(day, prefix)`` from ``first`` to ``last`` (inclusive), from the change log.
 
@@ -110,13 +112,17 @@ def registrations_by_day(
     log was never pruned, every day is whole); creations on earlier days
     were pruned with their entries (``--log-retention``) and are not known.
     Prefix handles (``0.na``) are allocations and do not count; ``prefixes``
-    (lower case) keeps only those.
+    (lower case) keeps only those. At most ``limit`` entries are walked (a
+    page view stays bounded on a very long log): when it stops there,
+    ``complete_from`` is the day after the oldest entry it read.
     """
     start = day_bounds(first, tz)[0]
     end = day_bounds(last, tz)[1]
     counts: dict[tuple[str, str], int] = {}
     ids = "identifiers"
     position: bytes | None = None
+    total = 0
+    oldest_read = 0
     while True:
         walked = 0
         with store.begin() as txn:
@@ -128,6 +134,7 @@ def registrations_by_day(
                     found = False
                     break
                 walked += 1
+                oldest_read = when
                 if when < end and db == ids and op == changelog.OP_CREATE:
                     prefix = bytes(key).split(b"\x00", 1)[0].decode()
                     if prefix != "0.na" and (prefixes is None or prefix in prefixes):
@@ -135,6 +142,10 @@ def registrations_by_day(
                         counts[day, prefix] = counts.get((day, prefix), 0) + 1
                 position = bytes(cur.key())
                 found = cur.prev()
+        total += walked
+        if found and total >= limit:
+            yield counts, day_of(oldest_read, tz) + datetime.timedelta(days=1)
+            return
         if not found:
             break
         yield None

@@ -10,7 +10,8 @@ import aiohttp
 import pytest
 
 from idnode.proto import registry_pb2
-from tests.node.conftest import Node, auth, credit_code, setup_enterprise
+from tests.node.conftest import Node, TopNode, auth, credit_code, setup_enterprise
+from tests.node.test_outbox_node import decide
 
 pytestmark = pytest.mark.node
 
@@ -282,3 +283,33 @@ async def test_forwarded_cookies_never_leak_between_users(node):
         for _ in range(4):
             async with second.post(node.http + OPS + "enterprises", data={}) as r:
                 assert r.status == 403 and '<html lang="en">' in await r.text()
+
+
+async def test_with_a_top_node_a_new_prefix_shows_pending_until_the_top_node_approves(tmp_path):
+    top = TopNode(tmp_path / "top").start()
+    node = Node(tmp_path / "node", "--top", f"127.0.0.1:{top.port}", "--workers", "1", "--grace", "2")
+    try:
+        node.start()
+        code = credit_code("91440300MA5F00007")
+        reg = node.registry()
+        admin_md = auth(node.admin_token)
+        reg.AddEnterprise(registry_pb2.Enterprise(credit_code=code, name="Top Co", contact=""), metadata=admin_md)
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+            admin = Console(node, session)
+            await admin.sign_in(node.admin_token)
+            status, page = await admin.get(OPS + "prefixes")
+            assert status == 200 and 'id="top-note"' in page
+            status, _, _ = await admin.post(OPS + "prefixes", {"credit_code": code, "prefix": "88.118.55"})
+            assert status == 303
+            _, page = await admin.get(OPS + "prefixes")
+            row = page.split('data-prefix="88.118.55"', 1)[1].split("</tr>", 1)[0]
+            assert "status-pending" in row and "pending at the top-level node" in row
+            _, page = await admin.get(OPS + "dashboard", days="7")
+            assert f"to 127.0.0.1:{top.port}:" in page  # the upward sync and its lag
+            decide(top, node, "88.118.55")
+            _, page = await admin.get(OPS + "prefixes")
+            row = page.split('data-prefix="88.118.55"', 1)[1].split("</tr>", 1)[0]
+            assert "status-approved" in row and "pending at the top-level node" not in row
+    finally:
+        node.stop()
+        top.stop()

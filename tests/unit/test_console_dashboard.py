@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import time
 
 from idnode.registry import changelog
@@ -10,7 +11,7 @@ from idnode.registry.auth import Principal
 from idnode.registry.model import IdentifierWrite
 from idnode.registry.uscc import check_character
 from idnode.registry.values import Value
-from idnode.resolver.http.console import dashboard
+from idnode.resolver.http.console import dashboard, i18n, operator
 from idnode.sync import stats
 
 ADMIN = Principal("node-admin", token_id="0123456789abcdef")
@@ -56,6 +57,16 @@ async def test_pruned_days_are_not_known(registry):
     # the two kept entries: the 88.118.9 creation and the delete; the other creations were pruned
     assert counts == {(today.isoformat(), "88.118.9"): 1}
     assert complete_from == today + datetime.timedelta(days=1)
+
+
+async def test_a_walk_stops_at_its_limit_and_says_from_when_it_is_whole(registry):
+    await _seed(registry)
+    tz = stats.zone()
+    today = stats.day_of(time.time(), tz)
+    *_, (counts, complete_from) = stats.registrations_by_day(registry.store, today, today, tz, chunk=2, limit=4)
+    # the newest four entries: the delete, the 88.118.9 creation and two 88.118.8 creations
+    assert counts == {(today.isoformat(), "88.118.8"): 2, (today.isoformat(), "88.118.9"): 1}
+    assert complete_from == today + datetime.timedelta(days=1)  # today itself was not read whole
 
 
 def test_shape_sums_per_day_frontend_and_prefix():
@@ -105,3 +116,23 @@ def test_shape_folds_small_prefixes_into_other():
 def test_day_range():
     assert dashboard.day_range(D[-1], 5) == D
     assert len(dashboard.day_range(D[-1], 90)) == 90
+
+
+def test_status_rows_show_sync_and_replication_lag():
+    node = {
+        "changelog_sequence": 12345,
+        "identifiers": 10000,
+        "sync": {"top": "127.0.0.1:50061", "lag_sequences": 1500, "lag_seconds": 42.4},
+        "replication": {"primary": "10.0.0.1:50051", "state": "following", "lag_sequences": 3, "lag_seconds": 1.6},
+        "map_used": 12 << 20,
+        "map_size": 1 << 30,
+        "readers_used": 3,
+        "readers_max": 2048,
+    }
+    rows = dict(operator.status_rows(functools.partial(i18n.translate, "en"), node))
+    assert rows["Change-log head"] == "12,345"
+    assert rows["Upward sync"] == "to 127.0.0.1:50061: 1,500 changes behind, 42 s"
+    assert rows["Replication"] == "from 10.0.0.1:50051 (following): 3 changes behind, 2 s"
+    assert (rows["LMDB used"], rows["LMDB map size"], rows["LMDB readers"]) == ("12.0 MiB", "1.0 GiB", "3 / 2048")
+    alone = dict(operator.status_rows(functools.partial(i18n.translate, "zh"), {"sync": {"top": ""}}))
+    assert alone["向上同步"] == "独立运行（无顶级节点）" and alone["复制"] == "非只读副本"

@@ -12,8 +12,10 @@ with a flash message, so a reload never repeats a write.
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -39,7 +41,7 @@ from idnode.resolver.http.errors import status_of
 from idnode.resolver.http.keys import REGISTRY
 from idnode.sync import stats as daily
 
-__all__ = ["BASE", "MESSAGES", "ROLES", "credit_code_check", "setup", "template_from_form"]
+__all__ = ["BASE", "MESSAGES", "ROLES", "credit_code_check", "setup", "status_rows", "template_from_form"]
 
 BASE = cw.BASE + "operator/"
 ROLES = ("node-admin", "auditor")  # who may open these pages; only node-admin gets write controls
@@ -168,8 +170,9 @@ MESSAGES = {
         "按前缀统计的每日标识注册量（由变更日志统计）。"
     ),
     "Registrations": "注册量",
-    "Registrations before {day} are not known: the change log no longer holds them (--log-retention).": (
-        "{day} 之前的注册量未知：变更日志已不再保留（--log-retention）。"
+    "Registrations before {day} are not counted: the change log no longer holds them (--log-retention), "
+    "or holds too many entries after them to count for one page view.": (
+        "{day} 之前的注册量未统计：变更日志已不再保留（--log-retention），或其后的条目过多，无法在一次页面访问中统计。"
     ),
     "Resolutions per prefix": "各前缀解析量",
     "Resolutions in the range per prefix, stacked by front end.": "所选范围内各前缀的解析量，按前端堆叠。",
@@ -616,23 +619,21 @@ def _charts(request: web.Request, shaped: dashboard.Shaped, node: dict[str, Any]
     return {name: Markup(html) for name, html in out.items()}  # charts escapes every text it writes
 
 
-def _status_rows(request: web.Request, node: dict[str, Any]) -> list[tuple[str, str]]:
-    tr = cw.gettext
+def status_rows(tr: Callable[..., str], node: dict[str, Any]) -> list[tuple[str, str]]:
+    """The node-status table of the dashboard from ``Registry.stats``; ``tr(text, **fields)`` translates."""
     sync = node.get("sync") or {}
     if sync.get("top"):
         upward = tr(
-            request,
             "to {top}: {sequences} changes behind, {seconds} s",
             top=sync["top"],
             sequences=f"{sync.get('lag_sequences', 0):,}",
             seconds=f"{sync.get('lag_seconds', 0):.0f}",
         )
     else:
-        upward = tr(request, "stand-alone (no top-level node)")
+        upward = tr("stand-alone (no top-level node)")
     replication = node.get("replication")
     if replication:
         replica = tr(
-            request,
             "from {primary} ({state}): {sequences} changes behind, {seconds} s",
             primary=replication["primary"],
             state=replication["state"],
@@ -640,15 +641,15 @@ def _status_rows(request: web.Request, node: dict[str, Any]) -> list[tuple[str, 
             seconds=f"{replication['lag_seconds']:.0f}",
         )
     else:
-        replica = tr(request, "not a replica")
+        replica = tr("not a replica")
     return [
-        (tr(request, "Change-log head"), f"{node.get('changelog_sequence', 0):,}"),
-        (tr(request, "Identifiers (live)"), f"{node.get('identifiers', 0):,}"),
-        (tr(request, "Upward sync"), upward),
-        (tr(request, "Replication"), replica),
-        (tr(request, "LMDB used"), charts.short_bytes(node.get("map_used", 0))),
-        (tr(request, "LMDB map size"), charts.short_bytes(node.get("map_size", 0))),
-        (tr(request, "LMDB readers"), f"{node.get('readers_used', 0)} / {node.get('readers_max', 0)}"),
+        (tr("Change-log head"), f"{node.get('changelog_sequence', 0):,}"),
+        (tr("Identifiers (live)"), f"{node.get('identifiers', 0):,}"),
+        (tr("Upward sync"), upward),
+        (tr("Replication"), replica),
+        (tr("LMDB used"), charts.short_bytes(node.get("map_used", 0))),
+        (tr("LMDB map size"), charts.short_bytes(node.get("map_size", 0))),
+        (tr("LMDB readers"), f"{node.get('readers_used', 0)} / {node.get('readers_max', 0)}"),
     ]
 
 
@@ -680,7 +681,7 @@ async def dashboard_page(request: web.Request) -> web.Response:
         prefix=prefix,
         shaped=shaped,
         charts=_charts(request, shaped, node),
-        status_rows=_status_rows(request, node),
+        status_rows=status_rows(functools.partial(cw.gettext, request), node),
         zone=getattr(tz, "key", None) or str(tz),
         today=datetime.date.today().isoformat(),
     )
