@@ -71,6 +71,17 @@ async def test_console_sign_in_and_out_through_prefork_workers(node_factory):
         assert any(c.startswith("idnode_flash=") for c in cookies)  # both Set-Cookie headers crossed the hop
         reply = await browser.get("/console/", allow_redirects=False)
         assert reply.status == 303 and reply.headers["Location"].startswith("/console/signin")
+        # the HTTP meter counts console requests under their route templates (the worker counts forwarded POSTs)
+        exposition = await (await browser.get("/metrics")).text()
+        for method, code in (
+            ("POST /console/signin", "303"),
+            ("POST /console/signin", "403"),
+            ("GET /console/", "200"),
+        ):
+            assert re.search(
+                rf'idnode_requests_total\{{code="{code}",frontend="http",method="{re.escape(method)}"\}} [1-9]',
+                exposition,
+            ), (method, code)
 
 
 async def test_the_demo_prints_the_console_url_and_its_token_registers_through_the_form(node_factory):
