@@ -368,6 +368,28 @@ def main() -> None:
     metavar="N",
     help="Concurrent ResolveStream/Follow calls per client and worker; 0 = no cap [default: 16].",
 )
+@click.option(
+    "--rate-limit-resolve-exempt",
+    metavar="CIDR,...",
+    help="Addresses or networks whose resolves are never limited (trusted resolvers, peer nodes) [default: none].",
+)
+@click.option(
+    "--max-message-bytes",
+    metavar="SIZE",
+    help="Largest gRPC message received or sent (at least 1MiB) [default: 64MiB].",
+)
+@click.option("--max-body-bytes", metavar="SIZE", help="Largest HTTP request body; 413 beyond [default: 8MiB].")
+@click.option("--max-url-bytes", metavar="SIZE", help="Longest HTTP request target; 414 beyond [default: 8KiB].")
+@click.option(
+    "--request-timeout",
+    metavar="DURATION",
+    help="Server deadline of a gRPC call or an HTTP request (head, body, handler); off = none [default: 30s].",
+)
+@click.option(
+    "--stream-idle-timeout",
+    metavar="DURATION",
+    help="Longest wait for a client's next ResolveStream message; off = none [default: 300s].",
+)
 def serve(config: str | None, **flags: Any) -> None:
     """Run a node.
 

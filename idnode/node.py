@@ -355,7 +355,10 @@ async def serve(settings: Settings) -> int:
     from idnode.resolver import limits
 
     limits.configure(
-        settings.rate_limit_resolve, settings.rate_limit_write, settings.max_streams_per_client
+        settings.rate_limit_resolve,
+        settings.rate_limit_write,
+        settings.max_streams_per_client,
+        settings.rate_limit_resolve_exempt,
     )  # this process's per-client buckets
     if settings.metrics:
         metrics.prepare_dir(settings.data_dir)
@@ -371,6 +374,9 @@ async def serve(settings: Settings) -> int:
                 settings.grpc_listen,
                 registry_handler=replica_registry_handler(registry, settings),
                 credentials=server_credentials(settings),  # TLS with --tls-cert, like HTTP
+                max_message_bytes=settings.max_message_bytes,
+                request_timeout=settings.request_timeout,
+                stream_idle_timeout=settings.stream_idle_timeout,
             )
             recursor = start_recursion(registry, settings, with_port(settings.grpc_listen, port))
             dns = await start_dns(registry, settings)

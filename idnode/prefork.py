@@ -153,7 +153,14 @@ async def _writer_role(settings: Settings, target: str, http_path: str, ready: C
     try:
         await bootstrap(registry, settings)
         usage = usage_handler(usage_applier(writer))  # the workers' per-prefix counts
-        server, _ = await start_grpc_server(registry, target, reflection=False, count=False, extra_handlers=(usage,))
+        server, _ = await start_grpc_server(
+            registry,
+            target,
+            reflection=False,
+            count=False,
+            extra_handlers=(usage,),
+            max_message_bytes=settings.max_message_bytes,
+        )
         flusher = metrics.start_flusher()
         http = await start_http(registry, settings, unix_path=http_path) if settings.http_listen != "off" else None
         # The supervisor passes the real ports (port 0 already picked).
@@ -187,17 +194,15 @@ async def _worker_role(settings: Settings, listen: str, target: str, http_path: 
     from idnode.registry.store import Store
     from idnode.resolver import limits
     from idnode.resolver.grpc.forward import registry_forwarder, usage_sender
-    from idnode.resolver.grpc.server import (
-        DEFAULT_MAX_MESSAGE_BYTES,
-        server_credentials,
-        start_grpc_server,
-        stop_grpc_server,
-    )
+    from idnode.resolver.grpc.server import server_credentials, start_grpc_server, stop_grpc_server
 
     if settings.metrics:
         metrics.process_started("replica" if settings.replica_of else "primary")
     limits.configure(
-        settings.rate_limit_resolve, settings.rate_limit_write, settings.max_streams_per_client
+        settings.rate_limit_resolve,
+        settings.rate_limit_write,
+        settings.max_streams_per_client,
+        settings.rate_limit_resolve_exempt,
     )  # per worker: its own buckets
     store = Store(
         settings.data_dir, map_size=settings.map_size, max_readers=settings.max_readers, lock=False, writable=False
@@ -206,8 +211,8 @@ async def _worker_role(settings: Settings, listen: str, target: str, http_path: 
     channel = grpc.aio.insecure_channel(
         target,
         options=[
-            ("grpc.max_receive_message_length", DEFAULT_MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", DEFAULT_MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
         ],
     )
     try:
@@ -222,6 +227,9 @@ async def _worker_role(settings: Settings, listen: str, target: str, http_path: 
             reuse_port=True,
             registry_handler=replica_registry_handler(registry, settings, registry_forwarder(channel)),
             credentials=server_credentials(settings),  # TLS with --tls-cert, like HTTP
+            max_message_bytes=settings.max_message_bytes,
+            request_timeout=settings.request_timeout,
+            stream_idle_timeout=settings.stream_idle_timeout,
         )
         recursor = start_recursion(registry, settings, listen)
         dns = await start_dns(registry, settings, reuse_port=True)

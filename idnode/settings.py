@@ -240,11 +240,11 @@ def _int(value: object) -> int:
     raise _Invalid(f"expected an integer, got {value!r}")
 
 
-def _at_least(minimum: int) -> Callable[[object], int]:
+def _at_least(minimum: int, parse: Callable[[object], int] = _int, why: str = "") -> Callable[[object], int]:
     def convert(value: object) -> int:
-        number = _int(value)
+        number = parse(value)
         if number < minimum:
-            raise _Invalid(f"must be at least {minimum}, got {number}")
+            raise _Invalid(f"must be at least {minimum}{f' ({why})' if why else ''}, got {number}")
         return number
 
     return convert
@@ -322,6 +322,33 @@ def _rate(value: object) -> tuple[float, float]:
         raise _Invalid(str(exc)) from None
 
 
+# The smallest message, body and URL limits accepted: a batch of 2000 items (registry.model.MAX_BATCH) of
+# about 500 bytes each must fit one message or body, and a 255-character handle percent-encoded one URL.
+MIN_MESSAGE_BYTES = MIB
+MIN_URL_BYTES = 4 * KIB
+
+
+def _networks(value: object) -> tuple[str, ...]:
+    """``CIDR,CIDR,...`` text or a list (TOML) -> canonical network texts; a bare address is a /32 or /128."""
+    import ipaddress
+
+    if isinstance(value, str):
+        items: list[object] = [part for part in value.split(",") if part.strip()]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise _Invalid(f"expected CIDR,CIDR,... (e.g. 10.0.0.0/8,::1), got {type(value).__name__}")
+    networks = []
+    for item in items:
+        try:
+            networks.append(str(ipaddress.ip_network(_text(item).strip(), strict=False)))
+        except ValueError:
+            raise _Invalid(
+                f"{item!r} is not an address or network (examples: 10.0.0.53, 192.0.2.0/24, fd00::/8)"
+            ) from None
+    return tuple(networks)
+
+
 _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "data_dir": _path,
     "grpc_listen": _listen,
@@ -357,6 +384,12 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "rate_limit_resolve": _rate,
     "rate_limit_write": _rate,
     "max_streams_per_client": _at_least(0),
+    "rate_limit_resolve_exempt": _networks,
+    "max_message_bytes": _at_least(MIN_MESSAGE_BYTES, parse_size, "bytes: a batch of 2000 items must fit"),
+    "max_body_bytes": _at_least(MIN_MESSAGE_BYTES, parse_size, "bytes: a batch of 2000 items must fit"),
+    "max_url_bytes": _at_least(MIN_URL_BYTES, parse_size, "bytes: a 255-character handle, percent-encoded, must fit"),
+    "request_timeout": parse_duration,  # seconds, 30s, 2m; off/0 = none
+    "stream_idle_timeout": parse_duration,
 }
 
 
@@ -413,6 +446,12 @@ class Settings:
     rate_limit_resolve: tuple[float, float] = (1000.0, 2000.0)
     rate_limit_write: tuple[float, float] = (100.0, 200.0)
     max_streams_per_client: int = 16  # concurrent ResolveStream/Follow calls per client and process; 0 = no cap
+    rate_limit_resolve_exempt: tuple[str, ...] = ()  # networks whose resolves are never limited (trusted resolvers)
+    max_message_bytes: int = 64 * MIB  # largest gRPC message received or sent
+    max_body_bytes: int = 8 * MIB  # largest HTTP request body (413 beyond)
+    max_url_bytes: int = 8 * KIB  # longest HTTP request target (414 beyond)
+    request_timeout: float = 30.0  # deadline of a gRPC unary call or HTTP request (head, body, handler); 0 = none
+    stream_idle_timeout: float = 300.0  # longest wait for a client's next ResolveStream message; 0 = none
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

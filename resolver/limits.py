@@ -11,22 +11,28 @@ again with a full bucket, which errs on the side of serving).
 
 The client key is the authenticated principal when the request carries a
 credential, else the peer address (:func:`peer_ip` for gRPC's peer text).
+Resolves from the addresses of ``--rate-limit-resolve-exempt`` (trusted
+recursive resolvers, peer nodes: :class:`Exemptions`) are never limited.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from idnode.registry.errors import ServerBusy
 
 __all__ = [
     "DEFAULT_MAX_CLIENTS",
+    "Exemptions",
     "RateLimited",
     "RateLimiter",
     "check",
     "client_key",
     "configure",
+    "exempt",
+    "exemptions",
     "limiter_of",
     "open_stream",
     "parse_rate",
@@ -153,6 +159,39 @@ class RateLimiter:
                 del self._buckets[client]
 
 
+class Exemptions:
+    """Networks whose clients are not limited; ``address in exemptions`` for a peer address text.
+
+    The answer per address is cached (a dict, cleared when it reaches ``max_cached`` addresses), so
+    the DNS hot path pays one dict lookup per query, not an address parse.
+    """
+
+    __slots__ = ("_cache", "max_cached", "networks")
+
+    def __init__(self, networks: Iterable[str], max_cached: int = 4096) -> None:
+        self.networks = tuple(ipaddress.ip_network(n, strict=False) for n in networks)
+        self.max_cached = max_cached
+        self._cache: dict[str, bool] = {}
+
+    def __contains__(self, address: object) -> bool:
+        found = self._cache.get(address)  # type: ignore[call-overload]
+        if found is None:
+            found = self._match(address)
+            if len(self._cache) >= self.max_cached:
+                self._cache.clear()
+            self._cache[address] = found  # type: ignore[index]
+        return found
+
+    def _match(self, address: object) -> bool:
+        try:
+            ip = ipaddress.ip_address(str(address).partition("%")[0])  # fe80::1%eth0: the zone is not the address
+        except ValueError:  # unix:... and the like
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped  # ::ffff:10.0.0.1 on a dual-stack socket is 10.0.0.1
+        return any(ip in network for network in self.networks)
+
+
 def limiter_of(rate_burst: tuple[float, float]) -> RateLimiter | None:
     """A limiter for a parsed ``(rate, burst)`` setting, or None when it is off."""
     rate, burst = rate_burst
@@ -178,19 +217,34 @@ def client_key(authorization: str | None, address: str) -> str:
 
 _RESOLVE: RateLimiter | None = None
 _WRITE: RateLimiter | None = None
+_EXEMPT: Exemptions | None = None  # --rate-limit-resolve-exempt; None: nobody
 
 
 _MAX_STREAMS = 0  # concurrent ResolveStream/Follow calls per client in this process; 0 = no cap
 _STREAMS: dict[object, int] = {}  # client -> streams open (entries removed at 0: bounded by open streams)
 
 
-def configure(resolve: tuple[float, float], write: tuple[float, float], max_streams: int = 0) -> None:
-    """Set this process's resolve and write limiters from parsed settings (``(0, 0)``: off) and its
-    cap on concurrent streams per client (0: none)."""
-    global _RESOLVE, _WRITE, _MAX_STREAMS
+def configure(
+    resolve: tuple[float, float], write: tuple[float, float], max_streams: int = 0, exempt: Iterable[str] = ()
+) -> None:
+    """Set this process's resolve and write limiters from parsed settings (``(0, 0)``: off), its
+    cap on concurrent streams per client (0: none) and the networks whose resolves are not limited."""
+    global _RESOLVE, _WRITE, _MAX_STREAMS, _EXEMPT
     _RESOLVE = limiter_of(resolve)
     _WRITE = limiter_of(write)
     _MAX_STREAMS = max_streams
+    networks = tuple(exempt)
+    _EXEMPT = Exemptions(networks) if networks else None
+
+
+def exempt(address: str) -> bool:
+    """Whether resolves from ``address`` (a peer address text) skip ``--rate-limit-resolve``."""
+    return _EXEMPT is not None and address in _EXEMPT
+
+
+def exemptions() -> Exemptions | None:
+    """This process's :class:`Exemptions` (None: nobody is exempt)."""
+    return _EXEMPT
 
 
 def _no_release() -> None:

@@ -33,12 +33,22 @@ UDP_READ_SIZE = 65535  # asyncio's default 256 KiB read buffer costs an mmap per
 _LENGTH = struct.Struct(">H")
 
 
+def _exempting(check: Callable[[str, float], float], exempt: limits.Exemptions) -> Callable[[str, float], float]:
+    def limited(address: str, now: float) -> float:
+        return 0.0 if address in exempt else check(address, now)
+
+    return limited
+
+
 def _gate(replica: bool) -> Callable[[str, float], float] | None:
     """What a query passes before it is answered: ``(source address, now) -> 0`` to answer it, a
     positive wait (over ``--rate-limit-resolve``: REFUSED) or -1 (a replica with partial data,
     resolver/admission.py: SERVFAIL); None when nothing is checked (no limit, a primary)."""
     limiter = limits.resolve_limiter()
     check = None if limiter is None else limiter.check
+    exempt = limits.exemptions()
+    if check is not None and exempt is not None:  # --rate-limit-resolve-exempt: trusted resolvers pass
+        check = _exempting(check, exempt)
     if not replica:
         return check
 

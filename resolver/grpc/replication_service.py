@@ -22,11 +22,12 @@ from typing import Any
 
 import grpc
 
+from idnode import metrics
 from idnode.proto import replication_pb2, replication_pb2_grpc
 from idnode.registry import auth, changelog
 from idnode.registry.errors import HandleError
 from idnode.resolver import limits
-from idnode.resolver.grpc.resolver_service import principal_of
+from idnode.resolver.grpc.resolver_service import Meter, principal_of
 from idnode.resolver.grpc.status import abort
 from idnode.sync.replica import CHUNK_BYTES, snapshot_chunks
 
@@ -98,12 +99,15 @@ class ReplicationService(replication_pb2_grpc.ReplicationServicer):
     async def Follow(
         self, request: replication_pb2.FollowRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[replication_pb2.FollowResponse]:
-        try:
-            self._authorise(context)
-            authorization = dict(context.invocation_metadata() or ()).get("authorization")
-            release = limits.open_stream(limits.client_key(authorization, limits.peer_ip(context.peer())))
-        except HandleError as exc:
-            await abort(context, exc)
+        with Meter(metrics.tally(), "Follow") as meter:  # a refused Follow counts as a request, like other refusals
+            try:
+                self._authorise(context)
+                authorization = dict(context.invocation_metadata() or ()).get("authorization")
+                release = limits.open_stream(limits.client_key(authorization, limits.peer_ip(context.peer())))
+            except HandleError as exc:
+                meter.code = exc.code
+                await abort(context, exc)
+            meter.tally = None  # open: an accepted Follow runs for hours, it is not timed as a request
         try:
             async for message in self._follow(request, context):
                 yield message

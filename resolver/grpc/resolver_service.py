@@ -26,7 +26,7 @@ from idnode._fastpath import RecordError, decode_batch_request, decode_resolve_r
 from idnode.proto import resolver_pb2
 from idnode.registry.auth import ANONYMOUS, Principal
 from idnode.registry.errors import AuthenticationFailed, HandleError, ProtocolError, ServerNotResponsible
-from idnode.resolver import admission, limits, pipeline
+from idnode.resolver import admission, limits, pipeline, timeouts
 from idnode.resolver.grpc.status import abort, handle_code_of_metadata
 from idnode.resolver.recursion import hops_of
 
@@ -62,14 +62,17 @@ def limit(principal: Principal, context: grpc.aio.ServicerContext) -> None:
 
     Raises:
         ReplicaNotReady (3, UNAVAILABLE): a replica whose data is partial (``resolver/admission.py``).
-        RateLimited (3, RESOURCE_EXHAUSTED): over ``--rate-limit-resolve``.
+        RateLimited (3, RESOURCE_EXHAUSTED): over ``--rate-limit-resolve`` (unless the peer address
+            is in ``--rate-limit-resolve-exempt``).
     """
     refused = admission.refusal()
     if refused is not None:
         raise admission.ReplicaNotReady(refused)
     limiter = limits.resolve_limiter()
     if limiter is not None:
-        limits.check(limiter, principal.token_id or limits.peer_ip(context.peer()), "resolves")
+        peer = limits.peer_ip(context.peer())
+        if not limits.exempt(peer):  # --rate-limit-resolve-exempt: a trusted resolver or node
+            limits.check(limiter, principal.token_id or peer, "resolves")
 
 
 class ResolverService:
@@ -119,11 +122,14 @@ class ResolverService:
 
         A malformed or oversized message ends the stream with its status.
         """
-        try:
-            principal = principal_of(context, self._registry)
-            release = limits.open_stream(principal.token_id or limits.peer_ip(context.peer()))
-        except Exception as exc:
-            await abort(context, exc)
+        with Meter(self._tally, "ResolveStream") as meter:  # a stream refused at its start counts as one request
+            try:
+                principal = principal_of(context, self._registry)
+                release = limits.open_stream(principal.token_id or limits.peer_ip(context.peer()))
+            except Exception as exc:
+                meter.code = _code_of(exc)
+                await abort(context, exc)
+            meter.tally = None  # open: each of its messages counts as a request (below), not the opening
         try:
             async for reply in self._stream(requests, principal, context):
                 yield reply
@@ -174,7 +180,8 @@ class Meter:
     ``code`` is 1 unless the caller sets the failure's Handle code; with a
     ``context``, a failure's code is read from the status the call aborted
     with (its HandleError detail; 2 without one); a cancelled call counts as
-    ``cancelled``.
+    ``cancelled``, unless the server's own deadline cancelled it (``--request-timeout``,
+    resolver/timeouts.py): code 3.
     """
 
     __slots__ = ("code", "context", "handle", "method", "start", "tally")
@@ -194,7 +201,7 @@ class Meter:
         if self.tally is None:
             return
         if kind is asyncio.CancelledError:
-            self.code = CANCELLED
+            self.code = 3 if timeouts.expired() else CANCELLED
         elif kind is not None and self.context is not None:
             try:
                 metadata = self.context.trailing_metadata()

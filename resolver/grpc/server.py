@@ -20,7 +20,7 @@ from idnode import metrics
 from idnode.health import INTERVAL, Health, health_of
 from idnode.proto import registry_pb2_grpc, replication_pb2_grpc
 from idnode.requestid import RequestIdHandler, RequestIdServer, WrappedHandler, WrappingServer
-from idnode.resolver import limits
+from idnode.resolver import limits, timeouts
 from idnode.resolver.grpc import registry_service, replication_service, resolver_service
 from idnode.resolver.grpc.decoding import reject_undecodable
 from idnode.resolver.grpc.resolver_service import Meter
@@ -99,6 +99,8 @@ async def start_grpc_server(
     count: bool = True,
     extra_handlers: tuple[grpc.GenericRpcHandler, ...] = (),
     credentials: grpc.ServerCredentials | None = None,
+    request_timeout: float = 0.0,
+    stream_idle_timeout: float = 0.0,
 ) -> tuple[grpc.aio.Server, int]:
     """Start a gRPC server for ``registry`` on ``listen``.
 
@@ -126,6 +128,12 @@ async def start_grpc_server(
         count: count Registry calls in ``idnode_requests_total`` (when
             metrics are on); False for the writer's Unix socket, whose calls
             the worker in front of it counted.
+        request_timeout: the server's deadline (seconds) of each Resolver
+            and Registry unary call (``--request-timeout``; the client's own
+            deadline is honoured too); past it the call ends
+            DEADLINE_EXCEEDED (Handle code 3). 0: none.
+        stream_idle_timeout: the longest wait (seconds) for a client's next
+            ``ResolveStream`` message (``--stream-idle-timeout``); 0: none.
 
     Returns:
         ``(server, bound_port)``; the caller stops the server.
@@ -144,13 +152,22 @@ async def start_grpc_server(
             ("grpc.max_send_message_length", max_message_bytes),
         ],
     )
+
     # Resolver and Registry calls get a request id (idnode/requestid.py), wrapped once here.
-    server.add_generic_rpc_handlers((RequestIdHandler(resolver_service.resolver_handler(registry)),))
+    def timed(handler: grpc.RpcMethodHandler, path: str) -> grpc.RpcMethodHandler:
+        return _timed(handler, path, request_timeout, stream_idle_timeout)
+
+    resolver: grpc.GenericRpcHandler = resolver_service.resolver_handler(registry)
+    if request_timeout or stream_idle_timeout:
+        resolver = WrappedHandler(resolver, timed)
+    server.add_generic_rpc_handlers((RequestIdHandler(resolver),))
     if extra_handlers:
         server.add_generic_rpc_handlers(extra_handlers)
     write_limiter = limits.write_limiter() if count else None  # the writer's Unix socket is not limited
     if registry_handler is not None:
         registry_handler = WrappedHandler(registry_handler, reject_undecodable)
+        if request_timeout:
+            registry_handler = WrappedHandler(registry_handler, timed)
         if write_limiter is not None:
             registry_handler = WrappedHandler(registry_handler, lambda h, _: _limited(h, write_limiter))
         if tally is not None:
@@ -162,6 +179,8 @@ async def start_grpc_server(
             target = WrappingServer(target, lambda h, path: _metered(h, path.rsplit("/", 1)[-1], tally))
         if write_limiter is not None:  # inside the metering: a refused call counts with code 3
             target = WrappingServer(target, lambda h, _: _limited(h, write_limiter))
+        if request_timeout:  # inside the metering too: a call cut by the deadline counts with code 3
+            target = WrappingServer(target, timed)
         registry_pb2_grpc.add_RegistryServicer_to_server(
             registry_service.RegistryService(registry), WrappingServer(target, reject_undecodable)
         )
@@ -282,3 +301,37 @@ def _limited(handler: grpc.RpcMethodHandler, limiter: limits.RateLimiter) -> grp
         yield
 
     return _around(handler, limiting)
+
+
+def _timed(handler: grpc.RpcMethodHandler, path: str, seconds: float, idle: float) -> grpc.RpcMethodHandler:
+    """``handler`` under the server's own deadlines (resolver/timeouts.py), built once per method: a
+    unary call gets ``seconds`` in all, a client stream ``idle`` seconds per message; past either the
+    call ends DEADLINE_EXCEEDED with Handle code 3. Server streams (``Follow``, ``Snapshot``) as they are."""
+    name = path.rsplit("/", 1)[-1]
+    if handler.unary_unary is not None and seconds:
+        behaviour = handler.unary_unary
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                async with timeouts.deadline(seconds) as timer:
+                    return await behaviour(request, context)
+            except TimeoutError:
+                if not timer.expired():  # not ours: a failure of the handler's own
+                    raise
+                await abort(
+                    context, timeouts.RequestTimedOut(f"{name} took longer than {seconds:g} s (--request-timeout)")
+                )
+
+        return handler._replace(unary_unary=unary)
+    if handler.stream_stream is not None and idle:
+        stream_behaviour = handler.stream_stream
+
+        async def stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                async for reply in stream_behaviour(timeouts.idle_limited(requests, idle, name), context):
+                    yield reply
+            except timeouts.RequestTimedOut as exc:
+                await abort(context, exc)
+
+        return handler._replace(stream_stream=stream)
+    return handler

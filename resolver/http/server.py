@@ -31,7 +31,7 @@ from multidict import CIMultiDict
 from idnode import metrics, requestid
 from idnode.health import health_of
 from idnode.registry.errors import HandleError
-from idnode.resolver import admission, limits
+from idnode.resolver import admission, limits, timeouts
 from idnode.resolver.http.errors import error_response, from_handle_error, json_response
 from idnode.resolver.http.keys import AUTHENTICATORS, REGISTRY, SETTINGS, UNREACHABLE_ANSWERS
 
@@ -41,14 +41,15 @@ __all__ = [
     "RUNNER_ARGS",
     "HttpServer",
     "build_app",
+    "runner_args",
     "ssl_context",
     "start_http_server",
 ]
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 8 * 1024 * 1024  # a batch of 2000 items fits; larger bodies get 413
-MAX_URL_BYTES = 8192  # longer request targets get 414
+MAX_BODY_BYTES = 8 * 1024 * 1024  # default of --max-body-bytes: a batch of 2000 items fits; larger bodies get 413
+MAX_URL_BYTES = 8192  # default of --max-url-bytes: longer request targets get 414
 # pages last: it holds the catch-all /{handle}; console (the web console under /console/) just before it
 ROUTE_MODULES = ("handle_api", "enterprise_api", "openapi", "console", "pages")
 # aiohttp's own request-line limit sits far above ours, so our middleware answers every long target with a
@@ -59,6 +60,21 @@ RUNNER_ARGS: dict[str, Any] = {
     "max_line_size": MAX_REQUEST_LINE_BYTES,
     "max_field_size": MAX_URL_BYTES * 2,
 }
+
+
+def runner_args(settings: Any) -> dict[str, Any]:
+    """The aiohttp runner arguments of ``settings``: header limits above ``--max-url-bytes`` (so the
+    middleware answers a long target with a JSON 414), and ``--request-timeout`` as the keep-alive
+    timeout, which aiohttp also applies to a connection whose next request head has not fully
+    arrived (headers trickled byte by byte are cut off there)."""
+    url = getattr(settings, "max_url_bytes", MAX_URL_BYTES)
+    args = dict(RUNNER_ARGS, max_line_size=max(MAX_REQUEST_LINE_BYTES, 2 * url), max_field_size=2 * url)
+    timeout = getattr(settings, "request_timeout", 0.0)
+    if timeout:
+        args["keepalive_timeout"] = timeout
+    return args
+
+
 _SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
 # and X-Request-Id; Cookie .. X-CSRF-Token and Host: the console's sessions, CSRF and same-origin checks
 _FORWARDED_REQUEST_HEADERS = ("Authorization", "Content-Type", "Accept", "Accept-Language")
@@ -100,6 +116,7 @@ class _InFlight:
 
 
 _IN_FLIGHT: web.AppKey[_InFlight] = web.AppKey("in_flight", _InFlight)
+_SIZES: web.AppKey[tuple[int, int]] = web.AppKey("sizes", tuple)  # (--max-url-bytes, --max-body-bytes)
 
 
 @web.middleware
@@ -121,16 +138,17 @@ async def _request_id(request: web.Request, handler: Any) -> web.StreamResponse:
 @web.middleware
 async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     """Every failure as a JSON body with the mapped status; nothing escapes as an HTML page."""
-    if len(request.raw_path) > MAX_URL_BYTES:
+    max_url, max_body = request.app[_SIZES]
+    if len(request.raw_path) > max_url:
         return error_response(
-            4, f"request target of {len(request.raw_path)} bytes, at most {MAX_URL_BYTES}", status=414
+            4, f"request target of {len(request.raw_path)} bytes, at most {max_url} (--max-url-bytes)", status=414
         )
     try:
         return await handler(request)
     except HandleError as exc:
         return from_handle_error(exc)
     except web.HTTPRequestEntityTooLarge:
-        return error_response(4, f"request body over {MAX_BODY_BYTES} bytes", status=413)
+        return error_response(4, f"request body over {max_body} bytes (--max-body-bytes)", status=413)
     except web.HTTPException as exc:
         if exc.status < 400 or exc.content_type == "application/json":
             raise
@@ -142,6 +160,38 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     except Exception:
         log.exception("HTTP %s %s failed", request.method, request.path)
         return error_response(2, "internal server error", status=500)
+
+
+def _deadline(seconds: float) -> Any:
+    """Middleware: the whole request, body upload included, within ``seconds`` (``--request-timeout``,
+    resolver/timeouts.py). Past it: 408 and the connection closed while the body was still arriving
+    (a trickled upload), else 503 (a handler that took too long); Handle code 3 either way."""
+
+    @web.middleware
+    async def deadline(request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            async with timeouts.deadline(seconds) as timer:
+                return await handler(request)
+        except TimeoutError:
+            if not timer.expired():  # not ours: a failure of the handler's own
+                raise
+        if request.body_exists and not request.content.is_eof():  # a trickled upload
+            response = error_response(
+                3, f"the request body did not arrive within {seconds:g} s (--request-timeout)", status=408
+            )
+            response.force_close()
+            response.headers[requestid.HTTP_HEADER] = requestid.current() or ""  # sent here, before _request_id
+            await response.prepare(request)
+            await response.write_eof()
+            request.protocol.force_close()  # close now: aiohttp would linger, reading the rest of the body
+            return response
+        response = error_response(
+            3, f"the request took longer than {seconds:g} s (--request-timeout); retry", status=503
+        )
+        response.headers["Retry-After"] = "1"
+        return response
+
+    return deadline
 
 
 _UNLIMITED_PATHS = frozenset(("/healthz", "/readyz", "/metrics"))  # balancers and Prometheus poll these
@@ -162,8 +212,9 @@ async def _admission(request: web.Request, handler: Any) -> web.StreamResponse:
 async def _rate_limit(request: web.Request, handler: Any) -> web.StreamResponse:
     """Per-client limits (resolver/limits.py): GET/HEAD/OPTIONS take a resolve token, other methods a
     write token; over the limit: 429 with ``Retry-After`` and Handle code 3, before the body is read."""
-    limiter = limits.resolve_limiter() if request.method in _SAFE_METHODS else limits.write_limiter()
-    if limiter is None or request.path in _UNLIMITED_PATHS:
+    safe = request.method in _SAFE_METHODS
+    limiter = limits.resolve_limiter() if safe else limits.write_limiter()
+    if limiter is None or request.path in _UNLIMITED_PATHS or (safe and limits.exempt(request.remote or "")):
         return await handler(request)
     client = limits.client_key(request.headers.get("Authorization"), request.remote or "")
     try:
@@ -292,13 +343,17 @@ def build_app(registry: Any, settings: Any, *, forward_to: str | None = None, co
     limited = [_rate_limit] if count and (limits.resolve_limiter() or limits.write_limiter()) else []
     if count and getattr(settings, "replica_of", None):
         limited.insert(0, _admission)  # a replica refuses resolves while its data is partial
-    middlewares = [in_flight.middleware, *meter, _request_id, *limited, _errors]
+    timeout = getattr(settings, "request_timeout", 0.0) if count else 0.0  # the writer's socket: the worker timed it
+    timed = [_deadline(timeout)] if timeout else []
+    middlewares = [in_flight.middleware, *meter, _request_id, *timed, *limited, _errors]
     forwarder = None
     if forward_to is not None:
         forwarder = _forwarder(forward_to)
         middlewares.append(forwarder)
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
+    max_body = getattr(settings, "max_body_bytes", MAX_BODY_BYTES)
+    app = web.Application(client_max_size=max_body, middlewares=middlewares)
     app[_IN_FLIGHT] = in_flight
+    app[_SIZES] = (getattr(settings, "max_url_bytes", MAX_URL_BYTES), max_body)
     app[REGISTRY] = registry
     app[SETTINGS] = settings
     app[AUTHENTICATORS] = {}
@@ -374,7 +429,7 @@ async def start_http_server(
 
     app = build_app(registry, settings, forward_to=forward_to, count=unix_path is None)
     runner = web.AppRunner(
-        app, handle_signals=False, shutdown_timeout=float(getattr(settings, "grace", 10.0)), **RUNNER_ARGS
+        app, handle_signals=False, shutdown_timeout=float(getattr(settings, "grace", 10.0)), **runner_args(settings)
     )
     await runner.setup()
     if unix_path is not None:

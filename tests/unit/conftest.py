@@ -75,6 +75,19 @@ def stored_values(registry: Registry, handle: str, written: tuple[Value, ...]) -
 
 
 @pytest.fixture
+def counting():
+    """Metrics on in this process for one test (declared once, in the default registry; a fresh tally)."""
+    from idnode import metrics
+
+    saved = metrics._TALLY
+    metrics.process_started()
+    try:
+        yield metrics.tally()
+    finally:
+        metrics._TALLY = saved
+
+
+@pytest.fixture
 async def seeded(registry: Registry) -> Seeded:
     tokens = {
         "owner": await approved_enterprise(registry, OWNER, "88.118.8"),

@@ -10,7 +10,14 @@ import grpc
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from idnode.proto import registry_pb2, registry_pb2_grpc, resolver_pb2, resolver_pb2_grpc
+from idnode.proto import (
+    registry_pb2,
+    registry_pb2_grpc,
+    replication_pb2,
+    replication_pb2_grpc,
+    resolver_pb2,
+    resolver_pb2_grpc,
+)
 from idnode.resolver import admission, limits
 from idnode.resolver.dns.answer import DnsResponder, ZoneConfig
 from idnode.resolver.dns.server import DnsServer
@@ -204,30 +211,126 @@ async def test_replica_not_ready_refuses_resolves_on_every_front_end(seeded, not
         await dns_server.stop()
 
 
-async def test_concurrent_streams_per_client_capped(seeded):
+@pytest.fixture
+async def one_stream_each(seeded):
+    """A gRPC server (its port) over ``seeded`` in a process allowing one stream per client."""
     limits.configure((0.0, 0.0), (0.0, 0.0), max_streams=1)
+    server, port = await start_grpc_server(seeded.registry, "127.0.0.1:0")
+    try:
+        yield port
+    finally:
+        limits.configure((0.0, 0.0), (0.0, 0.0))
+        await server.stop(None)
+
+
+async def test_concurrent_streams_per_client_capped(counting, one_stream_each):
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{one_stream_each}") as channel:
+        stub = resolver_pb2_grpc.ResolverStub(channel)
+        request = resolver_pb2.BatchResolveRequest(handles=[HANDLE])
+        first = stub.ResolveStream()
+        await first.write(request)
+        assert (await first.read()).results[0].response_code == 1  # open, and served
+        second = stub.ResolveStream()
+        await second.write(request)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await second.read()
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "concurrent streams" in caught.value.details()
+        # The refusal counts as a ResolveStream request with code 3; the open stream's message with 1.
+        assert counting.requests == {("grpc", "ResolveStream", "1"): 1, ("grpc", "ResolveStream", "3"): 1}
+        await first.done_writing()
+        assert await first.read() == grpc.aio.EOF
+        third = stub.ResolveStream()  # the first one closed: room again
+        await third.write(request)
+        assert (await third.read()).results[0].response_code == 1
+        await third.done_writing()
+        assert await third.read() == grpc.aio.EOF
+    assert limits._STREAMS == {}  # every slot given back
+
+
+def test_exemptions_match_addresses_and_networks():
+    exempt = limits.Exemptions(["10.0.0.0/8", "192.0.2.53", "fd00::/8"], max_cached=4)
+    for address in ("10.1.2.3", "192.0.2.53", "fd00::1", "::ffff:10.9.9.9", "fd00::1%eth0"):
+        assert address in exempt, address
+        assert address in exempt, address  # the cached answer is the same
+    for address in ("11.0.0.1", "192.0.2.54", "::1", "unix:/tmp/x.sock", "", "token:0123"):
+        assert address not in exempt, address
+    assert len(exempt._cache) <= 4  # the per-address cache is bounded
+
+
+def test_exempt_setting_from_flag_env_and_toml(tmp_path):
+    assert Settings().rate_limit_resolve_exempt == ()
+    assert load_settings({"rate_limit_resolve_exempt": "10.0.0.1/8, 192.0.2.53"}).rate_limit_resolve_exempt == (
+        "10.0.0.0/8",
+        "192.0.2.53/32",
+    )
+    env = {"IDNODE_RATE_LIMIT_RESOLVE_EXEMPT": "::1"}
+    assert load_settings(env=env).rate_limit_resolve_exempt == ("::1/128",)
+    config = tmp_path / "idnode.toml"
+    config.write_text('rate-limit-resolve-exempt = ["fd00::/8", "127.0.0.2"]\n')
+    assert load_settings(config_path=config, env={}).rate_limit_resolve_exempt == ("fd00::/8", "127.0.0.2/32")
+    with pytest.raises(ConfigError, match="rate_limit_resolve_exempt from --rate-limit-resolve-exempt: 'resolver1'"):
+        load_settings({"rate_limit_resolve_exempt": "10.0.0.0/8,resolver1"})
+
+
+@pytest.fixture
+def limited_but_exempt():
+    """Limits of 2 requests per client, resolves from 127.0.0.2 and 127.0.0.1 exempt (writes are not)."""
+    limits.configure((0.001, 2.0), (0.001, 2.0), exempt=["127.0.0.2", "127.0.0.1/32"])
+    try:
+        yield
+    finally:
+        limits.configure((0.0, 0.0), (0.0, 0.0))
+
+
+async def test_exempt_addresses_resolve_unlimited_on_grpc_and_http(seeded, limited_but_exempt, tmp_path):
     server, port = await start_grpc_server(seeded.registry, "127.0.0.1:0")
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = resolver_pb2_grpc.ResolverStub(channel)
-            request = resolver_pb2.BatchResolveRequest(handles=[HANDLE])
-            first = stub.ResolveStream()
-            await first.write(request)
-            assert (await first.read()).results[0].response_code == 1  # open, and served
-            second = stub.ResolveStream()
-            await second.write(request)
-            with pytest.raises(grpc.aio.AioRpcError) as caught:
-                await second.read()
-            assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert "concurrent streams" in caught.value.details()
-            await first.done_writing()
-            assert await first.read() == grpc.aio.EOF
-            third = stub.ResolveStream()  # the first one closed: room again
-            await third.write(request)
-            assert (await third.read()).results[0].response_code == 1
-            await third.done_writing()
-            assert await third.read() == grpc.aio.EOF
-        assert limits._STREAMS == {}  # every slot given back
+            for _ in range(5):
+                assert (await stub.Resolve(resolver_pb2.ResolveRequest(handle=HANDLE))).response_code == 1
+    finally:
+        await server.stop(None)
+    http = TestServer(build_app(seeded.registry, Settings(data_dir=tmp_path)))
+    await http.start_server(**RUNNER_ARGS)
+    async with TestClient(http) as client:
+        for _ in range(5):
+            assert (await client.get(f"/api/handles/{HANDLE}")).status == 200
+        statuses = [(await client.delete(f"/api/handles/{HANDLE}")).status for _ in range(3)]
+        assert statuses == [401, 401, 429]  # writes are never exempt
+
+
+async def test_dns_exempt_address_unlimited_other_limited(seeded):
+    limits.configure((0.001, 2.0), (0.0, 0.0), exempt=["127.0.0.2"])
+    server = DnsServer(DnsResponder(seeded.registry, ZoneConfig(zone="id.local.")))
+    await server.start("127.0.0.1", 0)
+    try:
+        query = dns.message.make_query("_h.88.118.8.id.local.", "NAPTR")
+
+        async def rcodes(source: str) -> list[int]:
+            ask = dns.asyncquery.udp
+            return [
+                (await ask(query, "127.0.0.1", port=server.port, timeout=5, source=source)).rcode() for _ in range(5)
+            ]
+
+        assert dns.rcode.REFUSED not in await rcodes("127.0.0.2")  # exempt: never limited
+        other = await rcodes("127.0.0.1")
+        assert dns.rcode.REFUSED not in other[:2] and other[2:] == [dns.rcode.REFUSED] * 3  # the burst of 2
     finally:
         limits.configure((0.0, 0.0), (0.0, 0.0))
-        await server.stop(None)
+        await server.stop()
+
+
+async def test_follow_over_the_stream_cap_is_refused_and_counted(seeded, counting, one_stream_each):
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{one_stream_each}") as channel:
+        stub = replication_pb2_grpc.ReplicationStub(channel)
+        admin = (("authorization", f"Bearer {seeded.tokens['admin']}"),)
+        request = replication_pb2.FollowRequest(from_sequence=1)
+        first = stub.Follow(request, metadata=admin)
+        assert (await first.read()).entries  # open, and following
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Follow(request, metadata=admin).read()
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        first.cancel()
+    assert counting.requests == {("grpc", "Follow", "3"): 1}  # the refusal; the open Follow is not a request

@@ -17,17 +17,6 @@ from idnode.registry.writer import Writer
 ITEM_BOUNDS = tuple(2**j for j in range(metrics.ITEMS_LOW, metrics.ITEMS_HIGH + 1))
 
 
-@pytest.fixture
-def counting():
-    """Metrics on in this process for one test (declared once, in the default registry; a fresh tally)."""
-    saved = metrics._TALLY
-    metrics.process_started()
-    try:
-        yield metrics.tally()
-    finally:
-        metrics._TALLY = saved
-
-
 def value(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
