@@ -162,16 +162,26 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return error_response(2, "internal server error", status=500)
 
 
+# The request's asyncio.Timeout while its handler runs (and its answer has not started).
+_DEADLINE: web.RequestKey[asyncio.Timeout] = web.RequestKey("deadline", asyncio.Timeout)
+
+
 def _deadline(seconds: float) -> Any:
     """Middleware: the whole request, body upload included, within ``seconds`` (``--request-timeout``,
-    resolver/timeouts.py). Past it: 408 and the connection closed while the body was still arriving
-    (a trickled upload), else 503 (a handler that took too long); Handle code 3 either way."""
+    resolver/timeouts.py), until its answer starts (a streamed answer, such as the console's upload
+    progress, is not cut once sent: :func:`_answer_started`). Past it: 408 and the connection closed
+    while the body was still arriving (a trickled upload), else 503 (a handler that took too long);
+    Handle code 3 either way."""
 
     @web.middleware
     async def deadline(request: web.Request, handler: Any) -> web.StreamResponse:
         try:
             async with timeouts.deadline(seconds) as timer:
-                return await handler(request)
+                request[_DEADLINE] = timer
+                try:
+                    return await handler(request)
+                finally:
+                    del request[_DEADLINE]  # the answers below start after it
         except TimeoutError:
             if not timer.expired():  # not ours: a failure of the handler's own
                 raise
@@ -192,6 +202,13 @@ def _deadline(seconds: float) -> Any:
         return response
 
     return deadline
+
+
+async def _answer_started(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: the answer's head is going out, so the request's deadline ends here."""
+    timer = request.get(_DEADLINE)
+    if timer is not None and not timer.expired():
+        timer.reschedule(None)
 
 
 _UNLIMITED_PATHS = frozenset(("/healthz", "/readyz", "/metrics"))  # balancers and Prometheus poll these
@@ -353,6 +370,8 @@ def build_app(registry: Any, settings: Any, *, forward_to: str | None = None, co
     max_body = getattr(settings, "max_body_bytes", MAX_BODY_BYTES)
     app = web.Application(client_max_size=max_body, middlewares=middlewares)
     app[_IN_FLIGHT] = in_flight
+    if timed:
+        app.on_response_prepare.append(_answer_started)
     app[_SIZES] = (getattr(settings, "max_url_bytes", MAX_URL_BYTES), max_body)
     app[REGISTRY] = registry
     app[SETTINGS] = settings

@@ -11,6 +11,7 @@ import threading
 
 import grpc
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from idnode.proto import registry_pb2, registry_pb2_grpc, resolver_pb2, resolver_pb2_grpc
@@ -223,3 +224,31 @@ async def test_deadline_tells_its_own_expiry_from_a_cancellation():
         await task
     assert seen == [True, False]
     assert not timeouts.expired()
+
+
+async def test_http_streamed_answer_is_not_cut_once_started(seeded, tmp_path):
+    settings = Settings(data_dir=tmp_path, request_timeout=0.3)
+    app = build_app(seeded.registry, settings)
+
+    async def slow_stream(request):
+        response = web.StreamResponse()
+        await response.prepare(request)  # the answer has started: the deadline ends here
+        for n in range(3):
+            await asyncio.sleep(0.2)
+            await response.write(b"%d\n" % n)
+        await response.write_eof()
+        return response
+
+    async def slow(request):
+        await asyncio.sleep(5)
+        return web.Response(text="late")
+
+    app.router.add_get("/test/stream", slow_stream)
+    app.router.add_get("/test/slow", slow)
+    server = TestServer(app)
+    await server.start_server(**runner_args(settings))
+    async with TestClient(server) as client:
+        reply = await client.get("/test/stream")
+        assert reply.status == 200 and await reply.read() == b"0\n1\n2\n"  # 0.6 s in all, past the 0.3 s
+        reply = await client.get("/test/slow")  # an answer that had not started is cut
+        assert reply.status == 503 and (await reply.json())["responseCode"] == 3

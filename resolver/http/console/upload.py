@@ -38,7 +38,7 @@ from idnode.registry.errors import HandleError, HandleNotFound
 from idnode.registry.model import MAX_BATCH, WriteOutcome
 from idnode.resolver.http.console import bulk, i18n
 from idnode.resolver.http.console import web as cw
-from idnode.resolver.http.keys import REGISTRY
+from idnode.resolver.http.keys import REGISTRY, SETTINGS
 
 __all__ = ["MESSAGES", "PATH", "setup"]
 
@@ -126,7 +126,7 @@ def _form_page(
         items=items,
         encoding=encoding or "utf-8",
         max_rows=bulk.MAX_ROWS,
-        max_bytes=MAX_BODY_BYTES,
+        max_bytes=getattr(request.app[SETTINGS], "max_body_bytes", MAX_BODY_BYTES),  # --max-body-bytes
         error=error,
         summary=_NOTHING_YET,
         report_href="#",
