@@ -17,6 +17,8 @@ from idnode.registry.auth import ANONYMOUS
 from idnode.registry.errors import HandleError
 from idnode.registry.model import Record
 from idnode.resolver.http import _html, _links
+from idnode.resolver.http.console import i18n
+from idnode.resolver.http.console.web import LANG_COOKIE
 from idnode.resolver.http.errors import error_response, http_status, json_response
 from idnode.resolver.http.keys import REGISTRY
 from idnode.resolver.recursion import recursive_record
@@ -46,16 +48,28 @@ def _record_json(record: Record) -> dict[str, Any]:
     return {"responseCode": 1, "handle": record.handle, "values": [v.to_json() for v in record.values]}
 
 
+def _chrome(request: web.Request) -> _html.Chrome:
+    """The page's frame: the language as the console chooses it (``?lang=``, the ``lang`` cookie,
+    ``Accept-Language``), the node's name, the query (kept by the language links)."""
+    lang, _ = i18n.choose(
+        request.query.get("lang"), request.cookies.get(LANG_COOKIE), request.headers.get("Accept-Language", "")
+    )
+    name = f"idnode {getattr(request.app[REGISTRY], 'node_prefix', '')}".strip()
+    return _html.Chrome(lang, name, tuple(request.query.items()))
+
+
 def _html_response(text: str, status: int = 200) -> web.Response:
-    return web.Response(text=text, status=status, content_type="text/html", charset="utf-8", headers=_HTML_HEADERS)
+    response = web.Response(text=text, status=status, content_type="text/html", charset="utf-8", headers=_HTML_HEADERS)
+    response.headers["Vary"] = "Accept, Accept-Language, Cookie"  # the same URL answers JSON or HTML, en or zh
+    return response
 
 
 def _wants_json(request: web.Request) -> bool:
     return _links.prefers_json(request.headers.get("Accept", ""))
 
 
-def _redirect(url: str) -> web.Response:
-    response = _html_response(_html.redirect_page(url), 302)
+def _redirect(request: web.Request, url: str) -> web.Response:
+    response = _html_response(_html.redirect_page(url, _chrome(request)), 302)
     response.headers["Location"] = url
     return response
 
@@ -65,7 +79,8 @@ def _failure(request: web.Request, code: int, message: str, handle: str = "") ->
     if _wants_json(request):
         return error_response(code, message, handle)
     status = http_status(code)
-    return _html_response(_html.error_page(status, "Not found" if status == 404 else "Cannot resolve", message), status)
+    title = "Not found" if status == 404 else "Cannot resolve"
+    return _html_response(_html.error_page(status, title, message, _chrome(request)), status)
 
 
 def _show(
@@ -75,7 +90,7 @@ def _show(
         if len(records) == 1 and not title:
             return json_response(_record_json(records[0]))
         return json_response({"responseCode": 1, **(extra or {}), "handles": [_record_json(r) for r in records]})
-    return _html_response(_html.records_page(records, title))
+    return _html_response(_html.records_page(records, title, _chrome(request)))
 
 
 async def _handle_page(request: web.Request) -> web.Response:
@@ -94,7 +109,7 @@ async def _handle_page(request: web.Request) -> web.Response:
     if "noredirect" not in request.query:
         url = _links.first_url(record.values)
         if url is not None:
-            response = _redirect(url)
+            response = _redirect(request, url)
     if response is None:
         response = _show(request, [record])
     if recursed is not None:
@@ -135,7 +150,7 @@ async def _digital_link(request: web.Request) -> web.Response:
         for record in records:
             url = _links.first_url(record.values)
             if url is not None:
-                return _redirect(url)
+                return _redirect(request, url)
     if len(records) == 1:
         return _show(request, records)
     return _show(request, records, f"GTIN {gtin14}", {"gtin": gtin14})

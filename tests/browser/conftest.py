@@ -151,7 +151,9 @@ def screenshot(browser, request) -> Callable[[str], Path]:
 def full_page_png(browser) -> bytes:
     """The whole page as PNG, not only the window's part (Chrome DevTools ``Page.captureScreenshot``)."""
     size = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
-    clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+    # The capture lays the page out without a vertical scroll bar, so as wide as the window, not the content.
+    width = max(size["width"], browser.execute_script("return window.innerWidth"))
+    clip = {"x": 0, "y": 0, "width": width, "height": size["height"], "scale": 1}
     shot = browser.execute_cdp_cmd(
         "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -201,3 +202,39 @@ def test_serial_of_each_sgtin_spelling():
         assert _links.serial_matches([value], gtin, "6789"), text
         assert not _links.serial_matches([value], gtin, "678"), text
     assert not _links.serial_matches([Value(1, "GTIN", gtin.encode())], gtin, "6789")
+
+
+async def test_the_page_speaks_the_browsers_language_and_links_the_console(client):
+    zh = {**BROWSER, "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}
+    reply, body = await get(client, f"/{PRODUCT}?noredirect", zh)
+    text = body.decode()
+    assert reply.status == 200 and '<html lang="zh-CN">' in text
+    assert '<th scope="col">索引</th>' in text and f"<caption>{PRODUCT} 的公开值</caption>" in text
+    assert '<a href="/console/signin">登录控制台</a>' in text
+    # the language links keep ?noredirect (else choosing a language would leave for the URL value)
+    assert '<a href="?noredirect&amp;lang=en" hreflang="en" lang="en">English</a>' in text
+    assert '<a href="?noredirect&amp;lang=zh" hreflang="zh" lang="zh" aria-current="true">中文</a>' in text
+    assert "Accept-Language" in reply.headers["Vary"]
+    # ?lang= wins over the browser, then the console's lang cookie, then Accept-Language
+    reply, body = await get(client, f"/{PRODUCT}?noredirect&lang=en", zh)
+    assert '<html lang="en">' in body.decode() and '<th scope="col">Index</th>' in body.decode()
+    reply, body = await get(client, f"/{PRODUCT}?noredirect", {**BROWSER, "Cookie": "lang=zh"})
+    assert '<html lang="zh-CN">' in body.decode()
+    reply, body = await get(client, "/88.118.8/NOPE", zh)
+    assert reply.status == 404 and "<h1>未找到</h1>" in body.decode() and "<title>404 未找到</title>" in body.decode()
+    reply, body = await get(client, "/88.118.8/NOPE", BROWSER)
+    assert "<h1>Not found</h1>" in body.decode() and '<html lang="en">' in body.decode()
+
+
+async def test_the_page_is_styled_by_the_consoles_style_sheets_only(client):
+    reply, body = await get(client, f"/{PRODUCT}?noredirect", BROWSER)
+    text = body.decode()
+    policy = reply.headers["Content-Security-Policy"]
+    assert "style-src 'self'" in policy and "unsafe-inline" not in policy and "script-src" not in policy
+    assert "<style" not in text and "style=" not in text and "<script" not in text
+    sheets = re.findall(r'<link rel="stylesheet" href="([^"]+)">', text)
+    assert [s.split("?")[0] for s in sheets] == ["/console/static/console.css", "/console/static/public.css"]
+    for sheet in sheets:
+        css = await client.get(sheet)
+        assert css.status == 200 and css.content_type == "text/css" and (await css.text()).strip()
+    assert '<a class="skip" href="#main">' in text and '<main id="main"' in text and '<header class="top">' in text
