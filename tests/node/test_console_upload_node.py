@@ -152,6 +152,14 @@ async def test_upload_refusals_change_nothing(demo):
         assert reply.status == 400 and "The file is empty." in await reply.text()
         reply = await session.post("/console/upload", data=_form(csrf, b"suffix,colour\nX,red\n"))
         assert reply.status == 400 and "Unknown columns: colour." in html.unescape(await reply.text())
+        # over the HTTP body limit (--max-body-bytes, 8 MiB): 413 before any row is read
+        big = b"suffix,model\n" + b"".join(b"BIG-%07d,m\n" % i for i in range(700_000))
+        assert len(big) > 8 * 1024 * 1024
+        reply = await session.post("/console/upload", data=_form(csrf, big))
+        assert reply.status == 413
+        assert await _record(session, "88.118.8/BIG-0000000") is None
+        page = await (await session.get("/console/upload")).text()
+        assert "At most 50000 rows and 8 MiB." in page and 'data-max-bytes="8388608"' in page
         for handle in ("88.118.8/REF-1", "88.118.8/REF-2"):
             assert await _record(session, handle) is None
         # the same GB18030 file with its encoding chosen is registered

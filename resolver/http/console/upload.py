@@ -61,9 +61,9 @@ MESSAGES = {
     "GB18030 (CSV saved by Excel on Chinese Windows)": "GB18030（中文 Windows 上 Excel 保存的 CSV）",
     "Upload and register": "上传并注册",
     "CSV: a header row with handle or suffix, then one column per template item ({items}) or index:type columns "
-    "such as 7:EMAIL. JSONL: one enterprise-API create body per line. At most {rows} rows and 8 MiB.": (
+    "such as 7:EMAIL. JSONL: one enterprise-API create body per line. At most {rows} rows and {size}.": (
         "CSV：标题行包含 handle 或 suffix，然后每个模板项一列（{items}），或 index:type 形式的列，例如 7:EMAIL。"
-        "JSONL：每行一个企业接口的创建请求体。最多 {rows} 行，8 MiB。"
+        "JSONL：每行一个企业接口的创建请求体。最多 {rows} 行，{size}。"
     ),
     "no template": "无模板",
     "You have no approved prefix to register under.": "您还没有可用于注册的已批准前缀。",
@@ -87,7 +87,7 @@ MESSAGES = {
     "Upload another file": "上传另一个文件",
     "The upload failed: {reason}": "上传失败：{reason}",
     "Uploading…": "正在上传…",
-    "The file is larger than 8 MiB; split it into smaller files.": "文件大于 8 MiB，请拆分成较小的文件。",
+    "The file is larger than {size}; split it into smaller files.": "文件大于 {size}，请拆分成较小的文件。",
     "The upload was interrupted before it finished; the result below may be incomplete.": (
         "上传在完成前中断，下面的结果可能不完整。"
     ),
@@ -108,11 +108,20 @@ def _template(request: web.Request, principal: Any, prefix: str) -> Any:
         return None
 
 
+def _size(count: int) -> str:
+    """``8 MiB``, ``512 KiB``, ``1000 bytes``: the body limit as people read it."""
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.3g} {unit}"
+    return f"{count} bytes"
+
+
 def _form_page(
     request: web.Request, principal: Any, *, status: int = 200, error: str = "", chosen: str = "", encoding: str = ""
 ) -> web.Response:
     from idnode.resolver.http.server import MAX_BODY_BYTES  # not at import: server.py imports the console
 
+    max_bytes = getattr(request.app[SETTINGS], "max_body_bytes", MAX_BODY_BYTES)  # --max-body-bytes
     prefixes = _prefixes(request, principal)
     chosen = chosen or (prefixes[0] if prefixes else "")
     items = {p: [i.name for i in t.items] if (t := _template(request, principal, p)) else [] for p in prefixes}
@@ -126,7 +135,8 @@ def _form_page(
         items=items,
         encoding=encoding or "utf-8",
         max_rows=bulk.MAX_ROWS,
-        max_bytes=getattr(request.app[SETTINGS], "max_body_bytes", MAX_BODY_BYTES),  # --max-body-bytes
+        max_bytes=max_bytes,
+        max_size=_size(max_bytes),
         error=error,
         summary=_NOTHING_YET,
         report_href="#",
