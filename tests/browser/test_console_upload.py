@@ -76,3 +76,26 @@ def test_upload_csv_with_one_bad_row(browser, console_url, demo_token, screensho
     # the accepted rows resolve on the public page
     browser.get(console_url.replace("/console/", "/88.118.8/BRW-2?noredirect"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "88.118.8/BRW-2"
+
+
+def test_upload_without_javascript_shows_the_result_page(browser, console_url, demo_token, screenshot, tmp_path):
+    upload = tmp_path / "pumps.csv"
+    upload.write_text(CSV.replace("BRW-", "NOJS-"), encoding="utf-8")
+    sign_in(browser, console_url, demo_token)
+    browser.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": True})
+    try:
+        browser.get(console_url + "upload")
+        browser.find_element(By.ID, "upload-file").send_keys(str(upload))
+        browser.find_element(By.CSS_SELECTOR, "#upload-form button[type=submit]").click()
+        wait(browser, ec.presence_of_element_located((By.ID, "upload-result")), message="the result page")
+        assert browser.find_element(By.CSS_SELECTOR, "ol.upload-log li:last-child").text == "4 of 4 rows"
+        assert browser.find_element(By.CSS_SELECTOR, '[data-count="rejected"]').text == "1"
+        cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#upload-rows td")]
+        assert cells[:3] == ["4", "88.118.8/NOJS-3", "202"]
+        screenshot("no-js-result")
+        link = browser.find_element(By.ID, "upload-report")
+        assert link.get_attribute("href").startswith("data:text/csv;charset=utf-8;base64,")
+        saved = download(browser, link, tmp_path / "downloads", "rejected-rows.csv")
+        assert saved.read_text(encoding="utf-8-sig").splitlines()[1].startswith("4,88.118.8/NOJS-3,202,")
+    finally:
+        browser.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})

@@ -79,6 +79,10 @@ async def test_upload_csv_without_javascript_registers_good_rows_and_reports_the
         page = await reply.text()
         assert reply.status == 200, page
         assert [_count(page, n) for n in ("total", "created", "repeats", "rejected")] == [4, 2, 0, 2]
+        # streamed (progress lines as batches finish) through the worker's forwarder, within the page
+        assert reply.headers.get("Transfer-Encoding") == "chunked" and "Content-Length" not in reply.headers
+        assert '<li><progress max="4" value="4"></progress> 4 of 4 rows</li>' in page
+        assert "Content-Security-Policy" in reply.headers and page.rstrip().endswith("</html>")
         rows = _rows_of(page)
         assert [r[:3] for r in rows] == [["3", "88.118.8/<b>UP-2</b>", "202"], ["5", "88.118.8/DEMO-000001", "101"]]
         assert "productionDate" in rows[0][3]

@@ -17,8 +17,9 @@ Two answers to the same POST:
   rows: row, handle, code, reason in the page's language) and ``"report"``
   (the same as CSV text, which the page offers as a download). A refused
   file is a 400 JSON ``{"error": ...}``.
-- otherwise (no JavaScript): the result page when all rows are done, with
-  the same summary, table and a download link holding the report.
+- otherwise (no JavaScript): the result page, streamed too: a progress
+  line per batch as the rows are registered, then the same summary, table
+  and a download link holding the report.
 
 The report is built from the POST's own answer, so nothing is stored and a
 later GET on another worker is never needed.
@@ -33,6 +34,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
+from markupsafe import Markup
 
 from idnode.registry.errors import HandleError, HandleNotFound
 from idnode.registry.model import MAX_BATCH, WriteOutcome
@@ -49,6 +51,7 @@ ROLES = ("enterprise", "node-admin")
 NDJSON = "application/x-ndjson"
 PROGRESS_STEPS = 20  # a file is sent in about this many batches (at least 100 rows, at most MAX_BATCH each)
 REPORT_NAME = "rejected-rows.csv"
+_BODY_MARK = "\x00upload-body\x00"  # where the streamed result page's progress and result go
 _NOTHING_YET = {"total": 0, "processed": 0, "created": 0, "repeats": 0, "rejected": 0, "rows": []}
 
 MESSAGES = {
@@ -222,19 +225,43 @@ async def upload(request: web.Request) -> web.StreamResponse:
         return _refused(request, principal, cw.gettext(request, exc.text, **exc.fields), kept)
     if NDJSON in request.headers.get("Accept", ""):
         return await _stream(request, principal, rows)
+    return await _stream_page(request, principal, rows)
+
+
+async def _stream_page(request: web.Request, principal: Any, rows: list[bulk.Row]) -> web.StreamResponse:
+    """The answer without JavaScript: the result page, streamed. Its head and a line per batch ("100 of 250
+    rows", with a progress bar) go out as the rows are registered, so the browser shows the progress and the
+    request's deadline (``--request-timeout``, which ends when the answer starts) never cuts a large file; then
+    the summary, the rejected rows and the report as a ``data:`` link, then the page's end."""
+    page = cw.render(request, "upload/result.html", title="Bulk upload", body=Markup(_BODY_MARK))
+    head, tail = page.text.split(_BODY_MARK)
+    response = web.StreamResponse(status=page.status)
+    for name, value in page.headers.items():
+        if name.lower() != "content-length":
+            response.headers.add(name, value)
+    for name, morsel in page.cookies.items():  # the language cookie, the cleared flash
+        response.cookies[name] = morsel
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    await response.write(head.encode())
+    env, lang = cw.environment(), cw.language(request)
+    line = env.get_template("upload/_progress.html")
+    await response.write(b'<ol class="upload-log">\n')
     summary = bulk.Summary(total=len(rows))
-    async for _ in _registered(request, principal, rows, summary):
-        pass
+    async for processed in _registered(request, principal, rows, summary):
+        await response.write(line.render(lang=lang, processed=processed, total=summary.total).encode())
     final = _final(request, summary)
     report = base64.b64encode(final["report"].encode()).decode()
-    return cw.render(
-        request,
-        "upload/result.html",
-        title="Bulk upload",
+    result = env.get_template("upload/_summary.html").render(
+        lang=lang,
         summary=final,
+        summary_hidden=False,
         report_href=f"data:text/csv;charset=utf-8;base64,{report}",
         report_name=REPORT_NAME,
     )
+    await response.write(b"</ol>\n" + result.encode() + tail.encode())
+    await response.write_eof()
+    return response
 
 
 async def _stream(request: web.Request, principal: Any, rows: list[bulk.Row]) -> web.StreamResponse:
