@@ -59,7 +59,7 @@ __all__ = [
     "report_csv",
 ]
 
-MAX_ROWS = 50_000  # data rows per file (at most 25 registry batches of 2000); the 8 MiB body limit comes first for long rows
+MAX_ROWS = 50_000  # data rows per file: at most 25 registry batches of 2000
 FORMATS = ("csv", "jsonl")
 ENCODINGS = ("utf-8", "gb18030")
 _INDEX_TYPE = re.compile(r"^(\d{1,10}):(.+)$")
