@@ -92,9 +92,21 @@ def test_admin_adds_and_approves_a_pending_enterprise(browser, console_url, admi
     flash = wait(browser, ec.visibility_of_element_located((By.CSS_SELECTOR, ".flash")), message="the allocation")
     assert f"allocated to {code} (approved)" in flash.text
     screenshot("prefixes")
+    # a new template version for the demo prefix through the form, then its page
     browser.get(console_url + OPS + "templates?prefix=88.118.8")
     wait(browser, ec.presence_of_element_located((By.CSS_SELECTOR, "#versions tbody tr")), message="demo template")
+    browser.find_element(By.ID, "tpl-version").send_keys("browser-1")
+    browser.find_element(By.ID, "item-0-name").send_keys("colour")
+    browser.find_element(By.ID, "item-0-required").click()
+    browser.find_element(By.ID, "item-0-max").clear()
+    browser.find_element(By.ID, "item-0-max").send_keys("20")
+    browser.find_element(By.CSS_SELECTOR, "#new-template button[type=submit]").click()
+    wait(browser, ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".flash"), "browser-1 of 88.118.8 stored"))
     screenshot("templates")
+    browser.find_element(By.CSS_SELECTOR, '#versions tr[data-version="browser-1"] a').click()
+    cells = wait(browser, ec.presence_of_element_located((By.CSS_SELECTOR, "#items tbody tr")), message="the items")
+    assert cells.text.split() == ["colour", "string", "yes", "0", "string", "0", "20"]
+    screenshot("template-view")
 
 
 def test_dashboard_draws_charts_from_the_node_s_traffic(
