@@ -153,6 +153,11 @@ def test_dashboard_draws_charts_from_the_node_s_traffic(
     assert width <= 400, f"the dashboard is {width} px wide on a 375 px screen"
     assert browser.find_element(By.CSS_SELECTOR, "#chart-resolutions svg").size["width"] <= 375
     screenshot("dashboard-phone")
+    browser.set_window_size(1280, 900)
+    browser.get(console_url + OPS + "dashboard?days=7&lang=zh")  # in Chinese: the charts' texts too
+    assert browser.find_element(By.TAG_NAME, "h1").text == "节点仪表盘"
+    assert browser.find_element(By.CSS_SELECTOR, "#chart-resolutions figcaption").text == "每日解析量"
+    screenshot("dashboard-zh")
 
 
 def test_auditor_sees_no_write_controls(browser, console_node, console_url, screenshot):

@@ -6,8 +6,11 @@ import datetime
 import functools
 import time
 
+import pytest
+
 from idnode.registry import changelog
-from idnode.registry.auth import Principal
+from idnode.registry.auth import ANONYMOUS, Principal
+from idnode.registry.errors import AuthenticationNeeded, InvalidValue
 from idnode.registry.model import IdentifierWrite
 from idnode.registry.uscc import check_character
 from idnode.registry.values import Value
@@ -45,6 +48,12 @@ async def test_registrations_per_day_walk_the_log_in_chunks(registry):
     assert await dashboard.registrations(registry.daily_registrations(ADMIN, week, today)) == (counts, None)
     yesterday = today - datetime.timedelta(days=1)
     assert await dashboard.registrations(registry.daily_registrations(ADMIN, week, yesterday)) == ({}, None)
+    with pytest.raises(InvalidValue, match="at most 366 days"):
+        registry.daily_registrations(ADMIN, today, week)  # checked at the call, before any walk
+    with pytest.raises(InvalidValue, match="at most 366 days"):
+        registry.daily_registrations(ADMIN, today - datetime.timedelta(days=400), today)
+    with pytest.raises(AuthenticationNeeded):
+        registry.daily_registrations(ANONYMOUS, week, today)
 
 
 async def test_pruned_days_are_not_known(registry):
