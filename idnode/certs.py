@@ -4,11 +4,15 @@ For trying TLS on one machine, never for production: the CA's key sits
 beside the certificates it signed. The files (PEM):
 
 - ``ca.pem`` / ``ca-key.pem``: the development CA (clients' ``--ca``,
-  ``--top-ca``; ``idnode topnode serve --tls-client-ca``);
+  ``--top-ca``, ``--primary-ca``, ``--peer-ca``; ``idnode topnode serve
+  --tls-client-ca``, a primary's ``--replication-client-ca``);
 - ``server.pem`` / ``server-key.pem``: for ``localhost``, ``127.0.0.1`` and
-  ``::1`` (``idnode serve --tls-cert/--tls-key``: gRPC and HTTP);
-- ``client.pem`` / ``client-key.pem``: a client certificate for mutual TLS
-  to the top node (``--top-cert/--top-key``).
+  ``::1`` (``idnode serve --tls-cert/--tls-key``: gRPC, HTTP and the
+  replication port; ``topnode serve --tls-cert/--tls-key``);
+- ``client.pem`` / ``client-key.pem``: a client certificate for every
+  mutual-TLS link: to the top node (``--top-cert/--top-key``), a replica to
+  its primary (``--primary-cert/--primary-key``), a node to owning nodes
+  that require one (``--peer-cert/--peer-key``).
 
 Keys are ECDSA P-256, written with mode 0600.
 """

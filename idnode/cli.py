@@ -167,6 +167,24 @@ def data_dir_option(help: str) -> Callable[[Any], Any]:
     )
 
 
+def link_tls_options(link: str, other: str, roots: str) -> Callable[[Any], Any]:
+    """``--<link>-ca``, ``--<link>-cert``, ``--<link>-key`` of a node-to-node TLS link (``sync/tls.py``)."""
+    options = (
+        click.option(f"--{link}-ca", metavar="FILE", help=f"PEM trust roots: TLS to {other} [default: {roots}]."),
+        click.option(f"--{link}-cert", metavar="FILE", help=f"PEM client certificate for mutual TLS to {other}."),
+        click.option(
+            f"--{link}-key", metavar="FILE", help=f"PEM key of --{link}-cert [default: in the certificate file]."
+        ),
+    )
+
+    def decorate(command: Any) -> Any:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 _CLIENT_OPTIONS = (
     click.option(
         "--node",
@@ -316,9 +334,7 @@ def main() -> None:
 @click.option("--log-level", metavar="LEVEL", help="debug, info, warning or error [default: info].")
 @click.option("--log-format", metavar="FORMAT", help="text or json [default: text].")
 @click.option("--top", metavar="HOST:PORT", help="Upstream top-level node [default: stand-alone].")
-@click.option("--top-ca", metavar="FILE", help="PEM trust roots: TLS to the top-level node [default: plain].")
-@click.option("--top-cert", metavar="FILE", help="PEM client certificate for mutual TLS to the top-level node.")
-@click.option("--top-key", metavar="FILE", help="PEM key of --top-cert [default: in the certificate file].")
+@link_tls_options("top", "the top-level node", "plain")
 @click.option(
     "--recursion/--no-recursion",
     default=None,
@@ -340,6 +356,10 @@ def main() -> None:
     metavar="FILE",
     help="A replica's node-admin or auditor credential of the primary [default: <data-dir>/primary.credential].",
 )
+@link_tls_options("primary", "a replica's primary", "plain")
+@click.option("--replication-listen", metavar="HOST:PORT", help="Mutual-TLS port for replicas [default: off].")
+@click.option("--replication-client-ca", metavar="FILE", help="PEM roots of the replicas' client certificates.")
+@link_tls_options("peer", "owning nodes whose site says TLS", "the system roots")
 @click.option(
     "--log-retention", metavar="DURATION", help="Change log kept, e.g. 7d, 12h, 3600; off keeps all [default: 7d]."
 )
@@ -1320,7 +1340,11 @@ def certs_dev(folder: str, days: int) -> None:
         click.echo(f"{field.replace('_', ' ')}: {getattr(written, field)}")
     click.echo(
         f"serve:  idnode serve --tls-cert {written.server_cert} --tls-key {written.server_key}\n"
-        f"client: idnode id get --ca {written.ca} HANDLE"
+        f"client: idnode id get --ca {written.ca} HANDLE\n"
+        f"replicas with certificates (primary): --replication-listen HOST:PORT --replication-client-ca {written.ca}\n"
+        f"replica:  --primary-ca {written.ca} --primary-cert {written.client_cert} --primary-key {written.client_key}\n"
+        f"recursing node: --peer-ca {written.ca}; node to a top node: --top-ca {written.ca} "
+        f"--top-cert {written.client_cert} --top-key {written.client_key}"
     )
 
 

@@ -119,6 +119,13 @@ def dns_banner(settings: Settings, port: int) -> str:
     return f"idnode: DNS listening on {shown}:{port} (UDP and TCP, zone {settings.dns_zone})"
 
 
+def replication_banner(settings: Settings, port: int) -> str:
+    """The line that says the primary serves replicas on its mutual-TLS port (tests parse it)."""
+    host, _ = parse_listen(settings.replication_listen)
+    shown = f"[{host}]" if ":" in host else host
+    return f"idnode: replication listening on {shown}:{port} (mutual TLS: {settings.replication_client_ca})"
+
+
 async def start_dns(registry: Registry, settings: Settings, reuse_port: bool = False) -> Any:
     """Start the DNS front end unless ``dns_listen`` is ``off``; its server or None."""
     if settings.dns_listen == "off":
@@ -199,7 +206,7 @@ def start_sync(store: Store, writer: Writer, registry: Registry, settings: Setti
         from idnode.sync.replica import primary_credential, start_follower
 
         credential = primary_credential(settings.primary_token_file, settings.data_dir)
-        follower = start_follower(store, writer, settings.replica_of, credential)
+        follower = start_follower(store, writer, settings.replica_of, credential, tls=primary_tls(settings))
         _say(f"idnode: read replica of {settings.replica_of} (from sequence {follower.position})")
         return follower
     if not settings.top:
@@ -214,6 +221,7 @@ def start_sync(store: Store, writer: Writer, registry: Registry, settings: Setti
         settings.top,
         settings.data_dir,
         listens,
+        frozenset(("grpc", "http") if settings.tls_cert else ()),  # owners' sites say TLS: recursion dials it
         tls=top_tls(settings),
         stats_interval=settings.stats_interval,
     )
@@ -230,6 +238,29 @@ def top_tls(settings: Settings) -> Any:
     from idnode.sync.tls import TopTls
 
     return TopTls.load(settings.top_ca, settings.top_cert, settings.top_key)
+
+
+def primary_tls(settings: Settings) -> Any:
+    """TLS to a replica's primary from ``--primary-ca``/``--primary-cert``/``--primary-key``; None: plain.
+
+    Raises:
+        OSError: a file cannot be read.
+    """
+    from idnode.sync.tls import LinkTls
+
+    return LinkTls.load(settings.primary_ca, settings.primary_cert, settings.primary_key, "primary")
+
+
+def peer_tls(settings: Settings) -> Any:
+    """TLS to owning nodes whose site says TLS, from ``--peer-ca``/``--peer-cert``/``--peer-key``
+    (without them: the system roots, no client certificate).
+
+    Raises:
+        OSError: a file cannot be read.
+    """
+    from idnode.sync.tls import LinkTls
+
+    return LinkTls.load(settings.peer_ca, settings.peer_cert, settings.peer_key, "peer") or LinkTls(link="peer")
 
 
 def add_replica_check(registry: Registry, settings: Settings) -> None:
@@ -268,7 +299,12 @@ def start_recursion(registry: Any, settings: Settings, grpc_listen: str) -> Any:
     from idnode.resolver.recursion import Recursor
 
     recursor = Recursor(
-        settings.top, registry.node_prefix, (grpc_listen,), recursion=settings.recursion, top_tls=top_tls(settings)
+        settings.top,
+        registry.node_prefix,
+        (grpc_listen,),
+        recursion=settings.recursion,
+        top_tls=top_tls(settings),
+        peer_tls=peer_tls(settings),
     )
     registry.recursor = recursor
     metrics.watch_recursor(recursor)
@@ -281,13 +317,12 @@ def replica_registry_handler(registry: Registry, settings: Settings, local: Any 
     here). None otherwise (the server serves Registry itself, or ``local``)."""
     if not (settings.replica_of and settings.forward_writes):
         return local
-    import grpc
-
     from idnode.resolver.grpc.forward import servicer_handler, write_forwarder
     from idnode.resolver.grpc.registry_service import RegistryService
+    from idnode.sync.tls import channel
 
-    channel = grpc.aio.insecure_channel(settings.replica_of)
-    return write_forwarder(local or servicer_handler(RegistryService(registry)), channel)
+    primary = channel(settings.replica_of, primary_tls(settings))  # the follower's TLS (--primary-ca ...)
+    return write_forwarder(local or servicer_handler(RegistryService(registry)), primary)
 
 
 def start_usage(writer: Writer) -> None:
@@ -345,11 +380,18 @@ async def serve(settings: Settings) -> int:
     The writer role runs as a thread of this process; reads run inline on
     the event loop. The boundaries are those of the prefork node.
     """
-    from idnode.resolver.grpc.server import server_credentials, start_grpc_server, stop_grpc_server
+    from idnode.resolver.grpc.server import (
+        replication_credentials,
+        replication_port,
+        server_credentials,
+        start_grpc_server,
+        stop_grpc_server,
+    )
 
     check_port_free(settings.grpc_listen)
-    if settings.http_listen != "off":
-        check_port_free(settings.http_listen)
+    for listen in (settings.http_listen, settings.replication_listen):
+        if listen != "off":
+            check_port_free(listen)
     lock_fd = lock_folder(settings.data_dir)
     server = dns = http = outbox = recursor = flusher = pruner = None
     from idnode.resolver import limits
@@ -377,6 +419,7 @@ async def serve(settings: Settings) -> int:
                 max_message_bytes=settings.max_message_bytes,
                 request_timeout=settings.request_timeout,
                 stream_idle_timeout=settings.stream_idle_timeout,
+                replication_tls=replication_credentials(settings),  # --replication-listen: replicas with certificates
             )
             recursor = start_recursion(registry, settings, with_port(settings.grpc_listen, port))
             dns = await start_dns(registry, settings)
@@ -395,6 +438,8 @@ async def serve(settings: Settings) -> int:
             flusher = metrics.start_flusher()
             pruner = start_retention(store, writer, settings)
             _say(banner(settings, port, registry.node_prefix))
+            if replication_port(server):
+                _say(replication_banner(settings, replication_port(server)))
             if dns is not None:
                 _say(dns_banner(settings, dns.port))
             if http is not None:
@@ -478,11 +523,16 @@ def run(settings: Settings) -> int:
             ssl_context(settings)
         if settings.top:
             top_tls(settings)  # unreadable --top-ca/--top-cert/--top-key fail the start here
+            peer_tls(settings)  # likewise --peer-*
+        from idnode.resolver.grpc.server import replication_credentials
+
+        replication_credentials(settings)  # --replication-listen: its files and companions
         if settings.replica_of:  # the node prefix is the primary's (from the folder, else asked at start-up)
             from idnode.sync.replica import primary_credential, replica_node_prefix
 
             credential = primary_credential(settings.primary_token_file, settings.data_dir)
-            prefix = replica_node_prefix(settings.data_dir, settings.replica_of, credential)
+            tls = primary_tls(settings)  # unreadable --primary-* files fail the start here
+            prefix = replica_node_prefix(settings.data_dir, settings.replica_of, credential, tls)
             settings = dataclasses.replace(settings, node_prefix=prefix)
         if settings.workers > 1:
             from idnode.prefork import supervise

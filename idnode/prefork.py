@@ -52,6 +52,7 @@ from idnode.node import (
     http_banner,
     open_writer,
     replica_registry_handler,
+    replication_banner,
     start_dns,
     start_http,
     start_recursion,
@@ -92,6 +93,15 @@ def _reserve_port(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     return sock
+
+
+def _reserve_listen(listen: str) -> tuple[socket.socket, str]:
+    """Check a TCP ``HOST:PORT`` is free, keep it reserved; the socket and ``listen`` with the real port."""
+    check_port_free(listen)
+    host, port = parse_listen(listen)
+    sock = _reserve_port(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    return sock, f"{shown}:{sock.getsockname()[1]}"
 
 
 def _reserve_dns_port(settings: Settings) -> tuple[Settings, socket.socket]:
@@ -194,7 +204,12 @@ async def _worker_role(settings: Settings, listen: str, target: str, http_path: 
     from idnode.registry.store import Store
     from idnode.resolver import limits
     from idnode.resolver.grpc.forward import registry_forwarder, usage_sender
-    from idnode.resolver.grpc.server import server_credentials, start_grpc_server, stop_grpc_server
+    from idnode.resolver.grpc.server import (
+        replication_credentials,
+        server_credentials,
+        start_grpc_server,
+        stop_grpc_server,
+    )
 
     if settings.metrics:
         metrics.process_started("replica" if settings.replica_of else "primary")
@@ -230,6 +245,7 @@ async def _worker_role(settings: Settings, listen: str, target: str, http_path: 
             max_message_bytes=settings.max_message_bytes,
             request_timeout=settings.request_timeout,
             stream_idle_timeout=settings.stream_idle_timeout,
+            replication_tls=replication_credentials(settings),  # the supervisor reserved its real port
         )
         recursor = start_recursion(registry, settings, listen)
         dns = await start_dns(registry, settings, reuse_port=True)
@@ -396,6 +412,8 @@ class _Supervisor:
                 self.spawn(_Child("worker", index))
             port = int(self.listen.rsplit(":", 1)[1])
             _say(banner(self.settings, port, self.settings.node_prefix, self.settings.workers))
+            if self.settings.replication_listen != "off":
+                _say(replication_banner(self.settings, parse_listen(self.settings.replication_listen)[1]))
             if self.settings.dns_listen != "off":
                 _say(dns_banner(self.settings, parse_listen(self.settings.dns_listen)[1]))
             if self.settings.http_listen != "off":
@@ -436,24 +454,25 @@ def supervise(settings: Settings) -> int:
     shown = f"[{host}]" if ":" in host else host
     settings = dataclasses.replace(settings, grpc_listen=f"{shown}:{port}")  # the real port (the outbox's site)
     keep = [reserved.fileno(), lock_fd]
-    dns_reserved = http_reserved = None
+    dns_reserved = http_reserved = repl_reserved = None
     if settings.dns_listen != "off":
         settings, dns_reserved = _reserve_dns_port(settings)
         keep.append(dns_reserved.fileno())
     if settings.http_listen != "off":
-        check_port_free(settings.http_listen)
-        http_host, http_port = parse_listen(settings.http_listen)
-        http_reserved = _reserve_port(http_host, http_port)
+        http_reserved, http_listen = _reserve_listen(settings.http_listen)
         keep.append(http_reserved.fileno())
-        http_shown = f"[{http_host}]" if ":" in http_host else http_host
-        settings = dataclasses.replace(settings, http_listen=f"{http_shown}:{http_reserved.getsockname()[1]}")
+        settings = dataclasses.replace(settings, http_listen=http_listen)
+    if settings.replication_listen != "off":  # the primary's mutual-TLS port, like HTTP
+        repl_reserved, replication_listen = _reserve_listen(settings.replication_listen)
+        keep.append(repl_reserved.fileno())
+        settings = dataclasses.replace(settings, replication_listen=replication_listen)
     target, socket_path = _writer_socket(settings.data_dir)
     _, http_socket = _writer_socket(settings.data_dir, "writer-http.sock")
     try:
         return _Supervisor(settings, f"{shown}:{port}", target, str(http_socket), keep).run()
     finally:
         reserved.close()
-        for extra in (dns_reserved, http_reserved):
+        for extra in (dns_reserved, http_reserved, repl_reserved):
             if extra is not None:
                 extra.close()
         http_socket.unlink(missing_ok=True)

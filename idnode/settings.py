@@ -378,6 +378,14 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "replica_of": _optional_target,
     "forward_writes": _bool,
     "primary_token_file": _optional_path,
+    "primary_ca": _optional_path,
+    "primary_cert": _optional_path,
+    "primary_key": _optional_path,
+    "peer_ca": _optional_path,
+    "peer_cert": _optional_path,
+    "peer_key": _optional_path,
+    "replication_listen": _listen_or_off,
+    "replication_client_ca": _optional_path,
     "log_retention": parse_duration,
     "max_replica_lag": _seconds,
     "stats_interval": _seconds,
@@ -439,6 +447,14 @@ class Settings:
     replica_of: str | None = None  # a read replica of this primary HOST:PORT (sync/README.md); None = primary
     forward_writes: bool = False  # a replica forwards gRPC Registry writes to its primary instead of refusing them
     primary_token_file: Path | None = None  # primary's admin/auditor credential; None = <data-dir>/primary.credential
+    primary_ca: Path | None = None  # PEM trust roots for TLS to the primary (any of the three turns TLS on)
+    primary_cert: Path | None = None  # PEM client certificate for mutual TLS to the primary
+    primary_key: Path | None = None  # PEM key of primary_cert (None: inside primary_cert)
+    peer_ca: Path | None = None  # PEM trust roots for owning nodes whose site says TLS (None: the system roots)
+    peer_cert: Path | None = None  # PEM client certificate for owning nodes that require one
+    peer_key: Path | None = None  # PEM key of peer_cert (None: inside peer_cert)
+    replication_listen: str = "off"  # a primary's mutual-TLS port for replicas (needs tls_cert, replication_client_ca)
+    replication_client_ca: Path | None = None  # PEM roots replicas' client certificates must chain to
     log_retention: float = 7 * 86400.0  # seconds of change log kept (0 = everything); never past the outbox cursor
     max_replica_lag: float = 30.0  # seconds: a replica lagging more is not ready (/readyz, gRPC health)
     stats_interval: float = 300.0  # with top: seconds between daily statistics reports (and at midnight)

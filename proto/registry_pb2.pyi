@@ -358,7 +358,7 @@ class SyncStats(_message.Message):
     def __init__(self, top: _Optional[str] = ..., last_sequence: _Optional[int] = ..., acked_sequence: _Optional[int] = ..., lag_sequences: _Optional[int] = ..., lag_seconds: _Optional[float] = ...) -> None: ...
 
 class ReplicationStats(_message.Message):
-    __slots__ = ("primary", "state", "applied_sequence", "primary_sequence", "lag_sequences", "lag_seconds", "updated")
+    __slots__ = ("primary", "state", "applied_sequence", "primary_sequence", "lag_sequences", "lag_seconds", "updated", "error")
     PRIMARY_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     APPLIED_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
@@ -366,6 +366,7 @@ class ReplicationStats(_message.Message):
     LAG_SEQUENCES_FIELD_NUMBER: _ClassVar[int]
     LAG_SECONDS_FIELD_NUMBER: _ClassVar[int]
     UPDATED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     primary: str
     state: str
     applied_sequence: int
@@ -373,4 +374,5 @@ class ReplicationStats(_message.Message):
     lag_sequences: int
     lag_seconds: float
     updated: float
-    def __init__(self, primary: _Optional[str] = ..., state: _Optional[str] = ..., applied_sequence: _Optional[int] = ..., primary_sequence: _Optional[int] = ..., lag_sequences: _Optional[int] = ..., lag_seconds: _Optional[float] = ..., updated: _Optional[float] = ...) -> None: ...
+    error: str
+    def __init__(self, primary: _Optional[str] = ..., state: _Optional[str] = ..., applied_sequence: _Optional[int] = ..., primary_sequence: _Optional[int] = ..., lag_sequences: _Optional[int] = ..., lag_seconds: _Optional[float] = ..., updated: _Optional[float] = ..., error: _Optional[str] = ...) -> None: ...

@@ -34,16 +34,18 @@ CHANGE_KIND_DELETE: ChangeKind
 CHANGE_KIND_OTHER: ChangeKind
 
 class Site(_message.Message):
-    __slots__ = ("protocol", "host", "port", "mirror")
+    __slots__ = ("protocol", "host", "port", "mirror", "tls")
     PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     HOST_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     MIRROR_FIELD_NUMBER: _ClassVar[int]
+    TLS_FIELD_NUMBER: _ClassVar[int]
     protocol: SiteProtocol
     host: str
     port: int
     mirror: bool
-    def __init__(self, protocol: _Optional[_Union[SiteProtocol, str]] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., mirror: _Optional[bool] = ...) -> None: ...
+    tls: bool
+    def __init__(self, protocol: _Optional[_Union[SiteProtocol, str]] = ..., host: _Optional[str] = ..., port: _Optional[int] = ..., mirror: _Optional[bool] = ..., tls: _Optional[bool] = ...) -> None: ...
 
 class RegisterNodeRequest(_message.Message):
     __slots__ = ("node_prefix", "sites", "node_id", "version")

@@ -22,6 +22,14 @@ recursive call to itself: a site that is one of its own addresses or an
 owning node prefix that is its own ends the resolution here (301, or 100
 when the top node only knows the prefix lies under this node).
 
+TLS: the top-level node is dialled with ``--top-*`` (``sync/tls.py``). An
+owning node is dialled over TLS when the top node's site record says it
+serves TLS (``Site.tls``, ``"tls":true`` in the HS_SITE JSON: set by the
+owner's outbox when it serves ``--tls-cert``), trusting ``--peer-ca`` (else
+the system roots) and presenting ``--peer-cert`` when given; in clear
+otherwise. A failed handshake is a 301 naming the site with a hint, and is
+logged once per site and reason.
+
 Signed values: on a cache fill the owner's ``HS_SIGNATURE`` is checked
 (:mod:`idnode.registry.signing`) and the verdict is appended to the cached
 reply as ``ResolveResponse.signature`` / ``signature_message``; HTTP shows it
@@ -34,7 +42,7 @@ Failures (all :class:`~idnode.registry.errors.HandleError`):
 - 301 ServerNotResponsible: the owner (or the top-level node) is unreachable:
   the message names the site tried;
 - 303 PrefixReferral: ``--no-recursion``: the message carries the site
-  (``grpc://host:port``) and :attr:`PrefixReferral.site`;
+  (``grpc://host:port``, ``grpcs://`` when it serves TLS) and :attr:`PrefixReferral.site`;
 - the owner's own error (100, 200, ...), passed on.
 """
 
@@ -107,20 +115,27 @@ def hops_of(metadata: Iterable[tuple[str, Any]] | None) -> int:
 class Site:
     """Where a prefix is served: the owning node prefix and its gRPC addresses (primary first)."""
 
-    __slots__ = ("code", "node_prefix", "targets")
+    __slots__ = ("code", "node_prefix", "secure", "targets")
 
-    def __init__(self, code: int, node_prefix: str, targets: tuple[str, ...]) -> None:
+    def __init__(
+        self, code: int, node_prefix: str, targets: tuple[str, ...], secure: frozenset[str] = frozenset()
+    ) -> None:
         self.code = code  # 1 approved / a node prefix, 303 covered by a node, 100 unknown
         self.node_prefix = node_prefix
         self.targets = targets  # "host:port"
+        self.secure = secure  # the targets served over TLS
 
     def __repr__(self) -> str:
-        return f"Site({self.code}, {self.node_prefix!r}, {self.targets!r})"
+        return f"Site({self.code}, {self.node_prefix!r}, {self.targets!r}, {set(self.secure)!r})"
+
+    def url_of(self, target: str) -> str:
+        """``grpcs://host:port`` for a target served over TLS, else ``grpc://host:port``."""
+        return f"{'grpcs' if target in self.secure else 'grpc'}://{target}"
 
     @property
     def url(self) -> str:
-        """The first gRPC address as ``grpc://host:port`` (empty when none)."""
-        return f"grpc://{self.targets[0]}" if self.targets else ""
+        """The first gRPC address as ``grpc://host:port`` or ``grpcs://`` (empty when none)."""
+        return self.url_of(self.targets[0]) if self.targets else ""
 
 
 class _Lru:
@@ -168,28 +183,30 @@ def _site_ttl(values: Iterable[Any], default: float, wall: float) -> float:
     return max(0.0, min(ttls)) if ttls else default
 
 
-def _sites_of(reply: toplevel_pb2.ResolvePrefixResponse) -> tuple[str, ...]:
-    """gRPC addresses, primary ones first: from ``sites``, else from the HS_SITE JSON values."""
+def _sites_of(reply: toplevel_pb2.ResolvePrefixResponse) -> tuple[tuple[str, ...], frozenset[str]]:
+    """gRPC addresses, primary ones first, and those served over TLS: from ``sites``, else from the HS_SITE
+    JSON values."""
     primary: list[str] = []
     mirrors: list[str] = []
+    secure: set[str] = set()
     for site in reply.sites:
         if site.protocol == toplevel_pb2.SITE_PROTOCOL_GRPC and site.host and site.port:
             (mirrors if site.mirror else primary).append(_target(site.host, site.port))
+            if site.tls:
+                secure.add(_target(site.host, site.port))
     if not primary and not mirrors:
         for value in reply.values:
             if value.type != "HS_SITE":
                 continue
             try:
                 doc = json.loads(value.data)
-                servers = [
-                    _target(str(s["host"]), int(s["port"]))
-                    for s in doc.get("servers", ())
-                    if s.get("protocol") == "grpc"
-                ]
+                grpc_servers = [s for s in doc.get("servers", ()) if s.get("protocol") == "grpc"]
+                servers = [_target(str(s["host"]), int(s["port"])) for s in grpc_servers]
+                secure.update(t for t, s in zip(servers, grpc_servers, strict=True) if s.get("tls") is True)
             except (ValueError, KeyError, TypeError, AttributeError):
                 continue
             (primary if doc.get("primary", True) else mirrors).extend(servers)
-    return tuple(dict.fromkeys(primary + mirrors))
+    return tuple(dict.fromkeys(primary + mirrors)), frozenset(secure)
 
 
 def _answer_ttl(message: resolver_pb2.ResolveResponse, wall: float) -> float:
@@ -212,6 +229,8 @@ class Recursor:
         hop_limit: requests arriving with this many hops are refused (6).
         clock, wall: monotonic time (cache expiry) and wall time (absolute TTLs); tests pass fakes.
         top_tls: TLS to the top-level node (``sync.tls.TopTls``); None: a plain channel.
+        peer_tls: TLS to owning nodes whose site says TLS (``sync.tls.LinkTls``, link ``peer``);
+            None: the system roots, no client certificate.
     """
 
     def __init__(
@@ -230,9 +249,11 @@ class Recursor:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         top_tls: Any = None,
+        peer_tls: Any = None,
     ) -> None:
         self.top = top
         self.top_tls = top_tls  # sync.tls.TopTls for the channel to the top node; None: plain
+        self.peer_tls = peer_tls  # sync.tls.LinkTls for owners whose site says TLS; None: system roots
         self.node_prefix = node_prefix
         self.own_sites = set(own_sites)
         self.recursion = recursion
@@ -244,7 +265,8 @@ class Recursor:
         self._wall = wall
         self.sites = _Lru(site_cache_size)
         self.answers = _Lru(answer_cache_size)
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._channels: dict[tuple[str, bool], grpc.aio.Channel] = {}
+        self._peer_failures: dict[str, str] = {}  # owner target -> the TLS failure last logged
         self._top_stub: toplevel_pb2_grpc.TopLevelStub | None = None
         self.stats = collections.Counter()  # top_calls, owner_calls, {answer,site}_{hits,misses}
 
@@ -254,16 +276,23 @@ class Recursor:
 
     # -- channels ---------------------------------------------------------------------
 
-    def _channel(self, target: str) -> grpc.aio.Channel:
-        channel = self._channels.get(target)
+    def _channel(self, target: str, secure: bool = False) -> grpc.aio.Channel:
+        """The channel to the top node (``--top-*``), or to an owner: TLS (``--peer-*``) when its site says so."""
+        channel = self._channels.get((target, secure))
         if channel is None:
-            if target == self.top:  # TLS (--top-ca/--top-cert) applies to the top-level node only
-                from idnode.sync.tls import top_channel
+            from idnode.sync.tls import channel as open_channel
 
-                channel = self._channels[target] = top_channel(target, self.top_tls)
-            else:
-                channel = self._channels[target] = grpc.aio.insecure_channel(target)
+            tls = self.top_tls if target == self.top and not secure else self._peer(secure)
+            channel = self._channels[(target, secure)] = open_channel(target, tls)
         return channel
+
+    def _peer(self, secure: bool) -> Any:
+        """The TLS of a channel to an owner: ``--peer-*`` (else the system roots) when ``secure``; None: plain."""
+        if not secure:
+            return None
+        from idnode.sync.tls import LinkTls
+
+        return self.peer_tls or LinkTls(link="peer")
 
     async def close(self) -> None:
         """Close the channels to the top node and the owners."""
@@ -306,7 +335,7 @@ class Recursor:
             ) from None
         now = self._clock()
         if reply.response_code in (1, 303):
-            site = Site(reply.response_code, reply.node_prefix, _sites_of(reply))
+            site = Site(reply.response_code, reply.node_prefix, *_sites_of(reply))
             ttl = _site_ttl(reply.values, self.site_ttl, self._wall())
         else:
             site = Site(100, "", ())
@@ -367,32 +396,33 @@ class Recursor:
                 )
             raise ServerNotResponsible(f"node {site.node_prefix} serving prefix {prefix} has no gRPC site")
         if not self.recursion:
-            error = PrefixReferral(
-                f"prefix {prefix} is served by node {site.node_prefix} at grpc://{targets[0]} (recursion is off)"
-            )
-            error.site = f"grpc://{targets[0]}"  # type: ignore[attr-defined]
+            url = site.url_of(targets[0])
+            error = PrefixReferral(f"prefix {prefix} is served by node {site.node_prefix} at {url} (recursion is off)")
+            error.site = url  # type: ignore[attr-defined]
             raise error
         request = resolver_pb2.ResolveRequest(handle=handle, indexes=indexes, types=types).SerializeToString()
         metadata = requestid.metadata(((HOPS_METADATA, str(hops + 1)),))  # the request id follows the hops
         failures = []
         for target in targets:
-            method = self._channel(target).unary_unary(_RESOLVE)
+            secure = target in site.secure
+            method = self._channel(target, secure).unary_unary(_RESOLVE)
             self.stats["owner_calls"] += 1
             try:
                 reply = await method(request, metadata=metadata, timeout=self.timeout)
             except grpc.RpcError as exc:
                 if exc.code() in _UNREACHABLE:
-                    failures.append(f"grpc://{target} ({exc.code().name})")
+                    failures.append(f"{site.url_of(target)} ({exc.code().name}{self._tls_hint(target, exc, secure)})")
                     continue
                 from idnode.resolver.grpc.status import handle_error_from_rpc
 
                 error = handle_error_from_rpc(exc)
                 if error is None:
-                    failures.append(f"grpc://{target} ({exc.code().name}: {exc.details()})")
+                    failures.append(f"{site.url_of(target)} ({exc.code().name}: {exc.details()})")
                     continue
                 if error.code == 100:
                     self.answers.put(key, error, self._clock() + self.negative_ttl)
                 raise error from None
+            self._peer_failures.pop(target, None)
             message = resolver_pb2.ResolveResponse.FromString(reply)
             ttl = _answer_ttl(message, self._wall())
             reply += NON_AUTHORITATIVE
@@ -408,6 +438,17 @@ class Recursor:
         raise ServerNotResponsible(
             f"the node serving prefix {prefix} ({site.node_prefix}) is unreachable: tried {', '.join(failures)}"
         )
+
+    def _tls_hint(self, target: str, exc: grpc.RpcError, secure: bool) -> str:
+        """A TLS hint for an unreachable owner (logged once per target and hint); "" when it is not TLS."""
+        from idnode.sync.tls import failure_hint
+
+        details = exc.details() or ""  # type: ignore[attr-defined]  (an AioRpcError: not a grpc.Call)
+        hint = failure_hint(details, self._peer(secure), "peer")
+        if hint and self._peer_failures.get(target) != hint:
+            self._peer_failures[target] = hint
+            logger.warning("recursion: owning node %s: %s %s%s", target, exc.code().name, details, hint)
+        return hint
 
     async def _verdict(
         self,

@@ -129,8 +129,8 @@ def node_credential(data_dir: Path) -> str:
     return secret
 
 
-def site(protocol: str, listen: str) -> toplevel_pb2.Site | None:
-    """A ``Site`` for a listen address (``HOST:PORT``; ``off`` gives None).
+def site(protocol: str, listen: str, tls: bool = False) -> toplevel_pb2.Site | None:
+    """A ``Site`` for a listen address (``HOST:PORT``; ``off`` gives None); ``tls``: served over TLS.
 
     A wildcard host (``0.0.0.0``, ``::``) is replaced by this machine's name.
     """
@@ -140,7 +140,7 @@ def site(protocol: str, listen: str) -> toplevel_pb2.Site | None:
     host = host.strip("[]")
     if host in _WILDCARDS:
         host = socket.getfqdn()
-    return toplevel_pb2.Site(protocol=_PROTOCOLS[protocol], host=host, port=int(port))
+    return toplevel_pb2.Site(protocol=_PROTOCOLS[protocol], host=host, port=int(port), tls=tls)
 
 
 class Outbox:
@@ -480,17 +480,25 @@ class Outbox:
 
 
 def start_outbox(
-    store: Store, writer: Writer, node_prefix: str, top: str, data_dir: Path, listens: dict[str, str], **options: Any
+    store: Store,
+    writer: Writer,
+    node_prefix: str,
+    top: str,
+    data_dir: Path,
+    listens: dict[str, str],
+    secure: frozenset[str] = frozenset(),
+    **options: Any,
 ) -> Outbox:
     """Build and start the outbox of a node (node.py, prefork writer).
 
     Args:
         listens: ``{"grpc": HOST:PORT, "http": ..., "dns": ...}`` with the real
             ports (``off`` or missing: not a site).
+        secure: the protocols served over TLS (``--tls-cert``): their sites say so.
     """
     from idnode.resolver.grpc.registry_service import node_version
 
-    sites = [s for protocol, listen in listens.items() if (s := site(protocol, listen)) is not None]
+    sites = [s for protocol, listen in listens.items() if (s := site(protocol, listen, protocol in secure)) is not None]
     outbox = Outbox(
         store,
         writer,

@@ -51,10 +51,11 @@ from idnode.registry.store import Store, u64
 from idnode.registry.writer import WriteContext, Writer
 from idnode.sync.outbox import backoff_delay
 from idnode.sync.restore import apply_entry
+from idnode.sync.tls import LinkTls, channel, failure_hint
 
 log = logging.getLogger(__name__)
 
-STATE = b"replica_state"  # meta: JSON {primary, state, primary_sequence, primary_time, caught_up_at, updated}
+STATE = b"replica_state"  # meta: JSON {primary, state, primary_sequence, primary_time, caught_up_at, updated, error}
 BOOTSTRAP = b"replica_bootstrap"  # meta: set while a snapshot is being loaded
 # Meta keys that belong to this folder, never copied from a primary's snapshot.
 LOCAL_META = frozenset({b"schema_version", changelog.OUTBOX_CURSOR, changelog.PRUNED, STATE, BOOTSTRAP})
@@ -67,6 +68,10 @@ IN_FLIGHT = 4  # batches handed to the writer before the follower waits for the 
 BACKOFF_BASE = 0.1
 BACKOFF_CAP = 10.0
 MAX_MESSAGE_BYTES = 64 << 20
+CHANNEL_OPTIONS = (
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+)
 CHUNK_BYTES = 1 << 20  # snapshot chunk size
 
 Verified = list[tuple[int, bytes, changelog.Entry]]
@@ -86,7 +91,9 @@ def replication_status(store: Store, now: float | None = None) -> dict[str, Any]
         head as last seen), ``lag_sequences``, ``lag_seconds`` (0 while
         following with nothing outstanding, else the time since the replica
         last held everything the primary had, measured against the primary's
-        clock) and ``updated`` (when the primary was last heard from, s since 1970).
+        clock), ``updated`` (when the primary was last heard from, s since 1970)
+        and ``error`` (why the follower is disconnected, e.g. a refused TLS
+        handshake; "" while following).
     """
     now = time.time() if now is None else now
     with store.begin() as txn:
@@ -113,6 +120,7 @@ def replication_status(store: Store, now: float | None = None) -> dict[str, Any]
         "lag_sequences": lag,
         "lag_seconds": seconds,
         "updated": updated,
+        "error": st.get("error", "") if state == "disconnected" else "",
     }
 
 
@@ -127,14 +135,17 @@ def readiness_check(store: Store, max_lag: float) -> Callable[[], str | None]:
 
     def check() -> str | None:
         status = replication_status(store)
-        if status is None:
-            return "the replica has not reached its primary yet"
+        if status is None or not status["updated"]:  # no state, or only "disconnected" records
+            why = f": {status['error']}" if status and status["error"] else ""
+            return "the replica has not reached its primary yet" + why
         if status["state"] == "bootstrapping":
             return "bootstrapping from the primary's snapshot"
         if max_lag and status["lag_seconds"] > max_lag:
             return (
                 f"replication lag {status['lag_seconds']:.1f} s above --max-replica-lag {max_lag:g} s "
-                f"({status['state']}, {status['lag_sequences']} entries behind)"
+                f"({status['state']}, {status['lag_sequences']} entries behind"
+                + (f"; {status['error']}" if status["error"] else "")
+                + ")"
             )
         return None
 
@@ -271,6 +282,7 @@ class Follower:
         primary: ``HOST:PORT`` of the primary's gRPC port.
         credential: a node-admin or auditor credential of the primary.
         replica_id: named in the primary's logs.
+        tls: TLS to the primary (``--primary-ca``/``--primary-cert``/``--primary-key``); None: plain gRPC.
         batch_entries: entries per Follow message asked for.
         backoff_base, backoff_cap, rng: reconnect backoff (full jitter).
 
@@ -291,10 +303,12 @@ class Follower:
         backoff_base: float = BACKOFF_BASE,
         backoff_cap: float = BACKOFF_CAP,
         rng: Callable[[], float] = random.random,
+        tls: LinkTls | None = None,
     ) -> None:
         self.store = store
         self.writer = writer
         self.primary = primary
+        self.tls = tls
         self.replica_id = replica_id or f"{socket.gethostname()}:{store.path.resolve()}"
         self.batch_entries = batch_entries
         self.backoff_base = backoff_base
@@ -340,14 +354,8 @@ class Follower:
 
     async def run(self) -> None:
         """Follow (bootstrapping when needed) until stopped; every failure backs off and reconnects."""
-        channel = grpc.aio.insecure_channel(
-            self.primary,
-            options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ],
-        )
-        stub = replication_pb2_grpc.ReplicationStub(channel)
+        primary_channel = channel(self.primary, self.tls, CHANNEL_OPTIONS)
+        stub = replication_pb2_grpc.ReplicationStub(primary_channel)
         attempt = 0
         need_snapshot = self.store.get("meta", BOOTSTRAP) is not None
         try:
@@ -374,19 +382,15 @@ class Follower:
                         log.warning("replica: %s; bootstrapping from the primary's snapshot", exc.details())
                         need_snapshot = True
                         continue
-                    if self.state != "disconnected" or attempt == 0:
-                        log.warning(
-                            "replica: primary %s: %s %s; reconnecting with backoff",
-                            self.primary,
-                            exc.code().name,
-                            exc.details(),
-                        )
-                    await self._disconnected()
+                    error = f"{exc.code().name} {exc.details()}{failure_hint(exc.details(), self.tls, 'primary')}"
+                    if self.state != "disconnected" or attempt == 0:  # once per outage
+                        log.warning("replica: primary %s: %s; reconnecting with backoff", self.primary, error)
+                    await self._disconnected(error)
                     await self._sleep(backoff_delay(attempt, self.backoff_base, self.backoff_cap, self.rng))
                     attempt += 1
                 except (changelog.ChangeLogError, HandleError) as exc:
                     log.error("replica: %s; retrying with backoff", exc)
-                    await self._disconnected()
+                    await self._disconnected(str(exc))
                     await self._sleep(backoff_delay(attempt, self.backoff_base, self.backoff_cap, self.rng))
                     attempt += 1
                 except Exception:
@@ -395,11 +399,11 @@ class Follower:
                     await self._sleep(backoff_delay(attempt, self.backoff_base, self.backoff_cap, self.rng))
                     attempt += 1
         finally:
-            await channel.close()
+            await primary_channel.close()
 
     # -- steps -------------------------------------------------------------------------
 
-    def _state(self, state: str) -> dict[str, Any]:
+    def _state(self, state: str, error: str = "") -> dict[str, Any]:
         """The replication state to record; ``updated`` is when the primary last answered."""
         if state != "disconnected":
             self._heard = time.time()
@@ -410,19 +414,22 @@ class Follower:
             "primary_time": self._primary_time,
             "caught_up_at": self._caught_up_at,
             "updated": self._heard,
+            "error": error,
         }
 
     async def _write(self, fn: Callable[[WriteContext], Any]) -> Any:
         # Shielded: a stop that cancels this task must not cancel a queued write.
         return await asyncio.shield(asyncio.wrap_future(self.writer.submit(fn)))
 
-    async def _disconnected(self) -> None:
-        """Record the state ``disconnected`` (once per outage; a state left by an earlier run is replaced)."""
+    async def _disconnected(self, error: str = "") -> None:
+        """Record the state ``disconnected`` and why (once per outage and reason)."""
         self.state = "disconnected"
         stored = self.store.get("meta", STATE)
-        if stored is not None and json.loads(stored).get("state") == "disconnected":
-            return
-        state = self._state("disconnected")
+        if stored is not None:
+            old = json.loads(stored)
+            if old.get("state") == "disconnected" and old.get("error", "") == error:
+                return
+        state = self._state("disconnected", error)
         with contextlib.suppress(HandleError):
             await self._write(lambda ctx: _put_state(ctx, state))
 
@@ -539,15 +546,17 @@ def primary_credential(path: Path | None, data_dir: Path) -> str:
     return text
 
 
-def primary_info(primary: str, credential: str, timeout: float = 30.0) -> replication_pb2.ReplicationInfo:
-    """``GetReplicationInfo`` from the primary, retried for up to ``timeout`` seconds (start-up).
+def primary_info(
+    primary: str, credential: str, timeout: float = 30.0, tls: LinkTls | None = None
+) -> replication_pb2.ReplicationInfo:
+    """``GetReplicationInfo`` from the primary (TLS with ``tls``), retried for up to ``timeout`` seconds (start-up).
 
     Raises:
-        StoreError: the primary did not answer, or refused the credential.
+        StoreError: the primary did not answer, or refused the credential (with a hint when TLS looks wrong).
     """
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(primary) as channel:
-        stub = replication_pb2_grpc.ReplicationStub(channel)
+    with channel(primary, tls, aio=False) as primary_channel:
+        stub = replication_pb2_grpc.ReplicationStub(primary_channel)
         while True:
             try:
                 return stub.GetReplicationInfo(
@@ -557,14 +566,16 @@ def primary_info(primary: str, credential: str, timeout: float = 30.0) -> replic
                 )
             except grpc.RpcError as exc:
                 code = exc.code()  # type: ignore[attr-defined]
+                details = exc.details()  # type: ignore[attr-defined]
+                why = f"{code.name} {details}{failure_hint(details, tls, 'primary')}"
                 if code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                    raise StoreError(f"primary {primary} refused the replica: {code.name} {exc.details()}") from None  # type: ignore[attr-defined]
+                    raise StoreError(f"primary {primary} refused the replica: {why}") from None
                 if time.monotonic() >= deadline:
-                    raise StoreError(f"primary {primary} is not reachable: {code.name} {exc.details()}") from None  # type: ignore[attr-defined]
+                    raise StoreError(f"primary {primary} is not reachable: {why}") from None
                 time.sleep(0.2)
 
 
-def replica_node_prefix(data_dir: Path, primary: str, credential: str) -> str:
+def replica_node_prefix(data_dir: Path, primary: str, credential: str, tls: LinkTls | None = None) -> str:
     """The node prefix a replica serves: its folder's, else the primary's (asked at start-up)."""
     if (data_dir / "lmdb").exists():
         try:
@@ -578,7 +589,7 @@ def replica_node_prefix(data_dir: Path, primary: str, credential: str) -> str:
                 store.close()
             if stored:
                 return stored.decode()
-    return primary_info(primary, credential).node_prefix
+    return primary_info(primary, credential, tls=tls).node_prefix
 
 
 def start_follower(store: Store, writer: Writer, primary: str, credential: str, **options: Any) -> Follower:

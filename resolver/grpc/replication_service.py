@@ -25,7 +25,7 @@ import grpc
 from idnode import metrics
 from idnode.proto import replication_pb2, replication_pb2_grpc
 from idnode.registry import auth, changelog
-from idnode.registry.errors import HandleError
+from idnode.registry.errors import AuthenticationNeeded, HandleError
 from idnode.resolver import limits
 from idnode.resolver.grpc.resolver_service import Meter, principal_of
 from idnode.resolver.grpc.status import abort
@@ -48,7 +48,11 @@ class ReplicationService(replication_pb2_grpc.ReplicationServicer):
     """``idnode.v1.Replication`` over one registry facade (its store and its authentication).
 
     Every call needs a node-admin or auditor credential: the stream carries
-    every value, private ones included, and the credentials' digests.
+    every value, private ones included, and the credentials' digests. With
+    ``client_certificate`` (a primary with ``--replication-listen``) a call
+    must also have arrived over a connection whose client certificate the
+    server verified (only the replication port asks for one); others are
+    refused with UNAUTHENTICATED (code 402) before the credential is looked at.
     """
 
     def __init__(
@@ -58,8 +62,10 @@ class ReplicationService(replication_pb2_grpc.ReplicationServicer):
         poll_min: float = POLL_MIN,
         poll_max: float = POLL_MAX,
         heartbeat: float = HEARTBEAT,
+        client_certificate: bool = False,
     ) -> None:
         self._registry = registry
+        self.client_certificate = client_certificate
         self._store = registry.store
         self.poll_min = poll_min
         self.poll_max = poll_max
@@ -71,6 +77,11 @@ class ReplicationService(replication_pb2_grpc.ReplicationServicer):
         self._closing.set()
 
     def _authorise(self, context: grpc.aio.ServicerContext) -> None:
+        if self.client_certificate and not context.peer_identities():
+            raise AuthenticationNeeded(
+                "replication from this primary needs a client certificate: dial its replication port "
+                "(--replication-listen) with --primary-cert/--primary-key"
+            )
         auth.require_role(principal_of(context, self._registry), "node-admin", "auditor")
 
     async def GetReplicationInfo(

@@ -26,7 +26,14 @@ from idnode.resolver.grpc.decoding import reject_undecodable
 from idnode.resolver.grpc.resolver_service import Meter
 from idnode.resolver.grpc.status import abort
 
-__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "server_credentials", "start_grpc_server", "stop_grpc_server"]
+__all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "replication_credentials",
+    "replication_port",
+    "server_credentials",
+    "start_grpc_server",
+    "stop_grpc_server",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +41,7 @@ DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 _HEALTH: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()  # server -> its health servicer
 _REFRESH: weakref.WeakKeyDictionary[Any, asyncio.Task[None]] = weakref.WeakKeyDictionary()  # server -> refresh task
 _REPLICATION: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()  # server -> its Replication servicer
+_REPLICATION_PORT: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()  # server -> its mTLS port
 
 
 def _health_servicer() -> Any:
@@ -72,6 +80,12 @@ def server_credentials(settings: Any) -> grpc.ServerCredentials | None:
     Raises:
         OSError: a file cannot be read, or holds no PEM certificate or key (naming the file).
     """
+    pair = _server_pem(settings)
+    return None if pair is None else grpc.ssl_server_credentials([pair])
+
+
+def _server_pem(settings: Any) -> tuple[bytes, bytes] | None:
+    """(key, chain) PEM of ``--tls-cert``/``--tls-key``, None without a certificate (raises as above)."""
     cert, key = getattr(settings, "tls_cert", None), getattr(settings, "tls_key", None)
     if not cert:
         return None
@@ -84,7 +98,43 @@ def server_credentials(settings: Any) -> grpc.ServerCredentials | None:
         ) from None
     if b"-----BEGIN" not in chain or b"PRIVATE KEY-----" not in private:
         raise OSError(f"the TLS files {cert} and {key or cert} hold no PEM certificate and key (gRPC)")
-    return grpc.ssl_server_credentials([(private, chain)])
+    return private, chain
+
+
+def replication_credentials(settings: Any) -> tuple[str, grpc.ServerCredentials] | None:
+    """The primary's replication port: ``(replication_listen, credentials)`` requiring a client certificate
+    issued by ``replication_client_ca`` (server certificate: ``--tls-cert``), or None when it is off.
+
+    grpcio can require a client certificate or not ask for one; it cannot ask and let a client without
+    one in. So replicas get a port of their own (sync/README.md, "TLS between replica and primary").
+
+    Raises:
+        OSError: a flag is missing its companions, or a file cannot be read (naming it).
+    """
+    listen = getattr(settings, "replication_listen", "off")
+    client_ca = getattr(settings, "replication_client_ca", None)
+    if listen == "off":
+        if client_ca:
+            raise OSError("--replication-client-ca needs --replication-listen (the port replicas dial)")
+        return None
+    if not client_ca:
+        raise OSError("--replication-listen needs --replication-client-ca (the CA of the replicas' certificates)")
+    pair = _server_pem(settings)
+    if pair is None:
+        raise OSError("--replication-listen needs --tls-cert/--tls-key (the certificate the primary presents)")
+    try:
+        roots = Path(client_ca).read_bytes()
+    except OSError as exc:
+        raise OSError(f"cannot read --replication-client-ca {client_ca}: {exc.strerror or exc}") from None
+    if b"-----BEGIN CERTIFICATE" not in roots:
+        raise OSError(f"--replication-client-ca {client_ca} holds no PEM certificate")
+    credentials = grpc.ssl_server_credentials([pair], root_certificates=roots, require_client_auth=True)
+    return listen, credentials
+
+
+def replication_port(server: grpc.aio.Server) -> int | None:
+    """The port ``server`` serves replicas on with mutual TLS (``replication_tls`` of :func:`start_grpc_server`)."""
+    return _REPLICATION_PORT.get(server)
 
 
 async def start_grpc_server(
@@ -101,6 +151,7 @@ async def start_grpc_server(
     credentials: grpc.ServerCredentials | None = None,
     request_timeout: float = 0.0,
     stream_idle_timeout: float = 0.0,
+    replication_tls: tuple[str, grpc.ServerCredentials] | None = None,
 ) -> tuple[grpc.aio.Server, int]:
     """Start a gRPC server for ``registry`` on ``listen``.
 
@@ -125,6 +176,10 @@ async def start_grpc_server(
         extra_handlers: more services (the writer's Unix socket: the
             workers' usage reports, ``forward.usage_handler``).
         credentials: serve TLS with these (:func:`server_credentials`); None: plaintext.
+        replication_tls: ``(listen, credentials)`` of :func:`replication_credentials`: a second port on
+            which clients must present a verified certificate; the Replication service then answers
+            only calls that arrived with one (on the public port: UNAUTHENTICATED, code 402).
+            Its bound port: :func:`replication_port`.
         count: count Registry calls in ``idnode_requests_total`` (when
             metrics are on); False for the writer's Unix socket, whose calls
             the worker in front of it counted.
@@ -184,7 +239,7 @@ async def start_grpc_server(
         registry_pb2_grpc.add_RegistryServicer_to_server(
             registry_service.RegistryService(registry), WrappingServer(target, reject_undecodable)
         )
-    replication = replication_service.ReplicationService(registry)
+    replication = replication_service.ReplicationService(registry, client_certificate=replication_tls is not None)
     replication_pb2_grpc.add_ReplicationServicer_to_server(replication, WrappingServer(server, reject_undecodable))
     service_names = [resolver_service.SERVICE_NAME, registry_service.SERVICE_NAME, replication_service.SERVICE_NAME]
     if health:
@@ -202,6 +257,14 @@ async def start_grpc_server(
         raise OSError(f"cannot bind the gRPC server to {listen}: {exc}") from None
     if not port:  # older grpcio reports a failed bind as port 0
         raise OSError(f"cannot bind the gRPC server to {listen}")
+    if replication_tls is not None:  # the same server (every service) on a port requiring client certificates
+        try:
+            mtls_port = server.add_secure_port(*replication_tls)
+        except RuntimeError as exc:
+            raise OSError(f"cannot bind the replication port {replication_tls[0]}: {exc}") from None
+        if not mtls_port:
+            raise OSError(f"cannot bind the replication port {replication_tls[0]}")
+        _REPLICATION_PORT[server] = mtls_port
     await server.start()
     if health:
         _HEALTH[server] = servicer

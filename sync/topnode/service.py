@@ -98,21 +98,31 @@ def _site_dict(site: toplevel_pb2.Site) -> dict[str, Any]:
         raise InvalidArgument("a site needs a protocol: grpc, http or dns")
     if not site.host or not 0 < site.port < 65536:
         raise InvalidArgument(f"site {site.host!r}:{site.port}: needs a host and a port 1..65535")
-    return {"protocol": PROTOCOL_NAMES[site.protocol], "host": site.host, "port": site.port, "mirror": site.mirror}
+    site_dict = {"protocol": PROTOCOL_NAMES[site.protocol], "host": site.host, "port": site.port, "mirror": site.mirror}
+    if site.tls:  # only when set: sites stored before the field existed read the same
+        site_dict["tls"] = True
+    return site_dict
 
 
 def _site_msg(site: dict[str, Any]) -> toplevel_pb2.Site:
     return toplevel_pb2.Site(
-        protocol=PROTOCOL_BY_NAME[site["protocol"]], host=site["host"], port=site["port"], mirror=site["mirror"]
+        protocol=PROTOCOL_BY_NAME[site["protocol"]],
+        host=site["host"],
+        port=site["port"],
+        mirror=site["mirror"],
+        tls=site.get("tls", False),
     )
 
 
 def hs_site_values(sites: list[dict[str, Any]], timestamp: int) -> list[common_pb2.HandleValue]:
-    """HS_SITE values of ``sites``: one for the primary site, one for the mirrors ([choice] JSON data)."""
+    """HS_SITE values of ``sites``: one for the primary site, one for the mirrors ([choice] JSON data;
+    a server served over TLS carries ``"tls":true``)."""
     values = []
     for mirror in (False, True):
         servers = [
-            {"protocol": s["protocol"], "host": s["host"], "port": s["port"]} for s in sites if s["mirror"] is mirror
+            {"protocol": s["protocol"], "host": s["host"], "port": s["port"], **({"tls": True} if s.get("tls") else {})}
+            for s in sites
+            if s["mirror"] is mirror
         ]
         if servers:
             data = json.dumps({"version": 1, "primary": not mirror, "servers": servers}, separators=(",", ":"))

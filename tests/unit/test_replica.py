@@ -190,6 +190,7 @@ def test_replication_status(registry):
         "lag_sequences": 0,
         "lag_seconds": 0.0,
         "updated": 100.0,
+        "error": "",
     }
     put(state="following", primary_sequence=head + 5, caught_up_at=100.0, updated=102.0)
     status = rep.replication_status(store, now=103.0)

@@ -86,8 +86,9 @@ async def test_outbox_pushes_over_mutual_tls_and_restore_fetches_it_back(registr
     outbox = outbox_to(registry, target, good(tls_pki))
     outbox.start()
     try:
-        await until(lambda: outbox.acked_sequence == registry.store.last_sequence())
-        assert outbox.connected and outbox.failures_total == 0
+        # connected is set just after the cursor write the store already shows: wait for both
+        await until(lambda: outbox.acked_sequence == registry.store.last_sequence() and outbox.connected)
+        assert outbox.failures_total == 0
     finally:
         await outbox.stop(5)
     # restore-from-top over the same TLS (sync gRPC: off the event loop that serves the top node)
