@@ -76,6 +76,15 @@ async def test_sign_in_sets_a_strict_http_only_console_cookie_and_home_shows_the
     assert 'id="role">enterprise<' in page
 
 
+async def test_signing_in_again_ends_the_previous_session(console, seeded):
+    _, first, _ = await sign_in(console, seeded.tokens["owner"])
+    _, second, _ = await sign_in(console, seeded.tokens["stranger"])  # the jar sends the first session's cookie
+    assert first and second and first != second
+    with pytest.raises(AuthenticationFailed):
+        seeded.registry.authenticate_session(first)
+    assert seeded.registry.authenticate_session(second) == seeded.principals["stranger"]
+
+
 async def test_sign_in_as_a_handle_identity(console, seeded):
     status, session, _ = await sign_in(console, seeded.tokens["owner"], identity="300:88.118.8/ADMIN")
     assert status == 303 and seeded.registry.authenticate_session(session) == seeded.owner
@@ -145,7 +154,7 @@ async def test_every_post_without_the_right_csrf_token_is_refused_and_changes_no
         assert "did not come from this console" in await reply.text()
         assert seeded.registry.authenticate_session(session) == seeded.owner  # still signed in
     # a token of another session does not fit this one
-    _, other, _ = await sign_in(console, seeded.tokens["stranger"])
+    other, _ = await seeded.registry.open_session(seeded.principals["stranger"])
     console.session.cookie_jar.clear()
     console.session.cookie_jar.update_cookies({cw.SESSION_COOKIE: session})
     reply = await console.post("/console/signout", data={"csrf_token": cw.csrf_token(other)}, allow_redirects=False)

@@ -95,6 +95,9 @@ async def sign_in(request: web.Request) -> web.Response:
     except HandleError as exc:
         error = cw.gettext(request, "The credential was not accepted: {reason}", reason=exc.message)
         return _sign_in_page(request, status=403, error=error, identity=identity[:200], nxt=nxt)
+    previous = request.cookies.get(cw.SESSION_COOKIE, "")
+    if previous:  # signing in again (perhaps as someone else) ends the session this browser had
+        await registry.close_session(previous)
     response = cw.redirect(nxt)
     cw.session_cookie(response, request, session_id, max(1, int(expires - time.time())))
     return response
