@@ -144,3 +144,40 @@ def test_sites_carry_the_tls_mark_to_the_recursor():
     assert from_sites == from_values == (("a.example:50051", "b.example:50051"), frozenset({"a.example:50051"}))
     site = Site(1, "88.118", *from_sites)
     assert (site.url, site.url_of("b.example:50051")) == ("grpcs://a.example:50051", "grpc://b.example:50051")
+
+
+async def test_recursion_presents_peer_cert_to_an_owner_that_requires_one(seeded, tls_pki, tmp_path):
+    from idnode.registry.errors import ServerNotResponsible
+    from idnode.resolver.recursion import Recursor
+    from idnode.sync.topnode import TopLevel, TopStore
+    from idnode.sync.topnode.server import start_topnode_server
+
+    store = TopStore(tmp_path / "top")
+    core = TopLevel(store, "top-admin")
+    top, top_port = await start_topnode_server(core, "127.0.0.1:0")
+    owner_tls = grpc.ssl_server_credentials(
+        [(tls_pki.server_key.read_bytes(), tls_pki.server_cert.read_bytes())],
+        root_certificates=tls_pki.ca.read_bytes(),
+        require_client_auth=True,
+    )
+    owner, owner_port = await start_grpc_server(seeded.registry, "127.0.0.1:0", credentials=owner_tls)
+    site = toplevel_pb2.Site(protocol=toplevel_pb2.SITE_PROTOCOL_GRPC, host="127.0.0.1", port=owner_port, tls=True)
+    core.register_node("node-secret", toplevel_pb2.RegisterNodeRequest(node_prefix="88.118", sites=[site]))
+    recursors = [
+        Recursor(f"127.0.0.1:{top_port}", "88.200", peer_tls=tls)
+        for tls in (
+            LinkTls.load(tls_pki.ca, tls_pki.client_cert, tls_pki.client_key, "peer"),
+            LinkTls.load(tls_pki.ca, None, None, "peer"),
+        )
+    ]
+    try:
+        reply = await recursors[0].resolve_message("88.118.8", "88.118.8/JXDY2106023")
+        assert (reply.response_code, reply.non_authoritative) == (1, True)
+        with pytest.raises(ServerNotResponsible, match="may require a client certificate: see --peer-cert"):
+            await recursors[1].resolve("88.118.8", "88.118.8/JXDY2106023")
+    finally:
+        for recursor in recursors:
+            await recursor.close()
+        await owner.stop(None)
+        await top.stop(None)
+        store.close()
