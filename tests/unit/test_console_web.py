@@ -21,7 +21,11 @@ from idnode.settings import Settings
 
 
 async def _client(registry, settings) -> TestClient:
-    server = TestServer(build_app(registry, settings))
+    return await _client_of_app(build_app(registry, settings))
+
+
+async def _client_of_app(app) -> TestClient:
+    server = TestServer(app)
     await server.start_server(**RUNNER_ARGS)
     return TestClient(server)
 
@@ -258,3 +262,18 @@ async def test_unknown_console_paths_are_html_404s_not_handles(console):
     assert reply.status == 404 and reply.content_type == "text/html"
     assert "No such page." in await reply.text()
     assert (await console.get("/88.118.8/JXDY2106023?noredirect")).status == 200  # the catch-all still works
+
+
+async def test_an_unexpected_failure_is_an_html_500_page_and_a_log_line(seeded, tmp_path, caplog):
+    app = build_app(seeded.registry, Settings(data_dir=tmp_path))
+
+    async def broken(request):
+        raise RuntimeError("a bug in a console page")
+
+    app.router.add_get("/console/broken", broken)  # a page with a bug, behind the console's middleware
+    async with await _client_of_app(app) as client:
+        reply = await client.get("/console/broken", headers={"Accept-Language": "zh-CN"})
+        assert reply.status == 500 and reply.content_type == "text/html"
+        page = await reply.text()
+        assert "请求失败" in page and "a bug in a console page" not in page  # no internals shown
+    assert any("console GET /console/broken failed" in r.getMessage() for r in caplog.records)

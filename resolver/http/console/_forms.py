@@ -33,6 +33,7 @@ __all__ = [
     "free_rows",
     "values_from_free_form",
     "values_from_template_form",
+    "with_admin",
 ]
 
 FREE_ROWS = 3  # empty rows the free-form editor offers beyond the existing values

@@ -33,6 +33,7 @@ import hashlib
 import hmac
 import json
 import logging
+import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,10 @@ __all__ = [
     "SESSION_COOKIE",
     "NavItem",
     "add_nav",
+    "clear_session_cookie",
     "csrf_token",
+    "environment",
+    "error_page",
     "flash",
     "gettext",
     "language",
@@ -207,16 +211,10 @@ async def require(request: web.Request, *roles: str) -> Principal:
     principal = _principal(request)
     if principal is None:
         target = request.path_qs if request.method == "GET" else BASE
-        raise web.HTTPSeeOther(SIGN_IN + "?" + _query({"next": target}))
+        raise web.HTTPSeeOther(SIGN_IN + "?" + urllib.parse.urlencode({"next": target}))
     if roles and principal.role not in roles:
         raise web.HTTPForbidden(reason="Your role may not open this page.")
     return principal
-
-
-def _query(params: dict[str, str]) -> str:
-    from urllib.parse import urlencode
-
-    return urlencode(params)
 
 
 def session_cookie(response: web.StreamResponse, request: web.Request, session_id: str, max_age: int) -> None:
@@ -298,6 +296,9 @@ async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
             return error_page(request, 404, "No such page.")
         message = exc.reason if exc.reason in MESSAGES else ""
         return error_page(request, exc.status, message or exc.reason or "Request failed", translated=bool(message))
+    except Exception:
+        log.exception("console %s %s failed", request.method, path)
+        return error_page(request, 500, "Request failed")
 
 
 def error_page(request: web.Request, status: int, message: str, *, translated: bool = True) -> web.Response:
