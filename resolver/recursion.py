@@ -445,6 +445,8 @@ class Recursor:
 
         details = exc.details() or ""  # type: ignore[attr-defined]  (an AioRpcError: not a grpc.Call)
         hint = failure_hint(details, self._peer(secure), "peer")
+        if hint and not secure:  # --peer-* cannot help: the site is dialled in clear because it says so
+            hint = " (the owning node may serve TLS while its site at the top-level node does not say so)"
         if hint and self._peer_failures.get(target) != hint:
             self._peer_failures[target] = hint
             logger.warning("recursion: owning node %s: %s %s%s", target, exc.code().name, details, hint)

@@ -175,6 +175,11 @@ async def test_recursion_presents_peer_cert_to_an_owner_that_requires_one(seeded
         assert (reply.response_code, reply.non_authoritative) == (1, True)
         with pytest.raises(ServerNotResponsible, match="may require a client certificate: see --peer-cert"):
             await recursors[1].resolve("88.118.8", "88.118.8/JXDY2106023")
+        site.tls = False  # the owner registered its site as plain: a plain channel fails against its TLS port
+        core.register_node("node-secret", toplevel_pb2.RegisterNodeRequest(node_prefix="88.118", sites=[site]))
+        recursors.append(Recursor(f"127.0.0.1:{top_port}", "88.200", peer_tls=recursors[0].peer_tls))
+        with pytest.raises(ServerNotResponsible, match="serve TLS while its site at the top-level node does not"):
+            await recursors[2].resolve("88.118.8", "88.118.8/JXDY2106023")
     finally:
         for recursor in recursors:
             await recursor.close()
