@@ -8,12 +8,16 @@ opened by the writer is seen by every worker (one LMDB read).
 
 from __future__ import annotations
 
+import http.client
 import re
+import ssl
+import urllib.parse
 
 import aiohttp
 import pytest
 
 from .conftest import setup_enterprise
+from .test_http_tls import self_signed
 
 pytestmark = pytest.mark.node
 
@@ -124,3 +128,34 @@ async def test_the_demo_prints_the_console_url_and_its_token_registers_through_t
         reply = await anyone.get(f"{node.http}/api/handles/88.118.8/CONSOLE-1")
         assert reply.status == 200
         assert {v["type"] for v in (await reply.json())["values"]} >= {"URL", "productName", "model"}
+
+
+def test_over_https_the_session_cookie_is_secure_and_the_origin_check_knows_the_scheme(node_factory, tmp_path):
+    """A prefork node serving TLS: the writer (behind a plain Unix socket) still marks the cookie Secure and
+    compares Origin with https://, because both come from the node's settings, not from the hop."""
+    cert, key = self_signed(tmp_path)
+    node = node_factory("--workers", "2", "--dns-listen", "off", "--tls-cert", cert, "--tls-key", key)
+    token = node.admin_token  # gRPC is TLS too here, so sign in as the node admin rather than set up an enterprise
+    context = ssl.create_default_context(cafile=cert)
+    origin = f"https://127.0.0.1:{node.http_port}"
+
+    def post_sign_in(origin_header: str) -> http.client.HTTPResponse:
+        conn = http.client.HTTPSConnection("127.0.0.1", node.http_port, context=context, timeout=15)
+        form = urllib.parse.urlencode({"credential": token})
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "Origin": origin_header}
+        conn.request("POST", "/console/signin", body=form, headers=headers)
+        reply = conn.getresponse()
+        reply.read()
+        conn.close()
+        return reply
+
+    assert post_sign_in(origin.replace("https:", "http:")).status == 403  # not this site's scheme
+    reply = post_sign_in(origin)
+    assert reply.status == 303
+    cookie = next(c for c in reply.headers.get_all("Set-Cookie") if c.startswith("idnode_session="))
+    assert "; Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    conn = http.client.HTTPSConnection("127.0.0.1", node.http_port, context=context, timeout=15)
+    conn.request("GET", "/console/", headers={"Cookie": cookie.split(";")[0]})
+    home = conn.getresponse()
+    assert home.status == 200 and 'id="role">node-admin<' in home.read().decode()
+    conn.close()
