@@ -21,6 +21,7 @@ pytestmark = pytest.mark.node
 
 OPS = "operator/"
 DEMO = [f"88.118.8/DEMO-{n:06d}" for n in range(1, 7)]
+PREFIX = "88.118.60"  # the prefix this module's enterprise gets (the demo's 88.118.8 is left as it is)
 
 
 def sign_in(browser, console_url: str, credential: str) -> None:
@@ -86,22 +87,24 @@ def test_admin_adds_and_approves_a_pending_enterprise(browser, console_url, admi
     assert status.text == "approved"
     screenshot("enterprises-approved")
 
-    # allocate it a prefix (the next free one) and see it in the list
+    # allocate it a prefix of its own and see it in the list
     browser.get(console_url + OPS + f"prefixes?credit_code={code}")
+    browser.find_element(By.ID, "alloc-prefix").send_keys(PREFIX)
     browser.find_element(By.CSS_SELECTOR, "#allocate button[type=submit]").click()
     flash = wait(browser, ec.visibility_of_element_located((By.CSS_SELECTOR, ".flash")), message="the allocation")
-    assert f"allocated to {code} (approved)" in flash.text
+    assert f"Prefix {PREFIX} allocated to {code} (approved)" in flash.text
     screenshot("prefixes")
-    # a new template version for the demo prefix through the form, then its page
-    browser.get(console_url + OPS + "templates?prefix=88.118.8")
-    wait(browser, ec.presence_of_element_located((By.CSS_SELECTOR, "#versions tbody tr")), message="demo template")
+    # a template version for that prefix through the form, then its page (not for the demo's prefix: the
+    # other browser tests share this node and register under the demo template, the latest version)
+    browser.get(console_url + OPS + f"templates?prefix={PREFIX}")
+    wait(browser, ec.presence_of_element_located((By.ID, "no-versions")), message="no template yet")
     browser.find_element(By.ID, "tpl-version").send_keys("browser-1")
     browser.find_element(By.ID, "item-0-name").send_keys("colour")
     browser.find_element(By.ID, "item-0-required").click()
     browser.find_element(By.ID, "item-0-max").clear()
     browser.find_element(By.ID, "item-0-max").send_keys("20")
     browser.find_element(By.CSS_SELECTOR, "#new-template button[type=submit]").click()
-    wait(browser, ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".flash"), "browser-1 of 88.118.8 stored"))
+    wait(browser, ec.text_to_be_present_in_element((By.CSS_SELECTOR, ".flash"), f"browser-1 of {PREFIX} stored"))
     screenshot("templates")
     browser.find_element(By.CSS_SELECTOR, '#versions tr[data-version="browser-1"] a').click()
     cells = wait(browser, ec.presence_of_element_located((By.CSS_SELECTOR, "#items tbody tr")), message="the items")
