@@ -410,6 +410,12 @@ def main() -> None:
     metavar="DURATION",
     help="Longest wait for a client's next ResolveStream message; off = none [default: 300s].",
 )
+@click.option(
+    "--signer-ca",
+    metavar="FILE",
+    help="With --top: PEM CAs that signers' HS_CERT certificates must chain to in recursive resolution "
+    "(a bare HS_PUBKEY is then untrusted) [default: none, any valid certificate].",
+)
 def serve(config: str | None, **flags: Any) -> None:
     """Run a node.
 
@@ -689,11 +695,22 @@ def id_group() -> None:
     is_flag=True,
     help="Check the HS_SIGNATURE (key from the record or its key handle); exit 1 unless it is valid.",
 )
+@click.option(
+    "--trust-ca",
+    type=click.Path(dir_okay=False, exists=True),
+    metavar="FILE",
+    help="With --verify: PEM CA certificates the signer's HS_CERT must chain to (a bare HS_PUBKEY is then untrusted).",
+)
 @client_command
 @anonymous_by_default
-def id_get(node: Node, handle: str, indexes: tuple[int, ...], types: tuple[str, ...], verify: bool) -> None:
+def id_get(
+    node: Node, handle: str, indexes: tuple[int, ...], types: tuple[str, ...], verify: bool, trust_ca: str | None
+) -> None:
     """Resolve HANDLE and print its values as Handle REST JSON."""
     from idnode.registry.values import Value
+
+    if trust_ca is not None and not verify:
+        raise click.UsageError("--trust-ca goes with --verify")
 
     name, values = _resolve_values(node, handle, indexes, types)
     document: dict[str, Any] = {"handle": name, "values": [value.to_json() for value in values]}
@@ -703,7 +720,14 @@ def id_get(node: Node, handle: str, indexes: tuple[int, ...], types: tuple[str, 
     import time
 
     from idnode.registry import signing
+    from idnode.registry.errors import HandleError
 
+    trust = None
+    if trust_ca is not None:
+        try:
+            trust = signing.TrustAnchors.from_pem(Path(trust_ca).read_bytes(), f"--trust-ca {trust_ca}")
+        except HandleError as exc:
+            raise click.BadParameter(exc.message, param_hint="--trust-ca") from None
     checked = list(values)
     if (indexes or types) and not any(v.type == signing.SIGNATURE_TYPE for v in values):
         with contextlib.suppress(ClientError):  # the filter left the signature out: fetch it to check the values
@@ -716,7 +740,7 @@ def id_get(node: Node, handle: str, indexes: tuple[int, ...], types: tuple[str, 
             key = next((v for v in found if v.index == ref.index), None)
         except ClientError:
             key = None
-    verdict = signing.verify(name, checked, key, now=time.time(), partial=bool(indexes or types))
+    verdict = signing.verify(name, checked, key, now=time.time(), partial=bool(indexes or types), trust=trust)
     document["signature"] = {"status": verdict.status.value, "message": verdict.message}
     _dump(document)
     if verdict.status is not signing.Status.VALID:
@@ -829,14 +853,35 @@ def id_delete(node: Node, handle: str) -> None:
     "--index", "sig_index", type=click.IntRange(1), default=400, show_default=True, help="HS_SIGNATURE index."
 )
 @click.option("--lifetime", type=click.IntRange(1), metavar="SECONDS", help="The signature expires after this time.")
+@click.option(
+    "--cert",
+    "cert_file",
+    type=click.Path(dir_okay=False, exists=True),
+    metavar="FILE",
+    help="PEM X.509 certificate of the key (then any intermediates): written as an HS_CERT beside the signature, "
+    "which names it as its key (instead of an HS_PUBKEY).",
+)
+@click.option(
+    "--cert-index", type=click.IntRange(1), default=401, show_default=True, help="HS_CERT index (with --cert)."
+)
 @client_command
 def id_sign(
-    node: Node, handle: str, key_file: str, key_handle: str | None, sig_index: int, lifetime: int | None
+    node: Node,
+    handle: str,
+    key_file: str,
+    key_handle: str | None,
+    sig_index: int,
+    lifetime: int | None,
+    cert_file: str | None,
+    cert_index: int,
 ) -> None:
-    """Sign HANDLE's publicly readable values: write an HS_SIGNATURE (a JWT of their digests)."""
+    """Sign HANDLE's publicly readable values: write an HS_SIGNATURE (a JWT of their digests).
+
+    The key is published beforehand as an HS_PUBKEY (idnode keys generate), or given here as a
+    certificate (--cert), which is written with the signature.
+    """
     import time
 
-    from idnode.proto import registry_pb2
     from idnode.registry import signing
     from idnode.registry.errors import HandleError
     from idnode.registry.values import Reference
@@ -854,26 +899,50 @@ def id_sign(
             given = Reference(ref_handle, int(ref_index))
         except HandleError:
             raise click.BadParameter(f"{key_handle!r}: expected HANDLE:INDEX", param_hint="--key-handle") from None
+    cert = None
+    if cert_file is not None:
+        if key_handle is not None:
+            raise click.UsageError("--cert names the key itself: leave out --key-handle")
+        if cert_index == sig_index:
+            raise click.UsageError("--cert-index and --index must differ")
+        try:
+            cert = signing.cert_value(Path(cert_file).read_bytes(), cert_index)
+        except HandleError as exc:
+            raise click.BadParameter(exc.message, param_hint="--cert") from None
+        if not signing.holds_key(cert, key):
+            raise click.BadParameter("the certificate is not of the --key private key", param_hint="--cert")
     name, values = _resolve_values(node, handle, (), ())
-    ref = given or Reference(name, signing.PUBKEY_INDEX)
-    published = values if ref.handle == name else _resolve_values(node, ref.handle, (ref.index,), ())[1]
-    if not any(v.index == ref.index and signing.holds_key(v, key) for v in published):
-        _fail(
-            200, f"{ref.index}:{ref.handle} does not hold this key's HS_PUBKEY; publish it first (idnode keys generate)"
-        )
+    existing = {v.index for v in values}
+    if cert is not None:
+        ref = Reference(name, cert_index)
+        values = [v for v in values if v.index != cert_index] + [cert]  # signed with the new certificate
+    else:
+        ref = given or Reference(name, signing.PUBKEY_INDEX)
+        published = values if ref.handle == name else _resolve_values(node, ref.handle, (ref.index,), ())[1]
+        if not any(v.index == ref.index and signing.holds_key(v, key) for v in published):
+            _fail(
+                200,
+                f"{ref.index}:{ref.handle} does not hold this key's HS_PUBKEY; publish it first (idnode keys generate)",
+            )
     try:
         signature = signing.sign_values(
             name, values, key, ref, now=int(time.time()), lifetime=lifetime, index=sig_index
         )
     except HandleError as exc:
         _fail(exc.code, exc.message)
-    exists = any(v.index == sig_index for v in values)
-    request = registry_pb2.IdentifierUpdate(
-        handle=name,
-        mode=registry_pb2.UPDATE_MODE_MODIFY if exists else registry_pb2.UPDATE_MODE_ADD,
-        values=[signature.to_pb()],
-    )
-    _write_result(node.call(node.registry().UpdateIdentifier, request))
+    _write_values(node, name, [*([] if cert is None else [cert]), signature], existing)
+
+
+def _write_values(node: Node, name: str, new: list[Any], existing: set[int]) -> None:
+    """Add or modify the values ``new`` of ``name`` (``existing``: the indexes it has): one
+    UpdateIdentifier when they are all new or all there already, else one per value, in order."""
+    from idnode.proto import registry_pb2
+
+    groups = [new] if len({v.index in existing for v in new}) == 1 else [[v] for v in new]
+    for group in groups:
+        mode = registry_pb2.UPDATE_MODE_MODIFY if group[0].index in existing else registry_pb2.UPDATE_MODE_ADD
+        request = registry_pb2.IdentifierUpdate(handle=name, mode=mode, values=[v.to_pb() for v in group])
+        _write_result(node.call(node.registry().UpdateIdentifier, request))
 
 
 # -- signing keys -----------------------------------------------------------------

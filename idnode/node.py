@@ -296,8 +296,12 @@ def start_recursion(registry: Any, settings: Settings, grpc_listen: str) -> Any:
     """
     if not settings.top:
         return None
+    from idnode.registry.signing import TrustAnchors
     from idnode.resolver.recursion import Recursor
 
+    trust = None  # --signer-ca: parsed once here (the settings checked it at start)
+    if settings.signer_ca is not None:
+        trust = TrustAnchors.from_pem(settings.signer_ca.read_bytes(), f"--signer-ca {settings.signer_ca}")
     recursor = Recursor(
         settings.top,
         registry.node_prefix,
@@ -305,6 +309,7 @@ def start_recursion(registry: Any, settings: Settings, grpc_listen: str) -> Any:
         recursion=settings.recursion,
         top_tls=top_tls(settings),
         peer_tls=peer_tls(settings),
+        trust=trust,
     )
     registry.recursor = recursor
     metrics.watch_recursor(recursor)

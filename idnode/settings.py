@@ -328,6 +328,23 @@ MIN_MESSAGE_BYTES = MIB
 MIN_URL_BYTES = 4 * KIB
 
 
+def _ca_file(value: object) -> Path | None:
+    """A PEM file of CA certificates, read and parsed here so a bad one stops the start; None: unset."""
+    path = _optional_path(value)
+    if path is None:
+        return None
+    from idnode.registry.errors import InvalidValue
+    from idnode.registry.signing import TrustAnchors
+
+    try:
+        TrustAnchors.from_pem(path.read_bytes(), str(path))
+    except OSError as exc:
+        raise _Invalid(f"cannot read {path}: {exc.strerror or exc}") from None
+    except InvalidValue as exc:
+        raise _Invalid(exc.message) from None
+    return path
+
+
 def _networks(value: object) -> tuple[str, ...]:
     """``CIDR,CIDR,...`` text or a list (TOML) -> canonical network texts; a bare address is a /32 or /128."""
     import ipaddress
@@ -398,6 +415,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "max_url_bytes": _at_least(MIN_URL_BYTES, parse_size, "bytes: a 255-character handle, percent-encoded, must fit"),
     "request_timeout": parse_duration,  # seconds, 30s, 2m; off/0 = none
     "stream_idle_timeout": parse_duration,
+    "signer_ca": _ca_file,
 }
 
 
@@ -468,6 +486,7 @@ class Settings:
     max_url_bytes: int = 8 * KIB  # longest HTTP request target (414 beyond)
     request_timeout: float = 30.0  # deadline of a gRPC unary call or HTTP request (head, body, handler); 0 = none
     stream_idle_timeout: float = 300.0  # longest wait for a client's next ResolveStream message; 0 = none
+    signer_ca: Path | None = None  # with top: PEM CAs a signer's HS_CERT must chain to in recursion; None = any
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from idnode.proto import common_pb2 as idnode_dot_proto_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bidnode/proto/resolver.proto\x12\tidnode.v1\x1a\x19idnode/proto/common.proto\"@\n\x0eResolveRequest\x12\x0e\n\x06handle\x18\x01 \x01(\t\x12\x0f\n\x07indexes\x18\x02 \x03(\r\x12\r\n\x05types\x18\x03 \x03(\t\"\xd6\x01\n\x0fResolveResponse\x12\x15\n\rresponse_code\x18\x01 \x01(\r\x12\x0e\n\x06handle\x18\x02 \x01(\t\x12&\n\x06values\x18\x03 \x03(\x0b\x32\x16.idnode.v1.HandleValue\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x19\n\x11non_authoritative\x18\x05 \x01(\x08\x12-\n\tsignature\x18\x06 \x01(\x0e\x32\x1a.idnode.v1.SignatureStatus\x12\x19\n\x11signature_message\x18\x07 \x01(\t\"F\n\x13\x42\x61tchResolveRequest\x12\x0f\n\x07handles\x18\x01 \x03(\t\x12\x0f\n\x07indexes\x18\x02 \x03(\r\x12\r\n\x05types\x18\x03 \x03(\t\"C\n\x14\x42\x61tchResolveResponse\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.idnode.v1.ResolveResponse*\xf0\x01\n\x0fSignatureStatus\x12 \n\x1cSIGNATURE_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n\x19SIGNATURE_STATUS_UNSIGNED\x10\x01\x12\x1a\n\x16SIGNATURE_STATUS_VALID\x10\x02\x12\x1c\n\x18SIGNATURE_STATUS_CHANGED\x10\x03\x12 \n\x1cSIGNATURE_STATUS_UNKNOWN_KEY\x10\x04\x12\"\n\x1eSIGNATURE_STATUS_BAD_SIGNATURE\x10\x05\x12\x1c\n\x18SIGNATURE_STATUS_EXPIRED\x10\x06\x32\xf3\x01\n\x08Resolver\x12@\n\x07Resolve\x12\x19.idnode.v1.ResolveRequest\x1a\x1a.idnode.v1.ResolveResponse\x12O\n\x0c\x42\x61tchResolve\x12\x1e.idnode.v1.BatchResolveRequest\x1a\x1f.idnode.v1.BatchResolveResponse\x12T\n\rResolveStream\x12\x1e.idnode.v1.BatchResolveRequest\x1a\x1f.idnode.v1.BatchResolveResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bidnode/proto/resolver.proto\x12\tidnode.v1\x1a\x19idnode/proto/common.proto\"@\n\x0eResolveRequest\x12\x0e\n\x06handle\x18\x01 \x01(\t\x12\x0f\n\x07indexes\x18\x02 \x03(\r\x12\r\n\x05types\x18\x03 \x03(\t\"\xd6\x01\n\x0fResolveResponse\x12\x15\n\rresponse_code\x18\x01 \x01(\r\x12\x0e\n\x06handle\x18\x02 \x01(\t\x12&\n\x06values\x18\x03 \x03(\x0b\x32\x16.idnode.v1.HandleValue\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x19\n\x11non_authoritative\x18\x05 \x01(\x08\x12-\n\tsignature\x18\x06 \x01(\x0e\x32\x1a.idnode.v1.SignatureStatus\x12\x19\n\x11signature_message\x18\x07 \x01(\t\"F\n\x13\x42\x61tchResolveRequest\x12\x0f\n\x07handles\x18\x01 \x03(\t\x12\x0f\n\x07indexes\x18\x02 \x03(\r\x12\r\n\x05types\x18\x03 \x03(\t\"C\n\x14\x42\x61tchResolveResponse\x12+\n\x07results\x18\x01 \x03(\x0b\x32\x1a.idnode.v1.ResolveResponse*\x90\x02\n\x0fSignatureStatus\x12 \n\x1cSIGNATURE_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n\x19SIGNATURE_STATUS_UNSIGNED\x10\x01\x12\x1a\n\x16SIGNATURE_STATUS_VALID\x10\x02\x12\x1c\n\x18SIGNATURE_STATUS_CHANGED\x10\x03\x12 \n\x1cSIGNATURE_STATUS_UNKNOWN_KEY\x10\x04\x12\"\n\x1eSIGNATURE_STATUS_BAD_SIGNATURE\x10\x05\x12\x1c\n\x18SIGNATURE_STATUS_EXPIRED\x10\x06\x12\x1e\n\x1aSIGNATURE_STATUS_UNTRUSTED\x10\x07\x32\xf3\x01\n\x08Resolver\x12@\n\x07Resolve\x12\x19.idnode.v1.ResolveRequest\x1a\x1a.idnode.v1.ResolveResponse\x12O\n\x0c\x42\x61tchResolve\x12\x1e.idnode.v1.BatchResolveRequest\x1a\x1f.idnode.v1.BatchResolveResponse\x12T\n\rResolveStream\x12\x1e.idnode.v1.BatchResolveRequest\x1a\x1f.idnode.v1.BatchResolveResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,7 +33,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'idnode.proto.resolver_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SIGNATURESTATUS']._serialized_start=494
-  _globals['_SIGNATURESTATUS']._serialized_end=734
+  _globals['_SIGNATURESTATUS']._serialized_end=766
   _globals['_RESOLVEREQUEST']._serialized_start=69
   _globals['_RESOLVEREQUEST']._serialized_end=133
   _globals['_RESOLVERESPONSE']._serialized_start=136
@@ -42,6 +42,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BATCHRESOLVEREQUEST']._serialized_end=422
   _globals['_BATCHRESOLVERESPONSE']._serialized_start=424
   _globals['_BATCHRESOLVERESPONSE']._serialized_end=491
-  _globals['_RESOLVER']._serialized_start=737
-  _globals['_RESOLVER']._serialized_end=980
+  _globals['_RESOLVER']._serialized_start=769
+  _globals['_RESOLVER']._serialized_end=1012
 # @@protoc_insertion_point(module_scope)

@@ -17,6 +17,7 @@ class SignatureStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SIGNATURE_STATUS_UNKNOWN_KEY: _ClassVar[SignatureStatus]
     SIGNATURE_STATUS_BAD_SIGNATURE: _ClassVar[SignatureStatus]
     SIGNATURE_STATUS_EXPIRED: _ClassVar[SignatureStatus]
+    SIGNATURE_STATUS_UNTRUSTED: _ClassVar[SignatureStatus]
 SIGNATURE_STATUS_UNSPECIFIED: SignatureStatus
 SIGNATURE_STATUS_UNSIGNED: SignatureStatus
 SIGNATURE_STATUS_VALID: SignatureStatus
@@ -24,6 +25,7 @@ SIGNATURE_STATUS_CHANGED: SignatureStatus
 SIGNATURE_STATUS_UNKNOWN_KEY: SignatureStatus
 SIGNATURE_STATUS_BAD_SIGNATURE: SignatureStatus
 SIGNATURE_STATUS_EXPIRED: SignatureStatus
+SIGNATURE_STATUS_UNTRUSTED: SignatureStatus
 
 class ResolveRequest(_message.Message):
     __slots__ = ("handle", "indexes", "types")

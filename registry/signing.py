@@ -1,4 +1,4 @@
-"""Signed values (trusted resolution): an ``HS_SIGNATURE`` JWT over the other values' digests, keys in ``HS_PUBKEY``.
+"""Signed values: an ``HS_SIGNATURE`` JWT over the other values' digests, keys in ``HS_PUBKEY`` or ``HS_CERT``.
 
 DOMAIN.md section 5: ``HS_SIGNATURE`` holds a JWT listing per-index digests.
 Here it is a compact JWS (``header.payload.signature``, base64url) whose
@@ -9,7 +9,11 @@ payload is::
 
 ``iss`` (and the header's ``kid``) names the key as ``INDEX:HANDLE``, Handle's
 notation; the key is an ``HS_PUBKEY`` value holding a public JWK (Ed25519 or
-EC P-256) as a string. ``exp`` is optional. The digest of a value is SHA-256
+EC P-256) as a string, or an ``HS_CERT`` value holding an X.509 certificate
+(PEM, leaf first, then any intermediates) of such a key: its validity period
+is checked, and with :class:`TrustAnchors` it must chain to one of them
+(``cryptography.x509.verification``); a certificate that fails either is
+:attr:`Status.UNTRUSTED`. ``exp`` is optional. The digest of a value is SHA-256
 over its canonical form (:func:`canonical`): its Handle REST JSON without the
 timestamp (the writer stamps values, so a signature made before a write still
 holds after it), keys sorted, no spaces, UTF-8. Algorithms: ``EdDSA``
@@ -27,12 +31,14 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import datetime
 import enum
 import hashlib
 import json
 from collections.abc import Iterable
 from typing import Any
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -43,14 +49,17 @@ from idnode.registry.values import PERM_PUBLIC_READ, Reference, Value
 
 __all__ = [
     "ALGORITHMS",
+    "CERT_INDEX",
     "CERT_TYPE",
     "PUBKEY_INDEX",
     "PUBKEY_TYPE",
     "SIGNATURE_INDEX",
     "SIGNATURE_TYPE",
     "Status",
+    "TrustAnchors",
     "Verdict",
     "canonical",
+    "cert_value",
     "digest",
     "generate_key",
     "holds_key",
@@ -71,6 +80,8 @@ SIGNATURE_INDEX = 400
 """Default index of the signature value (DOMAIN.md: HS_CERT and HS_SIGNATURE at 400 and above)."""
 PUBKEY_INDEX = 300
 """Default index of a published public key (Handle's convention for HS_PUBKEY)."""
+CERT_INDEX = 401
+"""Default index of the signer's certificate (``idnode id sign --cert``), beside the signature at 400."""
 DIGEST_ALG = "SHA-256"
 ALGORITHMS = ("EdDSA", "ES256")
 MAX_JWS_BYTES = 65536
@@ -85,6 +96,9 @@ class Status(enum.Enum):
     UNKNOWN_KEY = "unknown_key"  # the named key is absent or not a usable HS_PUBKEY
     BAD_SIGNATURE = "bad_signature"  # malformed JWT, wrong handle, or the signature does not verify
     EXPIRED = "expired"  # past ``exp`` (or before ``nbf``)
+    UNTRUSTED = (
+        "untrusted"  # the signature verifies, but its HS_CERT is outside its validity or chains to no trusted CA
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -212,9 +226,17 @@ def pubkey_value(key: PrivateKey | PublicKey, index: int = PUBKEY_INDEX) -> Valu
 
 
 def _public_key_of(value: Value) -> PublicKey:
-    """The public key in an HS_PUBKEY value (a JWK string). Raises ValueError when it is not one."""
+    """The public key in an HS_PUBKEY value (a JWK string) or an HS_CERT value (its first certificate's).
+    Raises ValueError when it is neither."""
+    if value.type == CERT_TYPE:
+        public = _certificates(value)[0].public_key()
+        try:
+            _algorithm(public)
+        except InvalidValue as exc:
+            raise ValueError(exc.message) from None
+        return public  # type: ignore[return-value]
     if value.type != PUBKEY_TYPE or value.format not in ("string", "base64", "hex"):
-        raise ValueError(f"value {value.index} is {value.type}, not {PUBKEY_TYPE}")
+        raise ValueError(f"value {value.index} is {value.type}, not {PUBKEY_TYPE} or {CERT_TYPE}")
     jwk = json.loads(value.data)  # type: ignore[arg-type]
     if not isinstance(jwk, dict):
         raise ValueError("not a JWK object")
@@ -227,11 +249,93 @@ def _public_key_of(value: Value) -> PublicKey:
 
 
 def holds_key(value: Value, key: PrivateKey | PublicKey) -> bool:
-    """True when ``value`` is an HS_PUBKEY publishing ``key``'s public key."""
+    """True when ``value`` is an HS_PUBKEY publishing ``key``'s public key, or an HS_CERT certifying it."""
     try:
         return public_jwk(_public_key_of(value)) == public_jwk(key)
     except (ValueError, KeyError, TypeError, InvalidValue):
         return False
+
+
+# -- certificates (HS_CERT) --------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TrustAnchors:
+    """The CA certificates a signer's HS_CERT must chain to (``--trust-ca`` / ``--signer-ca``)."""
+
+    certificates: tuple[x509.Certificate, ...]
+    source: str = "the trusted CAs"  # named in verdicts: the file they came from
+
+    @classmethod
+    def from_pem(cls, pem: bytes, source: str = "the trusted CAs") -> TrustAnchors:
+        """The CA certificates of a PEM bundle.
+
+        Raises:
+            InvalidValue: no certificate in it, or one that does not parse.
+        """
+        try:
+            certificates = tuple(x509.load_pem_x509_certificates(pem))
+        except ValueError as exc:
+            raise InvalidValue(f"{source}: not PEM certificates: {exc}") from None
+        return cls(certificates, source)
+
+
+def _certificates(value: Value) -> list[x509.Certificate]:
+    """The certificates of an HS_CERT value (PEM bundle, leaf first; or one DER). Raises ValueError."""
+    if value.format not in ("string", "base64", "hex"):
+        raise ValueError(f"value {value.index} has {value.format} data")
+    data: bytes = value.data  # type: ignore[assignment]
+    if b"-----BEGIN" in data:
+        return x509.load_pem_x509_certificates(data)
+    return [x509.load_der_x509_certificate(data)]
+
+
+def cert_value(pem: bytes, index: int = CERT_INDEX) -> Value:
+    """The ``HS_CERT`` value to publish: the certificate file's PEM bytes (format base64).
+
+    Raises:
+        InvalidValue: not PEM certificates, or the leaf's key is not Ed25519 or EC P-256.
+    """
+    value = Value(index, CERT_TYPE, pem.strip() + b"\n", format="base64")
+    try:
+        leaf = _certificates(value)[0]
+    except ValueError as exc:
+        raise InvalidValue(f"not a PEM certificate: {exc}") from None
+    _algorithm(leaf.public_key())
+    return value
+
+
+def _trust(certificates: list[x509.Certificate], now: float, anchors: TrustAnchors | None) -> str | None:
+    """Why the certificate chain is not trusted at ``now`` (None: it is), checked in this order:
+    the leaf's validity period, its use (not a CA, digital signatures allowed), then, with
+    ``anchors``, a chain to one of them."""
+    from cryptography.x509 import verification
+
+    leaf = certificates[0]
+    at = datetime.datetime.fromtimestamp(now, datetime.UTC)
+    subject = leaf.subject.rfc4514_string() or "(no subject)"
+    if at < leaf.not_valid_before_utc:
+        return f"the certificate of {subject} is not valid before {leaf.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ}"
+    if at > leaf.not_valid_after_utc:
+        return f"the certificate of {subject} expired at {leaf.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}"
+    for extension in leaf.extensions:
+        if isinstance(extension.value, x509.BasicConstraints) and extension.value.ca:
+            return f"the certificate of {subject} is a CA certificate, not a signer's"
+        if isinstance(extension.value, x509.KeyUsage) and not extension.value.digital_signature:
+            return f"the certificate of {subject} does not allow digital signatures (key usage)"
+    if anchors is None:
+        return None
+    policy = verification.PolicyBuilder().store(verification.Store(list(anchors.certificates))).time(at)
+    # CAs as the Web PKI wants them; the signer's certificate needs no host name or extended key usage.
+    policy = policy.extension_policies(
+        ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
+        ee_policy=verification.ExtensionPolicy.permit_all(),
+    )
+    try:
+        policy.build_client_verifier().verify(leaf, certificates[1:])
+    except verification.VerificationError as exc:
+        return f"the certificate of {subject} does not chain to {anchors.source}: {exc}"
+    return None
 
 
 # -- signing -----------------------------------------------------------------------
@@ -371,21 +475,30 @@ def _signed_digests(payload: dict[str, Any]) -> dict[int, str]:
 
 
 def verify(
-    handle: str, values: Iterable[Value], key: Value | None = None, *, now: float, partial: bool = False
+    handle: str,
+    values: Iterable[Value],
+    key: Value | None = None,
+    *,
+    now: float,
+    partial: bool = False,
+    trust: TrustAnchors | None = None,
 ) -> Verdict:
     """Check the HS_SIGNATURE of ``handle``'s ``values``.
 
     Args:
         handle: the normalised handle the values were resolved for (must be the JWT's ``sub``).
         values: the resolved values.
-        key: the HS_PUBKEY value the signature names (see :func:`key_reference`); None when it could
-            not be found. A key named inside ``values`` is taken from there when ``key`` is None.
-        now: seconds since 1970, for ``exp``/``nbf``.
+        key: the HS_PUBKEY or HS_CERT value the signature names (see :func:`key_reference`); None
+            when it could not be found. A key named inside ``values`` is taken from there when ``key`` is None.
+        now: seconds since 1970, for ``exp``/``nbf`` and the certificate's validity.
         partial: the answer was filtered by index or type: signed values absent from it are not a change.
+        trust: the CAs a certificate must chain to; with them a bare HS_PUBKEY is not trusted either.
+            None: a certificate's validity period is checked, not its issuer.
 
     Returns:
         A :class:`Verdict`; checks run in this order: malformed JWT or wrong handle (bad_signature),
-        key (unknown_key), signature (bad_signature), expiry (expired), digests (changed).
+        key (unknown_key), signature (bad_signature), certificate (untrusted), expiry (expired),
+        digests (changed).
     """
     values = tuple(values)
     signature = _signature_value(values)
@@ -406,9 +519,23 @@ def verify(
     try:
         public = _public_key_of(key)
     except (ValueError, KeyError, TypeError) as exc:
-        return Verdict(Status.UNKNOWN_KEY, f"key {_key_text(ref)} is not a usable {PUBKEY_TYPE}: {exc}")
+        return Verdict(Status.UNKNOWN_KEY, f"key {_key_text(ref)} is not a usable {PUBKEY_TYPE} or {CERT_TYPE}: {exc}")
     if not _check_signature(jws, public):
         return Verdict(Status.BAD_SIGNATURE, f"the signature does not verify with key {_key_text(ref)}")
+    signer, until = _key_text(ref), None
+    if key.type == CERT_TYPE:
+        certificates = _certificates(key)
+        distrust = _trust(certificates, now, trust)
+        if distrust is not None:
+            return Verdict(Status.UNTRUSTED, f"signature not trusted: {distrust}")
+        signer = f"{certificates[0].subject.rfc4514_string()} (certificate {_key_text(ref)})"
+        until = certificates[0].not_valid_after_utc.timestamp()
+    elif trust is not None:
+        return Verdict(
+            Status.UNTRUSTED,
+            f"signature not trusted: key {_key_text(ref)} is a bare {PUBKEY_TYPE}; {trust.source} "
+            f"vouch only for keys in an {CERT_TYPE} certificate",
+        )
     exp, nbf = jws.payload.get("exp"), jws.payload.get("nbf")
     if isinstance(exp, int | float) and now >= exp:
         return Verdict(Status.EXPIRED, f"the signature expired at {int(exp)} (now {int(now)})")
@@ -435,8 +562,9 @@ def verify(
             changed.append(index)
     if problems:
         return Verdict(Status.CHANGED, "; ".join(problems), tuple(sorted(changed)))
+    expires = [t for t in (exp if isinstance(exp, int | float) else None, until) if t is not None]
     return Verdict(
         Status.VALID,
-        f"signed by {_key_text(ref)} ({jws.header.get('alg')}), {len(digests)} values",
-        expires=float(exp) if isinstance(exp, int | float) else None,
+        f"signed by {signer} ({jws.header.get('alg')}), {len(digests)} values",
+        expires=float(min(expires)) if expires else None,
     )

@@ -250,10 +250,12 @@ class Recursor:
         wall: Callable[[], float] = time.time,
         top_tls: Any = None,
         peer_tls: Any = None,
+        trust: Any = None,
     ) -> None:
         self.top = top
         self.top_tls = top_tls  # sync.tls.TopTls for the channel to the top node; None: plain
         self.peer_tls = peer_tls  # sync.tls.LinkTls for owners whose site says TLS; None: system roots
+        self.trust = trust  # signing.TrustAnchors of --signer-ca: signers' HS_CERTs must chain to them; None: any
         self.node_prefix = node_prefix
         self.own_sites = set(own_sites)
         self.recursion = recursion
@@ -485,7 +487,7 @@ class Recursor:
         key = None
         if ref is not None and not (ref.handle == name and any(v.index == ref.index for v in values)):
             key = await self._key(ref, hops)
-        return signing.verify(name, values, key, now=self._wall(), partial=partial)
+        return signing.verify(name, values, key, now=self._wall(), partial=partial, trust=self.trust)
 
     async def _key(self, ref: Any, hops: int) -> Any:
         """The value at ``ref`` (an HS_PUBKEY, one hop further), or None when it cannot be resolved."""
@@ -524,7 +526,7 @@ class Recursor:
 
 SIGNATURE_FAILED = frozenset(
     resolver_pb2.SignatureStatus.Value("SIGNATURE_STATUS_" + name)
-    for name in ("CHANGED", "UNKNOWN_KEY", "BAD_SIGNATURE", "EXPIRED")
+    for name in ("CHANGED", "UNKNOWN_KEY", "BAD_SIGNATURE", "EXPIRED", "UNTRUSTED")
 )
 """``ResolveResponse.signature`` values of a signed record that failed its check (DNS answers SERVFAIL)."""
 
