@@ -543,7 +543,7 @@ AUTHORITATIVE_HEADER = "X-Idnode-Authoritative"
 """HTTP response header: ``false`` on answers resolved through recursion."""
 SIGNATURE_HEADER = "X-Idnode-Signature"
 """HTTP response header on answers resolved through recursion: the signature check
-(``unsigned``, ``valid``, ``changed``, ``unknown_key``, ``bad_signature``, ``expired``)."""
+(``unsigned``, ``valid``, ``changed``, ``unknown_key``, ``bad_signature``, ``expired``, ``untrusted``)."""
 
 
 class Recursed(NamedTuple):
