@@ -5,6 +5,8 @@ A second node serves a copy of the loaded data folder with ``--no-metrics``
 same interleaved rounds as the node with metrics on (gRPC Resolve levels,
 BatchResolve, ResolveStream; dnsperf with ``--dns``), each idle while the
 other is measured. The figure is the ratio of the medians, metrics on / off.
+``--limits-cost`` and ``--timeouts-cost`` run the same comparison with other
+flags (:data:`VARIANTS`): rate limits on / off, request timeouts on / off.
 """
 
 from __future__ import annotations
@@ -23,16 +25,52 @@ OFF_FLAG = "--no-metrics"
 # baseline runs with the limits off (the bench's default, _node_env) and metrics on like the measured node.
 NEVER_REACHED = "1000000000/1000000000"
 LIMITS_ON = ("--rate-limit-resolve", NEVER_REACHED, "--rate-limit-write", NEVER_REACHED)
+# --timeouts-cost: the measured node keeps the default --request-timeout/--stream-idle-timeout, the copy has none.
+TIMEOUTS_OFF = ("--request-timeout", "off", "--stream-idle-timeout", "off")
+VARIANTS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str, str, str]] = {
+    # what: (measured node's flags, baseline's flags, its column, the baseline's column, the table's title)
+    "metrics": (
+        (),
+        (OFF_FLAG,),
+        "metrics on /s",
+        "--no-metrics /s",
+        "Metrics cost: the node with metrics on against a copy with --no-metrics, interleaved rounds, medians",
+    ),
+    "limits": (
+        LIMITS_ON,
+        (),
+        "limits on /s",
+        "limits off /s",
+        "Rate-limit cost: the node with per-client limits on (never reached) against a copy with them off,"
+        " interleaved rounds, medians",
+    ),
+    "timeouts": (
+        (),
+        TIMEOUTS_OFF,
+        "timeouts on /s",
+        "timeouts off /s",
+        "Request-timeout cost: the node with the default --request-timeout 30s and --stream-idle-timeout 300s"
+        " against a copy with both off, interleaved rounds, medians",
+    ),
+}
+
+
+def what(args: Any) -> str:
+    """Which comparison the arguments ask for: ``limits``, ``timeouts`` or ``metrics``."""
+    if getattr(args, "limits_cost", False):
+        return "limits"
+    return "timeouts" if getattr(args, "timeouts_cost", False) else "metrics"
 
 
 def node_flags(args: Any) -> list[str]:
-    """Extra flags of the measured node: the limits on with ``--limits-cost``, else none."""
-    return list(LIMITS_ON) if getattr(args, "limits_cost", False) else []
+    """Extra flags of the measured node (the limits on with ``--limits-cost``, else none)."""
+    return list(VARIANTS[what(args)][0])
 
 
 def baseline_flags(args: Any) -> list[str]:
-    """Extra flags of the baseline node: ``--no-metrics``, or none with ``--limits-cost`` (limits off)."""
-    return [] if getattr(args, "limits_cost", False) else [OFF_FLAG]
+    """Extra flags of the baseline node: ``--no-metrics``, none with ``--limits-cost`` (limits off), the
+    timeouts off with ``--timeouts-cost``."""
+    return list(VARIANTS[what(args)][1])
 
 
 def copy_data(data_dir: Path) -> Path:
@@ -83,11 +121,11 @@ def figures(runs: list[dict[str, Any]], what: str = "metrics") -> dict[str, Any]
 
 def render(fig: dict[str, Any], markdown: bool = False) -> str:
     tab = report.markdown_table if markdown else report.table
-    limits = fig.get("what") == "limits"
+    _, _, on_column, off_column, title = VARIANTS[fig.get("what", "metrics")]
     headers = [
         "series",
-        "limits on /s" if limits else "metrics on /s",
-        "limits off /s" if limits else "--no-metrics /s",
+        on_column,
+        off_column,
         "on / off",
         "server CPU on/off",
         "per CPU-s on / off",
@@ -105,10 +143,4 @@ def render(fig: dict[str, Any], markdown: bool = False) -> str:
         ]
         for r in fig["rows"]
     ]
-    title = "Metrics cost: the node with metrics on against a copy with --no-metrics, interleaved rounds, medians"
-    if limits:
-        title = (
-            "Rate-limit cost: the node with per-client limits on (never reached) against a copy with them off,"
-            " interleaved rounds, medians"
-        )
     return title + "\n\n" + tab(headers, rows)

@@ -120,6 +120,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="as --metrics-cost, but the node runs per-client rate limits (at a rate never reached) and the copy "
         "runs without them: the cost of the limits' hot path as a ratio",
     )
+    parser.add_argument(
+        "--timeouts-cost",
+        action="store_true",
+        help="as --metrics-cost, but the copy runs with --request-timeout and --stream-idle-timeout off: "
+        "the cost of the server-side deadlines as a ratio",
+    )
     dns = parser.add_argument_group("DNS comparison (idnode against PowerDNS-LMDB with dnsperf)")
     dns.add_argument("--dns", action="store_true", help="also compare idnode's DNS with PowerDNS-LMDB (dnsperf)")
     dns.add_argument("--dns-only", action="store_true", help="only the DNS comparison (implies --dns)")
@@ -153,7 +159,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", dest="json_path", metavar="FILE", help="write every figure as one JSON object")
     parser.add_argument("--markdown", metavar="FILE", help="write the result tables as Markdown (for a README)")
     args = parser.parse_args(argv)
-    if args.limits_cost:  # the same side-by-side machinery, other flags (_bench_metrics.node_flags)
+    if args.limits_cost or args.timeouts_cost:  # the same side-by-side machinery, other flags (_bench_metrics)
         args.metrics_cost = True
     # the sync part's steady run: --seconds when given, else 20 s (quick 5 s)
     args.sync_seconds = args.seconds if args.seconds is not None else (5.0 if args.quick else 20.0)
@@ -1026,7 +1032,7 @@ def main(argv: list[str] | None = None) -> int:
         fig["replica"] = fig_replica
     if args.metrics_cost:
         fig["metrics_cost"] = _bench_metrics.figures(
-            bench.runs + (dns.runs if dns is not None else []), "limits" if args.limits_cost else "metrics"
+            bench.runs + (dns.runs if dns is not None else []), _bench_metrics.what(args)
         )
     if failure:
         fig["notes"].append(f"the run stopped early: {failure}")
