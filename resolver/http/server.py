@@ -162,6 +162,7 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return error_response(2, "internal server error", status=500)
 
 
+_CLOSE_AFTER_408 = 1.0  # seconds a trickled upload's connection stays after its 408 (its FIN sent)
 # The request's asyncio.Timeout while its handler runs (and its answer has not started).
 _DEADLINE: web.RequestKey[asyncio.Timeout] = web.RequestKey("deadline", asyncio.Timeout)
 
@@ -193,7 +194,14 @@ def _deadline(seconds: float) -> Any:
             response.headers[requestid.HTTP_HEADER] = requestid.current() or ""  # sent here, before _request_id
             await response.prepare(request)
             await response.write_eof()
-            request.protocol.force_close()  # close now: aiohttp would linger, reading the rest of the body
+            # The answer, then our FIN, so the client reads the 408 before the connection goes; close it
+            # shortly after (aiohttp would linger up to 10 s reading the rest of the body, which only
+            # keeps a trickling client's connection): closing at once, while the client still sends,
+            # resets the connection, which may discard the 408 before the client has read it.
+            transport = request.transport
+            if transport is not None and transport.can_write_eof():
+                transport.write_eof()
+            asyncio.get_running_loop().call_later(_CLOSE_AFTER_408, request.protocol.force_close)
             return response
         response = error_response(
             3, f"the request took longer than {seconds:g} s (--request-timeout); retry", status=503

@@ -52,28 +52,28 @@ def node(request, tmp_path_factory):
 
 def _trickle(port: int, head: bytes, body: bytes, result: dict[str, object]) -> None:
     """Send ``head``, then ``body`` a byte every 0.05 s until the server answers or closes; keep what
-    it sent (``answer``) and how many body bytes went (``sent``) in ``result``."""
+    it sent (``answer``), how many body bytes went (``sent``) and whether it ended with a reset."""
+    received, sent, reset = b"", 0, False
     with socket.create_connection(("127.0.0.1", port), timeout=15) as conn:
         conn.sendall(head)
         conn.settimeout(0.05)
-        received, sent = b"", 0
-        for byte in body:
-            try:
-                chunk = conn.recv(65536)
-            except TimeoutError:
-                chunk = None  # nothing yet: keep trickling
-            if chunk is not None:
-                received += chunk
-                break  # an answer, or b"": closed
-            try:
+        try:
+            for byte in body:
+                try:
+                    chunk = conn.recv(65536)
+                except TimeoutError:
+                    chunk = None  # nothing yet: keep trickling
+                if chunk is not None:
+                    received += chunk
+                    break  # an answer, or b"": closed
                 conn.sendall(bytes((byte,)))
-            except OSError:
-                break
-            sent += 1
-        conn.settimeout(10)
-        while chunk := conn.recv(65536):  # the rest, until the server closes
-            received += chunk
-    result.update(answer=received, sent=sent)
+                sent += 1
+            conn.settimeout(10)
+            while chunk := conn.recv(65536):  # the rest, until the server closes
+                received += chunk
+        except ConnectionResetError:
+            reset = True
+    result.update(answer=received, sent=sent, reset=reset)
 
 
 def _served_while(port: int, trickler: threading.Thread) -> tuple[int, int]:
@@ -106,6 +106,7 @@ def test_trickled_body_is_cut_off_with_408_while_others_are_served(node):
     answer, sent = result["answer"], result["sent"]
     assert isinstance(answer, bytes) and isinstance(sent, int)
     assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert not result["reset"]  # the 408 and the server's FIN came before any reset
     assert json.loads(answer.partition(b"\r\n\r\n")[2])["responseCode"] == 3
     assert sent < TRICKLE_BYTES  # cut off before the trickle ran out (and the body could never complete)
     assert asked >= 5 and served == asked  # the other client was answered all along
