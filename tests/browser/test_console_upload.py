@@ -99,3 +99,16 @@ def test_upload_without_javascript_shows_the_result_page(browser, console_url, d
         assert saved.read_text(encoding="utf-8-sig").splitlines()[1].startswith("4,88.118.8/NOJS-3,202,")
     finally:
         browser.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
+
+
+def test_a_refused_file_shows_the_reason_on_the_form(browser, console_url, demo_token, tmp_path):
+    upload = tmp_path / "colours.csv"
+    upload.write_text("suffix,colour\nC-1,red\n", encoding="utf-8")
+    sign_in(browser, console_url, demo_token)
+    browser.get(console_url + "upload?lang=zh")
+    browser.find_element(By.ID, "upload-file").send_keys(str(upload))
+    browser.find_element(By.CSS_SELECTOR, "#upload-form button[type=submit]").click()
+    error = wait(browser, ec.visibility_of_element_located((By.ID, "upload-error")), message="the refusal")
+    assert error.text.startswith("未知的列：colour。")  # the page's language, from the script's 400 JSON answer
+    assert not browser.find_element(By.ID, "upload-result").is_displayed()
+    assert browser.find_element(By.CSS_SELECTOR, "#upload-form button[type=submit]").is_enabled()
