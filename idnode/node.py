@@ -183,6 +183,9 @@ def open_writer(settings: Settings) -> tuple[Store, Writer, Registry]:
         raise
     registry.top = settings.top or None  # before anything is allocated: with a top node new prefixes start pending
     writer.start()
+    from idnode.sync.stats import backfill_registrations
+
+    backfill_registrations(store, writer)  # once per store: the day counters of creations logged before them
     store.grow_hook = _loop_grow_hook(asyncio.get_running_loop())
     return store, writer, registry
 

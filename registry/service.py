@@ -327,11 +327,12 @@ class Registry(AccountsMixin, IdentifiersMixin, SessionsMixin):
         return None
 
     def daily_registrations(self, principal: Principal, first: Any, last: Any) -> Iterator[Any]:
-        """Identifier creations per day and prefix, ``first`` to ``last`` (dates, inclusive), counted from
-        the change log: a generator yielding None between chunks of the walk (a caller on an event loop
-        lets others run) and last ``({(ISO day, prefix): count}, complete_from)``, where ``complete_from``
-        is the first day the (pruned) log still holds whole, None when nothing was pruned
-        (:func:`idnode.sync.stats.registrations_by_day`). Who sees what: as :meth:`usage`.
+        """Identifier creations per day and prefix, ``first`` to ``last`` (dates, inclusive), from the day
+        counters the writer keeps: a generator yielding None between chunks of keys (a caller on an event
+        loop lets others run) and last ``({(ISO day, prefix): count}, complete_from)``, where
+        ``complete_from`` is the first day whose count is whole, None when every day is (days before the
+        counters' backfill reached, :func:`idnode.sync.stats.registrations_by_day`). Who sees what: as
+        :meth:`usage`.
 
         Raises:
             InvalidValue (202): ``last`` before ``first``, or more than 366 days.

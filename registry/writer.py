@@ -11,6 +11,10 @@ cap (``--map-size-max``) or the disk is full: then the group fails whole
 with :class:`StorageFull` (code 3, RESOURCE_EXHAUSTED, HTTP 507), nothing of
 it is written, and later groups are tried again as they come.
 
+Each group also adds its identifier creations to the day counters
+(``sync/stats.py``: one counter update per day and prefix per group, in the
+group's transaction), so a rolled-back creation is never counted.
+
 A bulk import therefore never blocks a reader's event loop: readers use
 their own short read transactions, and the writer runs off the loop thread.
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import contextvars
+import datetime
 import logging
 import queue
 import shutil
@@ -34,6 +39,7 @@ from idnode import metrics
 from idnode.registry import changelog
 from idnode.registry.errors import HandleError, ServerError, StorageFull
 from idnode.registry.store import Store, from_u64, u64
+from idnode.sync import stats
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +58,7 @@ class WriteContext:
         now: seconds since 1970 UTC, fixed for the whole group.
     """
 
-    __slots__ = ("counters", "created", "last_digest", "now", "sequence", "store", "txn")
+    __slots__ = ("counters", "created", "last_digest", "now", "registered", "sequence", "store", "txn")
 
     def __init__(self, txn: lmdb.Transaction, store: Store, now: int, sequence: int, last_digest: bytes) -> None:
         self.txn = txn
@@ -62,6 +68,7 @@ class WriteContext:
         self.last_digest = last_digest
         self.counters: dict[bytes, int] = {}
         self.created: dict[bytes, int] = {}  # identifiers created per prefix key (idnode_registrations_total)
+        self.registered: dict[tuple[float, bytes], int] = {}  # creations per (time, prefix key): day counters
 
     def get(self, db: str, key: bytes) -> bytes | None:
         return self.txn.get(key, db=self.store.dbs[db])
@@ -93,7 +100,7 @@ class WriteContext:
         wrote (data and log entries) is rolled back and the exception re-raised."""
         parent = self.txn
         sequence, last_digest, counters = self.sequence, self.last_digest, dict(self.counters)
-        created = dict(self.created)
+        created, registered = dict(self.created), dict(self.registered)
         child = self.store.env.begin(write=True, parent=parent)
         self.txn = child
         try:
@@ -101,6 +108,7 @@ class WriteContext:
         except BaseException:
             child.abort()
             self.sequence, self.last_digest, self.counters, self.created = sequence, last_digest, counters, created
+            self.registered = registered
             raise
         else:
             child.commit()
@@ -113,11 +121,17 @@ class WriteContext:
         raw = changelog.encode_entry(op, db, self.now, actor, key, payload, self.last_digest)
         self.txn.put(u64(self.sequence), raw, db=self.store.dbs["changelog"], append=True)
         self.last_digest = changelog.digest(raw)
-        if op == changelog.OP_CREATE and db == "identifiers":
-            prefix = key.partition(b"\x00")[0]
-            if prefix != b"0.na":  # prefix handles are allocations, not registrations (as in sync/stats.py)
-                self.created[prefix] = self.created.get(prefix, 0) + 1
+        prefix = stats.created_prefix(op, db, key)
+        if prefix is not None:
+            self.created[prefix] = self.created.get(prefix, 0) + 1
+            self.count_creation(self.now, prefix)
         return self.sequence
+
+    def count_creation(self, when: float, prefix: bytes) -> None:
+        """Count an identifier created at ``when`` under ``prefix`` (handle-key bytes) in the day counters;
+        the writer adds them up once per group, in its transaction (a replica's apply calls this too)."""
+        k = when, prefix
+        self.registered[k] = self.registered.get(k, 0) + 1
 
 
 class _Job:
@@ -140,12 +154,25 @@ class Writer:
         store: the open store.
         max_group: at most this many operations share one transaction.
         clock: seconds since 1970 (tests inject one).
+        stats_tz: the zone whose midnight cuts the day counters (default Asia/Shanghai).
+        count_registrations: keep the day counters of creations (off only to measure their cost).
     """
 
-    def __init__(self, store: Store, *, max_group: int = 512, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        max_group: int = 512,
+        clock: Callable[[], float] = time.time,
+        stats_tz: datetime.tzinfo | None = None,
+        count_registrations: bool = True,
+    ) -> None:
         self.store = store
         self.max_group = max_group
         self.clock = clock
+        self.stats_tz = stats_tz or stats.zone()
+        self.count_registrations = count_registrations
+        self._counting = False  # registrations_since is known to be recorded
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self.sequence, self.last_digest = self._log_head()
@@ -237,6 +264,7 @@ class Writer:
                 return
         self.sequence, self.last_digest = head
         self.commits += 1
+        self._counting = self.count_registrations
         metrics.write_group(len(group), self._created)
         for job, (ok, value) in zip(group, outcomes, strict=False):
             if ok:
@@ -266,7 +294,11 @@ class Writer:
         outcomes: list[tuple[bool, Any]] = []
         sequence, last_digest = self.sequence, self.last_digest
         created: dict[str, int] = {}
+        registered: dict[tuple[float, bytes], int] = {}
         with env.begin(write=True) as parent:
+            if self.count_registrations and not self._counting:
+                # this writer's first group: live counting starts after the head it sees (sync/stats.py)
+                stats.start_counting(parent, self.store, self.sequence, now)
             for job in group:
                 child = env.begin(write=True, parent=parent)
                 ctx = WriteContext(child, self.store, now, sequence, last_digest)
@@ -290,6 +322,10 @@ class Writer:
                 for prefix, n in ctx.created.items():
                     name = prefix.decode("utf-8", "replace")
                     created[name] = created.get(name, 0) + n
+                for k, n in ctx.registered.items():
+                    registered[k] = registered.get(k, 0) + n
                 outcomes.append((True, value))
+            if registered and self.count_registrations:  # one counter update per day and prefix per group
+                stats.add_registrations(parent, self.store, stats.per_day(registered, self.stats_tz))
         self._created = created  # counted once the whole group is durable (_run_group)
         return outcomes, (sequence, last_digest)

@@ -14,12 +14,18 @@ databases as logged) in one transaction together with the replication state
 (``meta/replica_state``). A replica's change log, chain and data are
 therefore byte-identical to the primary's, and a crash at any point resumes
 with no gap and no duplicate: the head and the data commit together.
+The same transaction counts the applied ``OP_CREATE`` entries in the day
+counters of registrations (``sync/stats.py``, by each entry's own time), so a
+replica's dashboard shows the primary's figures.
 
 When the entries it needs were pruned on the primary (``OUT_OF_RANGE``), the
 follower bootstraps: it clears the replicated databases, loads
 ``Snapshot`` (one read transaction on the primary, in chunks, each chunk one
 write here), and records the snapshot's sequence and entry digest as the
-start of its log (``meta/changelog_pruned``), then follows from there. An
+start of its log (``meta/changelog_pruned``), then follows from there. The
+snapshot also carries the primary's day counters of registrations (``usage``
+keys ending in ``registrations``, consistent with the snapshot's sequence),
+which replace the replica's. An
 interrupted bootstrap (``meta/replica_bootstrap`` still set) starts over.
 Failures reconnect with full-jitter exponential backoff; a broken chain
 (the primary and the replica diverged, e.g. a primary restored from an older
@@ -49,6 +55,7 @@ from idnode.registry import changelog
 from idnode.registry.errors import HandleError, ServerError, StoreError
 from idnode.registry.store import Store, u64
 from idnode.registry.writer import WriteContext, Writer
+from idnode.sync import stats
 from idnode.sync.outbox import backoff_delay
 from idnode.sync.restore import apply_entry
 from idnode.sync.tls import LinkTls, channel, failure_hint
@@ -211,6 +218,7 @@ def begin_bootstrap(ctx: WriteContext, state: dict[str, Any]) -> None:
     """Write operation: empty the replicated databases and the change log, mark a bootstrap in progress."""
     for name in (*SNAPSHOT_DBS, "changelog"):
         ctx.txn.drop(ctx.store.dbs[name], delete=False)
+    stats.clear_registrations(ctx)  # the snapshot brings the primary's day counters
     stale = [bytes(k) for k, _ in ctx.cursor("meta") if bytes(k) not in LOCAL_META]
     for key in (*stale, changelog.PRUNED):
         if ctx.get("meta", key) is not None:
@@ -226,6 +234,9 @@ def load_items(ctx: WriteContext, items: list[tuple[str, bytes, bytes]]) -> int:
         if db == "meta":
             if key not in LOCAL_META:
                 ctx.put("meta", key, value)
+        elif db == stats.USAGE_DB:  # only the day counters of registrations; resolutions are per node
+            if stats.is_registration_key(key):
+                ctx.put(db, key, value)
         else:
             ctx.put(db, key, value)
     return len(items)
@@ -235,6 +246,7 @@ def finish_bootstrap(ctx: WriteContext, sequence: int, digest: bytes, state: dic
     """Write operation: the log continues after the snapshot's ``sequence`` (whose entry has ``digest``)."""
     ctx.put("meta", changelog.PRUNED, u64(sequence) + digest)
     ctx.delete("meta", BOOTSTRAP)
+    stats.counted_after_snapshot(ctx, sequence)
     ctx.sequence, ctx.last_digest = sequence, digest
     _put_state(ctx, state)
 
@@ -251,8 +263,11 @@ def snapshot_chunks(store: Any, chunk_bytes: int = CHUNK_BYTES) -> Iterator[repl
         sequence, digest = changelog.head(store, txn)
         chunk = replication_pb2.SnapshotChunk()
         size = total = 0
-        for name in (*SNAPSHOT_DBS, "meta"):
-            for key, value in txn.cursor(db=store.dbs[name]):
+        for name, items in (
+            *((name, txn.cursor(db=store.dbs[name])) for name in (*SNAPSHOT_DBS, "meta")),
+            (stats.USAGE_DB, stats.registration_items(txn, store)),  # the day counters, not the resolutions
+        ):
+            for key, value in items:
                 if name == "meta" and bytes(key) in LOCAL_META:
                     continue
                 chunk.items.add(db=name, key=key, value=value)
@@ -487,7 +502,7 @@ class Follower:
             async for chunk in stream:
                 items = [(i.db, i.key, i.value) for i in chunk.items]
                 for db, _, _ in items:
-                    if db not in SNAPSHOT_DBS and db != "meta":
+                    if db not in SNAPSHOT_DBS and db != "meta" and db != stats.USAGE_DB:
                         raise changelog.ChangeLogError(f"the primary's snapshot carries an unknown database {db!r}")
                 received += len(items)
                 pending.append(asyncio.ensure_future(self._write(lambda ctx, i=items: load_items(ctx, i))))

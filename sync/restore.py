@@ -12,7 +12,10 @@ meta entries as logged. Batches of ``batch`` entries go in one transaction
 each. The outbox cursor is set to the last sequence (the top node holds it).
 
 Only what the change log carries comes back: sessions and other state that is
-not logged (counters are recomputed) are not.
+not logged are not. Counters are recomputed: the per-prefix totals, and the
+registrations per day (``sync/stats.py``), whole for every day because the
+DR copy holds the history from sequence 1; the resolutions per day are not
+logged and do not come back.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from idnode.registry._identifiers import IdentifiersMixin
 from idnode.registry.errors import StoreError
 from idnode.registry.store import Store, u64
 from idnode.registry.writer import WriteContext
+from idnode.sync import stats
 from idnode.sync.tls import TopTls, top_channel
 
 BATCH = 1000
@@ -69,6 +73,7 @@ def apply_entry(ctx: WriteContext, entry: changelog.Entry) -> None:
         ctx.add_counter(_counter_key(prefix, "tombstones" if new.deleted else "live"), 1)
         if entry.op == changelog.OP_CREATE:
             ctx.add_counter(_counter_key(prefix, "created"), 1)
+            ctx.count_creation(entry.time, entry.key.partition(b"\x00")[0])  # the day counters, by the entry's time
         elif entry.op == changelog.OP_DELETE:
             ctx.add_counter(_counter_key(prefix, "deleted"), 1)
     elif entry.op == changelog.OP_DELETE:
@@ -99,6 +104,8 @@ def replay(store: Store, changes: Iterable[tuple[int, bytes]], batch: int = BATC
                         txn.put(u64(sequence), raw, db=store.dbs["changelog"], append=True)
                         apply_entry(ctx, changelog.decode_entry(sequence, raw))
                     ctx.flush_counters()
+                    stats.add_registrations(txn, store, stats.per_day(ctx.registered, stats.zone()))
+                    stats.set_counted(ctx, pending[-1][0], ctx.now, None)  # from sequence 1: every day is whole
                     changelog.set_cursor(ctx, changelog.OUTBOX_CURSOR, pending[-1][0])
                 break
             except lmdb.MapFullError:

@@ -5,6 +5,7 @@ Replication service on loopback (following, pushing new commits, bootstrapping a
 from __future__ import annotations
 
 import asyncio
+import datetime
 import time
 
 import grpc
@@ -22,12 +23,19 @@ from idnode.registry.values import Value
 from idnode.registry.writer import Writer
 from idnode.resolver.grpc.server import start_grpc_server, stop_grpc_server
 from idnode.sync import replica as rep
+from idnode.sync import stats
 from idnode.sync.retention import Pruner, prune_op
 
 ADMIN = Principal("node-admin", token_id="0123456789abcdef")
 CODE = "91440300192203821" + check_character("91440300192203821")
 OWNER = Principal("enterprise", credit_code=CODE, token_id="fedcba9876543210")
 REPLICATED = ("identifiers", "prefixes", "enterprises", "templates", "credentials", "idx_gtin", "idx_oid", "counters")
+
+
+def registrations(store: Store) -> tuple[list[tuple[bytes, bytes]], bytes | None]:
+    """The day counters of registrations and the first day they are whole (sync/stats.py)."""
+    with store.begin() as txn:
+        return list(stats.registration_items(txn, store)), store.get("meta", stats.COUNTED_FROM)
 
 
 def dump(store: Store, names=(*REPLICATED, "changelog")) -> dict[str, list[tuple[bytes, bytes]]]:
@@ -90,6 +98,7 @@ async def test_applied_batches_give_byte_identical_data_and_log(registry, replic
         state = {"primary": "p:1", "state": "following", "primary_sequence": len(entries), "caught_up_at": 1.0}
         writer.run(lambda ctx, v=verified, s=state: rep.apply_batch(ctx, v, s))
     assert dump(store) == dump(registry.store)
+    assert registrations(store) == registrations(registry.store) and registrations(store)[0]  # counted on apply
     assert store.identifiers_digest() == registry.store.identifiers_digest()
     assert store.prefix_digests() == registry.store.prefix_digests()
     whole, per_prefix = store.prefix_digests()
@@ -149,6 +158,8 @@ async def test_snapshot_bootstrap_copies_everything_but_the_folders_own_state(re
     registry.writer.run(lambda ctx: changelog.set_cursor(ctx, changelog.OUTBOX_CURSOR, 3))
     store, writer = replica_store
     writer.run(lambda ctx: ctx.put("identifiers", b"stale\x00x", b"gone after the bootstrap"))
+    writer.run(lambda ctx: stats.add_registrations(ctx.txn, ctx.store, {("2020-01-01", b"stale"): 5}))
+    writer.run(lambda ctx: stats.add_usage(ctx, datetime.date(2020, 1, 1), {("88.118.8", "dns"): [7, 1]}))
     chunks = list(rep.snapshot_chunks(registry.store, chunk_bytes=200))
     assert len(chunks) > 3 and all(not c.done for c in chunks[:-1]) and chunks[-1].done
     last = chunks[-1]
@@ -163,7 +174,9 @@ async def test_snapshot_bootstrap_copies_everything_but_the_folders_own_state(re
         writer.run(lambda ctx, c=chunk: rep.load_items(ctx, [(i.db, i.key, i.value) for i in c.items]))
     writer.run(lambda ctx: rep.finish_bootstrap(ctx, last.sequence, last.sequence_digest, {"state": "following"}))
     assert dump(store, REPLICATED) == dump(registry.store, REPLICATED)
+    assert registrations(store) == registrations(registry.store)  # the primary's counters replace the replica's
     assert store.get("meta", rep.BOOTSTRAP) is None
+    assert stats.usage_rows(store, datetime.date(2020, 1, 1), datetime.date(2020, 1, 1))[0]["resolutions"] == 7  # own
     assert store.meta_u64(changelog.OUTBOX_CURSOR) == 0  # the primary's cursor stays there
     assert store.last_sequence() == last.sequence  # the empty log continues after the snapshot
     assert writer.sequence == last.sequence and writer.last_digest == last.sequence_digest
@@ -269,6 +282,7 @@ async def test_follower_follows_new_commits_and_bootstraps_after_pruning(registr
         await populate(registry, 100, 10)  # pushed as they commit
         await caught_up(store, registry.store)
         assert dump(store) == dump(registry.store)
+        assert registrations(store) == registrations(registry.store)
         status = rep.replication_status(store)
         assert status["primary"] == f"127.0.0.1:{port}" and status["lag_sequences"] == 0
         deadline = time.monotonic() + 5  # counted when the writer's future reaches the loop, just after the commit
@@ -288,9 +302,13 @@ async def test_follower_follows_new_commits_and_bootstraps_after_pruning(registr
         assert dump(store, ("changelog",)) == {"changelog": []}  # the log continues after the snapshot
         with registry.store.begin() as txn:
             assert changelog.pruned(store) == changelog.head(registry.store, txn)
+        assert registrations(store) == registrations(registry.store)  # from the snapshot
         await populate(registry, 300, 3)
         await caught_up(store, registry.store)
         assert dump(store, REPLICATED) == dump(registry.store, REPLICATED)
+        assert registrations(store) == registrations(registry.store)
+        today = stats.day_of(time.time(), stats.zone())
+        assert stats.day_registrations(store, today) == {"88.118.8": 38}
         assert store.changes_after(0, limit=1000) == registry.store.changes_after(at, limit=1000)
     finally:
         await follower.stop(2)

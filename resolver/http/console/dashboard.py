@@ -4,10 +4,10 @@ Data (all through the registry facade, with the signed-in principal):
 
 - resolutions and errors per day, prefix and front end: ``Registry.usage``
   (the daily totals the writer keeps, ``sync/stats.py``);
-- registrations per day and prefix: ``Registry.daily_registrations``, counted
-  from the change log's create entries, so they reach back only as far as
-  the log does (``--log-retention``); days before that are drawn as gaps,
-  never as zero;
+- registrations per day and prefix: ``Registry.daily_registrations``, the
+  day counters the writer keeps (``sync/stats.py``); days before the
+  counters' start (a store upgraded from an older idnode, backfilled from
+  the retained change log only) are drawn as gaps, never as zero;
 - error ratio, change-log head, sync and replication lag, LMDB used and map
   size: ``Registry.stats`` (what ``idnode stats`` shows).
 

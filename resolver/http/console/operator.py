@@ -166,13 +166,13 @@ MESSAGES = {
     "Failed resolutions per day, by front end.": "按前端统计的每日解析失败数。",
     "Errors": "错误数",
     "Registrations per day": "每日注册量",
-    "Identifiers registered per day, by prefix (counted from the change log).": (
-        "按前缀统计的每日标识注册量（由变更日志统计）。"
+    "Identifiers registered per day, by prefix (the node's daily counters).": (
+        "按前缀统计的每日标识注册量（节点的每日计数器）。"
     ),
     "Registrations": "注册量",
-    "Registrations before {day} are not counted: the change log no longer holds them (--log-retention), "
-    "or holds too many entries after them to count for one page view.": (
-        "{day} 之前的注册量未统计：变更日志已不再保留（--log-retention），或其后的条目过多，无法在一次页面访问中统计。"
+    "Registrations before {day} are not counted: this node counts them since an upgrade, and the change log "
+    "it held then did not reach further back (--log-retention).": (
+        "{day} 之前的注册量未统计：本节点自升级起才计数，升级时保留的变更日志也未覆盖更早的日期（--log-retention）。"
     ),
     "Resolutions per prefix": "各前缀解析量",
     "Resolutions in the range per prefix, stacked by front end.": "所选范围内各前缀的解析量，按前端堆叠。",
@@ -576,7 +576,7 @@ def _charts(request: web.Request, shaped: dashboard.Shaped, node: dict[str, Any]
         "registrations": charts.line_chart(
             "chart-registrations",
             tr(request, "Registrations per day"),
-            tr(request, "Identifiers registered per day, by prefix (counted from the change log)."),
+            tr(request, "Identifiers registered per day, by prefix (the node's daily counters)."),
             shaped.days,
             shaped.registrations_by_prefix,
             axis_label=_month_day,
