@@ -28,6 +28,9 @@ One run:
 ``--replica`` (or ``--replica-only``) adds read replicas: log replay, visibility lag under a steady write
 rate, catch-up apply rate and snapshot bootstrap of ``--count`` identifiers (:mod:`._bench_replica`).
 
+``--reg-counter-only`` measures the registration day counters on the write path, on against off, in this
+process (:mod:`._bench_counters`).
+
 ``--dns`` (or ``--dns-only``) adds the DNS comparison: dnsperf against idnode's DNS front end
 and PowerDNS-LMDB (caches off and stock) on the same NAPTR records (:mod:`._bench_dns`).
 
@@ -55,7 +58,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from idnode.loadtest import _bench_dns, _bench_health, _bench_http, _bench_metrics, _bench_replica, _bench_sync, datagen
+from idnode.loadtest import (
+    _bench_counters,
+    _bench_dns,
+    _bench_health,
+    _bench_http,
+    _bench_metrics,
+    _bench_replica,
+    _bench_sync,
+    datagen,
+)
 from idnode.loadtest import _bench_report as report
 from idnode.loadtest._bench_proc import Server, system_busy_seconds, tree_cpu_seconds
 
@@ -156,6 +168,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--replica-backlog", type=int, help="written while a replica is down (default 100,000; quick 10,000)"
     )
     replica.add_argument("--replica-workers", type=int, default=1, help="worker processes of each replica (default 1)")
+    counters = parser.add_argument_group("registration day counters (the write path, in this process)")
+    counters.add_argument(
+        "--reg-counter-only",
+        action="store_true",
+        help="only the cost of the registration day counters: --import-rows creations, counters on vs off",
+    )
     parser.add_argument("--json", dest="json_path", metavar="FILE", help="write every figure as one JSON object")
     parser.add_argument("--markdown", metavar="FILE", help="write the result tables as Markdown (for a README)")
     args = parser.parse_args(argv)
@@ -942,6 +960,8 @@ def main(argv: list[str] | None = None) -> int:
         return _sync_only(args, work, started)
     if args.replica_only:
         return _replica_only(args, work, started)
+    if args.reg_counter_only:
+        return _counters_only(args, work, started)
     bench = Bench(args, work)
     http = _bench_http.HttpBench(bench, LoadClient) if args.http else None
     dns = _bench_dns.DnsBench(args, work, DATA_PREFIX, bench.start_node, bench.data_dir) if args.dns else None
@@ -1063,13 +1083,7 @@ def _sync_only(args: argparse.Namespace, work: Path, started: float) -> int:
     if not args.work_dir:
         shutil.rmtree(work, ignore_errors=True)
     fig["elapsed_s"] = time.monotonic() - started
-    print(render_all(fig), flush=True)
-    if args.markdown:
-        Path(args.markdown).write_text(render_all(fig, markdown=True) + "\n")
-        _say(f"tables written to {args.markdown}")
-    if args.json_path:
-        Path(args.json_path).write_text(json.dumps(_jsonable(fig), indent=2, ensure_ascii=False) + "\n")
-        _say(f"figures written to {args.json_path}")
+    _emit(args, fig)
     return 1 if fig["sync"].get("failed") else 0
 
 
@@ -1093,6 +1107,12 @@ def _replica_only(args: argparse.Namespace, work: Path, started: float) -> int:
     if not args.work_dir:
         shutil.rmtree(work, ignore_errors=True)
     fig["elapsed_s"] = time.monotonic() - started
+    _emit(args, fig)
+    return 1 if fig["replica"].get("failed") else 0
+
+
+def _emit(args: argparse.Namespace, fig: dict[str, Any]) -> None:
+    """Print a part's tables; write them (``--markdown``) and its figures (``--json``) when asked."""
     print(render_all(fig), flush=True)
     if args.markdown:
         Path(args.markdown).write_text(render_all(fig, markdown=True) + "\n")
@@ -1100,7 +1120,19 @@ def _replica_only(args: argparse.Namespace, work: Path, started: float) -> int:
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(_jsonable(fig), indent=2, ensure_ascii=False) + "\n")
         _say(f"figures written to {args.json_path}")
-    return 1 if fig["replica"].get("failed") else 0
+
+
+def _counters_only(args: argparse.Namespace, work: Path, started: float) -> int:
+    """``--reg-counter-only``: the registration counters on vs off (``_bench_counters``), printed and written."""
+    try:
+        part = _bench_counters.run(work, args.import_rows, args.rounds, args.seed, DATA_PREFIX, NODE_PREFIX)
+    finally:
+        if not args.work_dir:
+            shutil.rmtree(work, ignore_errors=True)
+    fig: dict[str, Any] = {"counters_only": True, "counters": part, "machine": _machine()}
+    fig["elapsed_s"] = time.monotonic() - started
+    _emit(args, fig)
+    return 0 if part["counted_ok"] else 1
 
 
 def dns_only_figures(bench: Bench, elapsed: float) -> dict[str, Any]:
@@ -1130,6 +1162,12 @@ def render_all(fig: dict[str, Any], markdown: bool = False) -> str:
                 "",
                 f"elapsed {fig['elapsed_s']:.0f} s",
             ]
+        )
+    if fig.get("counters_only"):
+        m = fig["machine"]
+        head = f"idnode bench --reg-counter-only: {m['cores']} cores, fast path {m['fastpath']}"
+        return "\n".join(
+            [head, "", _bench_counters.render(fig["counters"], markdown), "", f"elapsed {fig['elapsed_s']:.0f} s"]
         )
     if fig.get("sync_only"):
         m = fig["machine"]

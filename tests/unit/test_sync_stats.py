@@ -46,7 +46,7 @@ async def _seed(registry) -> None:
     await registry.delete(OWNER, "88.118.8/S0")
 
 
-async def test_day_report_counts_registrations_per_prefix_from_the_change_log(registry):
+async def test_day_report_counts_registrations_per_prefix_from_the_day_counters(registry):
     await _seed(registry)
     tz = stats.zone()
     today = stats.day_of(time.time(), tz)
