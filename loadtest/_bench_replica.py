@@ -21,6 +21,12 @@ follow it:
 (d) snapshot bootstrap: the primary restarted with ``--log-retention 1s``
     (its log pruned to the head), a new empty replica bootstraps from a
     snapshot; the time from its start to caught up, against (a);
+(e) with ``--replica-tls``: replay from sequence 1 over mutual TLS (the
+    primary restarted with ``--tls-cert`` and ``--replication-listen`` /
+    ``--replication-client-ca``, the replica with ``--primary-ca/-cert/-key``;
+    ``idnode certs dev`` files) and in clear (the baseline), alternating,
+    :data:`TLS_ROUNDS` rounds of each on the same primary folder: medians and
+    their ratio;
 then every replica's ``idnode checksum`` is compared with the primary's.
 
 Every process started is stopped in ``finally``; every loop is bounded in
@@ -32,6 +38,8 @@ from __future__ import annotations
 
 import bisect
 import functools
+import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -54,6 +62,7 @@ POLL_EVERY = 0.005
 SAMPLE_EVERY = 0.25
 WAIT_TIMEOUT = 1800.0  # seconds a part may wait for a replica (a 1M bootstrap or replay on a slow disk)
 CALL_TIMEOUT = 60.0
+TLS_ROUNDS = 3  # (e): replays in clear and over mutual TLS, alternating
 
 
 def _say(text: str) -> None:
@@ -132,6 +141,18 @@ def rows_of(fig: dict[str, Any]) -> list[list[str]]:
             ["(c) catch-up", "replica serving -> caught up", _s(c["seconds"])],
             ["(c) catch-up", "apply rate", f"{fmt(c['rate'])} entries/s ({fmt(c['ratio'])}x the write rate)"],
         ]
+    e = fig.get("tls")
+    if e:
+        rows += [
+            ["(e) TLS replay", "entries from sequence 1, rounds of each", f"{e['entries']:,}, {e['rounds']}"],
+            ["(e) TLS replay", "in clear (baseline): start -> caught up, median", _s(e["plain_s"])],
+            ["(e) TLS replay", "mutual TLS: start -> caught up, median", _s(e["tls_s"])],
+            [
+                "(e) TLS replay",
+                "apply rate clear / TLS",
+                f"{fmt(e['plain_rate'])} / {fmt(e['tls_rate'])} entries/s ({fmt(e['ratio'])}x)",
+            ],
+        ]
     d = fig.get("bootstrap")
     if d:
         rows += [
@@ -193,15 +214,22 @@ class ReplicaBench:
 
     # processes and stubs
 
-    def _start_primary(self, *extra: str) -> None:
+    def _start_primary(self, *extra: str, tls: Any = None) -> None:
+        """Start the primary; ``tls`` = ``(certs, replication port)``: it serves TLS and requires client
+        certificates for replication on that port (the flags in ``extra``), where the bench's Replication
+        stub goes with the development client certificate."""
         self.primary = self.node_server(self.work / "primary", self.args.workers, self.map_size, list(extra))
         self.primary.start(300)
         self.admin = metadata((self.work / "primary" / "admin.credential").read_text().strip())
-        self.reg = self._stub(self.primary, "registry")
-        self.rep = self._stub(self.primary, "replication")
+        certs, public = (tls[0] if tls else None), f"127.0.0.1:{self.primary.port}"
+        self.reg = self._stub(public, "registry", certs and (certs.ca,))
+        client = certs and (certs.ca, certs.client_cert, certs.client_key)
+        self.rep = self._stub(tls[1] if tls else public, "replication", client)
 
-    def _start_replica(self, name: str) -> Server:
-        extra = ["--replica-of", f"127.0.0.1:{self.primary.port}", "--primary-token-file", str(self.credential)]
+    def _start_replica(self, name: str, primary: str = "", *tls: str) -> Server:
+        """Start a replica of the primary (its gRPC port, or ``primary`` with the ``tls`` flags)."""
+        primary = primary or f"127.0.0.1:{self.primary.port}"
+        extra = ["--replica-of", primary, "--primary-token-file", str(self.credential), *tls]
         server = self.node_server(self.work / name, self.args.replica_workers, self.map_size, extra + ["--grace", "2"])
         server.start(300)
         self.replicas[name] = server
@@ -212,12 +240,18 @@ class ReplicaBench:
         if server is not None:
             server.stop()
 
-    def _stub(self, server: Server, kind: str) -> Any:
+    def _stub(self, server: Server | str, kind: str, tls: tuple[Path, ...] | None = None) -> Any:
+        """A stub of ``server`` (or ``HOST:PORT``); ``tls``: ``(ca,)`` or ``(ca, client cert, key)`` files."""
         import grpc
 
         from idnode.proto import registry_pb2_grpc, replication_pb2_grpc
 
-        channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+        target = server if isinstance(server, str) else f"127.0.0.1:{server.port}"
+        if tls is None:
+            channel = grpc.insecure_channel(target)
+        else:
+            ca, *client = (path.read_bytes() for path in tls)
+            channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(ca, *reversed(client)))
         self.channels.append(channel)
         make = {"registry": registry_pb2_grpc.RegistryStub, "replication": replication_pb2_grpc.ReplicationStub}
         return make[kind](channel)
@@ -394,6 +428,57 @@ class ReplicaBench:
         }
         self.fig["notes"].append("(c) the apply time includes the replica's connect to the primary")
 
+    def tls_replay(self) -> None:
+        """(e) an empty replica replays the log in clear and over mutual TLS, alternating (the primary restarted
+        in each mode on the same folder); medians of :data:`TLS_ROUNDS` each. Replica (a) is stopped first."""
+        from idnode.certs import write_dev_certs
+        from idnode.loadtest._bench_dns import free_port
+
+        certs = write_dev_certs(self.work / "certs")
+        self._stop_replica("replica-a")
+        entries = self._head(self.rep)
+        _say(f"replica (e): {TLS_ROUNDS} replays of {entries:,} entries in clear and over mutual TLS, alternating")
+        times: dict[str, list[float]] = {"plain": [], "tls": []}
+        for round_ in range(TLS_ROUNDS):
+            for mode in ("plain", "tls"):
+                self.primary.stop()
+                target, tls = "", ()
+                if mode == "plain":
+                    self._start_primary("--log-retention", "off")
+                else:
+                    target = f"127.0.0.1:{free_port()}"
+                    server_files = ("--tls-cert", str(certs.server_cert), "--tls-key", str(certs.server_key))
+                    mutual = ("--replication-listen", target, "--replication-client-ca", str(certs.ca))
+                    self._start_primary("--log-retention", "off", *server_files, *mutual, tls=(certs, target))
+                    tls = ("--primary-ca", str(certs.ca), "--primary-cert", str(certs.client_cert))
+                    tls += ("--primary-key", str(certs.client_key))
+                name = f"replica-e{round_}-{mode}"
+                t0 = time.monotonic()
+                server = self._start_replica(name, target, *tls)
+                times[mode].append(self._wait_caught_up(server) - t0)
+                self._stop_replica(name)
+                if self._checksum(name) != self._checksum("primary"):
+                    raise RuntimeError(f"(e) replica {name}: idnode checksum differs from the primary's")
+                shutil.rmtree(self.work / name, ignore_errors=True)
+        plain, tls_s = statistics.median(times["plain"]), statistics.median(times["tls"])
+        self.fig["tls"] = {
+            "entries": entries,
+            "rounds": TLS_ROUNDS,
+            "plain_s": plain,
+            "tls_s": tls_s,
+            "plain_all": times["plain"],
+            "tls_all": times["tls"],
+            "plain_rate": rate(entries, plain),
+            "tls_rate": rate(entries, tls_s),
+            "ratio": plain / tls_s if tls_s else None,
+        }
+        self.fig["notes"].append(
+            "(e) each replay from the replica process's start (start-up included) to caught up; every replica's "
+            "checksum equal to the primary's; the primary serves gRPC over TLS too in the TLS rounds"
+        )
+        self.primary.stop()
+        self._start_primary("--log-retention", "off")
+
     def bootstrap(self) -> None:
         _say("replica (d): primary restarted with --log-retention 1s; a new replica bootstraps from a snapshot")
         self.primary.stop()
@@ -451,6 +536,8 @@ class ReplicaBench:
             self.replay()
             self.steady()
             self.catchup()
+            if getattr(self.args, "replica_tls", False):
+                self.tls_replay()
             self.bootstrap()
             self.check()
         except Exception as exc:  # reported with the figures gathered so far

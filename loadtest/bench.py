@@ -168,6 +168,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--replica-backlog", type=int, help="written while a replica is down (default 100,000; quick 10,000)"
     )
     replica.add_argument("--replica-workers", type=int, default=1, help="worker processes of each replica (default 1)")
+    replica.add_argument(
+        "--replica-tls", action="store_true", help="also replay over mutual TLS against replays in clear (part e)"
+    )
     counters = parser.add_argument_group("registration day counters (the write path, in this process)")
     counters.add_argument(
         "--reg-counter-only",

@@ -51,12 +51,17 @@ def test_table_rows_and_render():
     assert "note: a note" in text
     assert "| (d) bootstrap |" in replica.render(fig, markdown=True)
     assert replica.rows_of({"checksums_equal": False}) == [["check", "replicas' idnode checksum = primary's", "NO"]]
+    tls = {"entries": 2000, "rounds": 3, "plain_s": 0.5, "tls_s": 0.625, "plain_rate": 4000.0, "tls_rate": 3200.0}
+    rows = replica.rows_of({"tls": {**tls, "ratio": 0.8}})
+    assert ["(e) TLS replay", "apply rate clear / TLS", "4,000 / 3,200 entries/s (0.8x)"] in rows
+    assert ["(e) TLS replay", "mutual TLS: start -> caught up, median", "625.0 ms"] in rows
 
 
 def test_bench_options():
     args = bench.parse_args(["--replica-only", "--quick"])
     assert args.replica and args.replica_backlog == 10_000 and args.replica_rate == 1000.0
-    assert args.replica_seconds == 5.0 and args.replica_workers == 1
+    assert args.replica_seconds == 5.0 and args.replica_workers == 1 and not args.replica_tls
+    assert bench.parse_args(["--replica-only", "--replica-tls"]).replica_tls
     assert bench.parse_args(["--replica", "--replica-backlog", "7"]).replica_backlog == 7
     for bad in (["--replica-only", "--sync-only"], ["--replica", "--replica-rate", "0"]):
         with pytest.raises(SystemExit):
