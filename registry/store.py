@@ -15,9 +15,12 @@ idx_oid        OID text 0x00 handle key -> b""
 counters       prefix 0x00 name -> u64 big-endian
 changelog      u64 big-endian sequence -> change-log entry
 meta           name -> value (schema_version, node_prefix, admin token id,
-               outbox_cursor: u64 sequence the top-level node acknowledged)
+               outbox_cursor: u64 sequence the top-level node acknowledged,
+               registrations_since / registrations_from: what the day
+               counters of registrations cover, sync/stats.py)
 sessions       SHA-256 of a session id -> JSON session (registry/_sessions.py)
-usage          day 0x00 prefix 0x00 front end -> u64 resolutions, u64 errors
+usage          day 0x00 prefix 0x00 front end -> u64 resolutions, u64 errors;
+               day 0x00 prefix 0x00 "registrations" -> u64 creations
                (daily statistics, sync/stats.py; not in the change log)
 =============  ======================================================
 
