@@ -23,9 +23,11 @@ are accepted once it is approved.
 Statistics: at start, every ``--stats-interval`` (300 s) and after every
 midnight (Asia/Shanghai by default, ``stats_tz``) the outbox sends
 ``ReportStats`` for yesterday and today (``sync/stats.py``: registrations per
-prefix from the change log, resolutions and errors per prefix from the
-daily totals, approved enterprises); a report of a day replaces the earlier
-one at the top node.
+prefix from the day counters the writer keeps, resolutions and errors per
+prefix from the daily totals, approved enterprises); a report of a day
+replaces the earlier one at the top node. The counters' days are cut in the
+writer's zone (``Writer(stats_tz=...)``, Asia/Shanghai by default): give
+both the same zone.
 """
 
 from __future__ import annotations
