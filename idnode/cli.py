@@ -345,6 +345,12 @@ def main() -> None:
 @click.option(
     "--metrics/--no-metrics", default=None, help="Count requests and serve GET /metrics on the HTTP port [default: on]."
 )
+@click.option(
+    "--metrics-dir",
+    metavar="DIR",
+    help="Folder of the metrics' multiprocess files, emptied at start; never on the data disk "
+    "[default: /dev/shm/idnode-metrics-<id of the data folder>].",
+)
 @click.option("--replica-of", metavar="HOST:PORT", help="Run as a read replica of this primary [default: a primary].")
 @click.option(
     "--forward-writes/--no-forward-writes",

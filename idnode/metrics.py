@@ -2,9 +2,16 @@
 
 Every process of a node (supervisor, writer, reader workers; or the one
 process of ``--workers 1``) writes its values into prometheus-client's
-multiprocess files under ``<data-dir>/metrics`` (``PROMETHEUS_MULTIPROC_DIR``,
-emptied at start), so any worker answers ``GET /metrics`` with the sum over
-all processes.
+multiprocess files in one folder (``PROMETHEUS_MULTIPROC_DIR``, emptied at
+start), so any worker answers ``GET /metrics`` with the sum over all
+processes. The folder is never on the data disk: prometheus-client grows its
+files sparsely and writes them through ``mmap``, so on a full disk the first
+new label value kills the process with SIGBUS (seen: a full data disk crashed
+workers instead of answering "store full"). By default it is
+``/dev/shm/idnode-metrics-<digest of the data folder's path>`` (memory, one
+per node, the same across restarts so nothing piles up), or the system's
+temporary folder where ``/dev/shm`` is missing; ``--metrics-dir`` names
+another.
 
 The hot paths never call prometheus-client: one ``inc()`` or ``observe()``
 in multiprocess mode takes a lock and writes an mmap (about 2 µs here, a
@@ -27,9 +34,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -44,9 +53,11 @@ __all__ = [
     "StoreCollector",
     "Tally",
     "declared",
+    "default_dir",
     "exposition",
     "prepare_dir",
     "process_started",
+    "remove_dir",
     "tally",
 ]
 
@@ -293,16 +304,41 @@ def declared() -> _Declared | None:
     return _DECLARED
 
 
-def prepare_dir(data_dir: Path) -> Path:
-    """Empty and create ``<data_dir>/metrics`` and point prometheus-client at it (before any metric exists).
+def default_dir(data_dir: Path) -> Path:
+    """The node's multiprocess folder in memory: ``/dev/shm`` (else the temporary folder), named after the
+    data folder's absolute path, so two nodes never share one and a restarted node reuses its own."""
+    digest = hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:16]
+    shm = Path("/dev/shm")
+    base = shm if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) else Path(tempfile.gettempdir())
+    return base / f"idnode-metrics-{digest}"
+
+
+def prepare_dir(data_dir: Path, folder: Path | None = None) -> Path:
+    """Empty and create the multiprocess folder (``folder``, else :func:`default_dir`) with mode 0700 and point
+    prometheus-client at it (before any metric exists).
 
     Called by the process that starts the node (supervisor or single process), before forking.
+
+    Raises:
+        OSError: the folder cannot be emptied or created (naming it; e.g. another user's folder in /dev/shm).
     """
-    folder = (Path(data_dir) / "metrics").resolve()
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = (Path(folder) if folder else default_dir(data_dir)).resolve()
+    try:
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(mode=0o700, parents=True)
+    except OSError as exc:
+        reason = f"cannot prepare the metrics folder {folder}: {exc.strerror} (--metrics-dir)"
+        raise OSError(exc.errno, reason) from None
     os.environ[MULTIPROC_ENV] = str(folder)
     return folder
+
+
+def remove_dir() -> None:
+    """Remove this node's multiprocess folder at a clean stop (the supervisor or single process)."""
+    folder = os.environ.get(MULTIPROC_ENV)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def process_started(role: str = ROLE) -> _Declared:

@@ -411,7 +411,7 @@ async def serve(settings: Settings) -> int:
         settings.rate_limit_resolve_exempt,
     )  # this process's per-client buckets
     if settings.metrics:
-        metrics.prepare_dir(settings.data_dir)
+        metrics.prepare_dir(settings.data_dir, settings.metrics_dir)
         metrics.process_started("replica" if settings.replica_of else "primary")
     try:
         store, writer, registry = open_writer(settings)
@@ -484,6 +484,8 @@ async def serve(settings: Settings) -> int:
                 await flusher.stop()
             close_writer(store, writer)
     finally:
+        if settings.metrics:
+            metrics.remove_dir()
         os.close(lock_fd)
 
 

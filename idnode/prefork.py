@@ -446,7 +446,7 @@ def supervise(settings: Settings) -> int:
     check_port_free(settings.grpc_listen)
     lock_fd = lock_folder(settings.data_dir)
     if settings.metrics:  # before any child exists: every process writes its values under this folder
-        metrics.prepare_dir(settings.data_dir)
+        metrics.prepare_dir(settings.data_dir, settings.metrics_dir)
         metrics.process_started("replica" if settings.replica_of else "primary")
     host, port = parse_listen(settings.grpc_listen)
     reserved = _reserve_port(host, port)
@@ -477,4 +477,6 @@ def supervise(settings: Settings) -> int:
                 extra.close()
         http_socket.unlink(missing_ok=True)
         socket_path.unlink(missing_ok=True)
+        if settings.metrics:
+            metrics.remove_dir()
         os.close(lock_fd)

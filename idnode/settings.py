@@ -392,6 +392,7 @@ _CONVERTERS: dict[str, Callable[[Any], Any]] = {
     "recursion": _bool,
     "grace": _seconds,
     "metrics": _bool,
+    "metrics_dir": _optional_path,
     "replica_of": _optional_target,
     "forward_writes": _bool,
     "primary_token_file": _optional_path,
@@ -462,6 +463,7 @@ class Settings:
     recursion: bool = True  # with top: resolve prefixes not served here via the top node; False = 303 referral
     grace: float = 10.0  # seconds to finish in-flight work on SIGTERM
     metrics: bool = True  # Prometheus metrics (GET /metrics); False: nothing counted (the benchmark's baseline)
+    metrics_dir: Path | None = None  # prometheus-client's multiprocess files (None: in /dev/shm, idnode/metrics.py)
     replica_of: str | None = None  # a read replica of this primary HOST:PORT (sync/README.md); None = primary
     forward_writes: bool = False  # a replica forwards gRPC Registry writes to its primary instead of refusing them
     primary_token_file: Path | None = None  # primary's admin/auditor credential; None = <data-dir>/primary.credential

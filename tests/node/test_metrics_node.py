@@ -20,6 +20,7 @@ import grpc
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from idnode import metrics
 from idnode.proto import common_pb2, registry_pb2, resolver_pb2, toplevel_pb2, toplevel_pb2_grpc
 from idnode.resolver.dns import names
 
@@ -197,6 +198,7 @@ def test_no_metrics_switch(node_factory):
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(f"{node.http}/metrics", timeout=10)
     assert info.value.code == 404
+    assert not metrics.default_dir(node.data_dir).exists()
     assert not (node.data_dir / "metrics").exists()
 
 
@@ -241,7 +243,7 @@ def test_prefork_counts_add_up_across_workers_and_restarts(node_factory):
     workers = children_of(node.proc.pid)
     shares = []
     for pid in workers:
-        files = [str(p) for p in (node.data_dir / "metrics").glob(f"counter_{pid}.db")]
+        files = [str(p) for p in metrics.default_dir(node.data_dir).glob(f"counter_{pid}.db")]
         total = 0.0
         for family in MultiProcessCollector.merge(files, accumulate=True) if files else ():
             for s in family.samples:

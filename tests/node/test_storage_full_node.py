@@ -7,10 +7,13 @@ it afterwards, with no restart.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -127,6 +130,19 @@ def test_map_at_its_cap_refuses_writes_clearly_and_a_higher_cap_takes_them(node_
     _assert_readable(again, acked + refused)
 
 
+def _assert_no_process_died(node) -> None:
+    """New label values on the full disk (routes and codes not seen before) kill no process: the metrics'
+    mmapped files are not on the data disk (a SIGBUS there used to reset connections here)."""
+    for path in ("/api/handles/88.118.8/NONE", "/api/handles?prefix=88.118.8&pageSize=1", "/openapi.json", "/x/y"):
+        for _ in range(4):  # reach both workers
+            with contextlib.suppress(urllib.error.HTTPError):
+                urllib.request.urlopen(f"{node.http}{path}", timeout=10).read()
+    text = urllib.request.urlopen(f"{node.http}/metrics", timeout=10).read().decode()
+    restarts = [line for line in text.splitlines() if line.startswith("idnode_worker_restarts_total ")]
+    assert restarts == ["idnode_worker_restarts_total 0.0"], restarts
+    assert not (node.data_dir / "metrics").exists()
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 6 MiB tmpfs at ``tmp_path/disk``, unmounted afterwards (needs root: CI runs as root)."""
@@ -151,6 +167,7 @@ def test_full_disk_refuses_writes_clearly_and_more_space_takes_them(node_factory
     status, body = _http_put(node, token, f"{PREFIX}/HTTP-1")
     assert status == 507 and body["responseCode"] == 3, (status, body)
     _assert_readable(node, acked)
+    _assert_no_process_died(node)
 
     subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True, timeout=30)
     assert _batch(node.registry(), token, refused) == (True, None)  # the same node, no restart
