@@ -88,6 +88,23 @@ def counting():
 
 
 @pytest.fixture
+async def registered_today(registry: Registry) -> None:
+    """Registrations for the day-counter tests (test_sync_stats.py, test_console_dashboard.py): one approved
+    enterprise owning 88.118.8 and 88.118.9 creates five identifiers under 88.118.8 (one then deleted, which
+    does not uncount it) and one under 88.118.9, all today; the counters say 5 and 1."""
+    code = "91440300192203821" + check_character("91440300192203821")
+    owner = Principal("enterprise", credit_code=code, token_id="fedcba9876543210")
+    await registry.add_enterprise(ADMIN, code, "Enterprise", "ops@example.com")
+    await registry.set_enterprise_status(ADMIN, code, "approved")
+    for prefix in ("88.118.8", "88.118.9"):
+        await registry.allocate_prefix(ADMIN, code, prefix)
+    for i in range(5):
+        await registry.create(owner, IdentifierWrite(f"88.118.8/S{i}", (Value(1, "URL", b"https://s/"),)))
+    await registry.create(owner, IdentifierWrite("88.118.9/S0", (Value(1, "URL", b"https://s/"),)))
+    await registry.delete(owner, "88.118.8/S0")
+
+
+@pytest.fixture
 async def seeded(registry: Registry) -> Seeded:
     tokens = {
         "owner": await approved_enterprise(registry, OWNER, "88.118.8"),

@@ -11,31 +11,15 @@ import pytest
 from idnode.registry import changelog
 from idnode.registry.auth import ANONYMOUS, Principal
 from idnode.registry.errors import AuthenticationNeeded, InvalidValue
-from idnode.registry.model import IdentifierWrite
-from idnode.registry.uscc import check_character
-from idnode.registry.values import Value
 from idnode.resolver.http.console import dashboard, i18n, operator
 from idnode.sync import stats
 
 ADMIN = Principal("node-admin", token_id="0123456789abcdef")
-CODE = "91440300192203821" + check_character("91440300192203821")
-OWNER = Principal("enterprise", credit_code=CODE, token_id="fedcba9876543210")
 D = [datetime.date(2026, 11, 25) + datetime.timedelta(days=i) for i in range(5)]  # 25th .. 29th
 
 
-async def _seed(registry) -> None:
-    await registry.add_enterprise(ADMIN, CODE, "Enterprise", "ops@example.com")
-    await registry.set_enterprise_status(ADMIN, CODE, "approved")
-    for prefix in ("88.118.8", "88.118.9"):
-        await registry.allocate_prefix(ADMIN, CODE, prefix)
-    for i in range(5):
-        await registry.create(OWNER, IdentifierWrite(f"88.118.8/S{i}", (Value(1, "URL", b"https://s/"),)))
-    await registry.create(OWNER, IdentifierWrite("88.118.9/S0", (Value(1, "URL", b"https://s/"),)))
-    await registry.delete(OWNER, "88.118.8/S0")
-
-
+@pytest.mark.usefixtures("registered_today")
 async def test_registrations_per_day_read_the_day_counters_in_chunks(registry):
-    await _seed(registry)
     tz = stats.zone()
     today = stats.day_of(time.time(), tz)
     week = today - datetime.timedelta(days=6)
@@ -56,8 +40,8 @@ async def test_registrations_per_day_read_the_day_counters_in_chunks(registry):
         registry.daily_registrations(ANONYMOUS, week, today)
 
 
+@pytest.mark.usefixtures("registered_today")
 async def test_pruning_the_log_keeps_the_counts(registry):
-    await _seed(registry)
     tz = stats.zone()
     today = stats.day_of(time.time(), tz)
     head = registry.store.last_sequence()

@@ -9,19 +9,11 @@ import time
 import pytest
 
 from idnode.proto import toplevel_pb2
-from idnode.registry.auth import Principal
-from idnode.registry.model import IdentifierWrite
-from idnode.registry.uscc import check_character
-from idnode.registry.values import Value
 from idnode.sync import stats
 from idnode.sync.outbox import Outbox
 
 topnode = pytest.importorskip("idnode.sync.topnode.server")
 from idnode.sync.topnode import TopLevel, TopStore  # noqa: E402
-
-ADMIN = Principal("node-admin", token_id="0123456789abcdef")
-CODE = "91440300192203821" + check_character("91440300192203821")
-OWNER = Principal("enterprise", credit_code=CODE, token_id="fedcba9876543210")
 
 
 def test_days_are_cut_at_midnight_in_shanghai():
@@ -35,19 +27,8 @@ def test_days_are_cut_at_midnight_in_shanghai():
     assert stats.day_bounds(datetime.date(2026, 11, 29), stats.zone("UTC"))[0] == start + 8 * 3600
 
 
-async def _seed(registry) -> None:
-    await registry.add_enterprise(ADMIN, CODE, "Enterprise", "ops@example.com")
-    await registry.set_enterprise_status(ADMIN, CODE, "approved")
-    for prefix in ("88.118.8", "88.118.9"):
-        await registry.allocate_prefix(ADMIN, CODE, prefix)
-    for i in range(5):
-        await registry.create(OWNER, IdentifierWrite(f"88.118.8/S{i}", (Value(1, "URL", b"https://s/"),)))
-    await registry.create(OWNER, IdentifierWrite("88.118.9/S0", (Value(1, "URL", b"https://s/"),)))
-    await registry.delete(OWNER, "88.118.8/S0")
-
-
+@pytest.mark.usefixtures("registered_today")
 async def test_day_report_counts_registrations_per_prefix_from_the_day_counters(registry):
-    await _seed(registry)
     tz = stats.zone()
     today = stats.day_of(time.time(), tz)
     report = stats.day_report(registry.store, "88.118", today, tz)
@@ -59,8 +40,8 @@ async def test_day_report_counts_registrations_per_prefix_from_the_day_counters(
     assert list(stats.day_report(registry.store, "88.118", today - datetime.timedelta(days=1), tz).rows) == []
 
 
+@pytest.mark.usefixtures("registered_today")
 async def test_outbox_reports_stats_at_start(registry, tmp_path):
-    await _seed(registry)
     store = TopStore(tmp_path / "top")
     core = TopLevel(store, "top-admin")
     server, port = await topnode.start_topnode_server(core, "127.0.0.1:0")

@@ -44,6 +44,10 @@ _LEFT, _RIGHT, _TOP, _BOTTOM = 56, 12, 12, 40  # plot margins inside the view bo
 _TICKS = 4  # intervals on the value axis
 _MAX_X_LABELS = 8
 _LEGEND_ROW = 18
+# the plot of the line and bar charts inside the view box, and the top of their legend below it
+_PLOT_TOP, _PLOT_BOTTOM = float(_TOP), float(HEIGHT - _BOTTOM)
+_PLOT_WIDTH = WIDTH - _LEFT - _RIGHT
+_LEGEND_TOP = HEIGHT - _BOTTOM + 36
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -143,14 +147,27 @@ def _empty(chart_id: str, kind: str, title: str, desc: str, empty: str) -> str:
     return "\n".join(parts)
 
 
-def _legend(series: Sequence[Series], top: float) -> list[str]:
-    """Swatch and name per series, wrapping across rows of the plot's width."""
-    out = ['<g class="legend">']
-    x, y = float(_LEFT), top
-    for position, one in enumerate(series):
+def _legend_places(series: Sequence[Series]) -> list[tuple[float, int]]:
+    """Where each series' swatch goes: ``(x, row)``, wrapping across rows of the plot's width."""
+    places, x, row = [], float(_LEFT), 0
+    for one in series:
         width = 24 + 7.5 * len(one.name)
         if x + width > WIDTH - _RIGHT and x > _LEFT:
-            x, y = float(_LEFT), y + _LEGEND_ROW
+            x, row = float(_LEFT), row + 1
+        places.append((x, row))
+        x += width
+    return places
+
+
+def _legend_rows(series: Sequence[Series]) -> int:
+    return 1 + max((row for _, row in _legend_places(series)), default=0)
+
+
+def _legend(series: Sequence[Series], top: float) -> list[str]:
+    """Swatch and name per series, in the rows of :func:`_legend_places` from ``top`` down."""
+    out = ['<g class="legend">']
+    for position, (one, (x, row)) in enumerate(zip(series, _legend_places(series), strict=True)):
+        y = top + row * _LEGEND_ROW
         out.append(
             f'<rect class="legend-swatch series-{position}" x="{_fmt(x)}" y="{_fmt(y)}" width="12" height="12" '
             f'fill="{_colour(position)}"/>'
@@ -159,29 +176,16 @@ def _legend(series: Sequence[Series], top: float) -> list[str]:
             f'<text class="legend-label" x="{_fmt(x + 16)}" y="{_fmt(y + 10)}" font-size="12" '
             f'fill="#222222">{escape(one.name)}</text>'
         )
-        x += width
     out.append("</g>")
     return out
 
 
-def _legend_rows(series: Sequence[Series]) -> int:
-    rows, x = 1, float(_LEFT)
-    for one in series:
-        width = 24 + 7.5 * len(one.name)
-        if x + width > WIDTH - _RIGHT and x > _LEFT:
-            rows, x = rows + 1, float(_LEFT)
-        x += width
-    return rows
-
-
-def _value_axis(
-    top_value: float, intervals: int, plot_top: float, plot_bottom: float, y_label: str, fmt: Callable
-) -> list[str]:
+def _value_axis(top_value: float, intervals: int, y_label: str, fmt: Callable) -> list[str]:
     """Grid lines and labels of the value axis (0 to ``top_value`` in ``intervals`` steps)."""
     out = ['<g class="axis axis-y">']
     for tick in range(intervals + 1):
         value = top_value * tick / intervals
-        y = plot_bottom - (plot_bottom - plot_top) * tick / intervals
+        y = _PLOT_BOTTOM - (_PLOT_BOTTOM - _PLOT_TOP) * tick / intervals
         out.append(
             f'<line class="grid" x1="{_LEFT}" y1="{_fmt(y)}" x2="{WIDTH - _RIGHT}" y2="{_fmt(y)}" '
             f'stroke="#dddddd" stroke-width="1"/>'
@@ -190,7 +194,7 @@ def _value_axis(
             f'<text class="tick" x="{_LEFT - 6}" y="{_fmt(y + 4)}" text-anchor="end" font-size="11" '
             f'fill="#444444">{escape(fmt(value))}</text>'
         )
-    mid = (plot_top + plot_bottom) / 2
+    mid = (_PLOT_TOP + _PLOT_BOTTOM) / 2
     out.append(
         f'<text class="axis-label" x="12" y="{_fmt(mid)}" text-anchor="middle" font-size="11" fill="#444444" '
         f'transform="rotate(-90 12 {_fmt(mid)})">{escape(y_label)}</text>'
@@ -200,15 +204,16 @@ def _value_axis(
 
 
 def _category_axis(
-    labels: Sequence[str], centres: Sequence[float], y: float, x_label: str, short: Callable[[str], str] | None
+    labels: Sequence[str], centres: Sequence[float], x_label: str, short: Callable[[str], str] | None
 ) -> list[str]:
     """Category labels under the plot (``short`` of each, when given), thinned so they do not overlap
     (at most :data:`_MAX_X_LABELS`; first and last always)."""
+    y = _PLOT_BOTTOM
     out = ['<g class="axis axis-x">']
     count = len(labels)
     shown_text = [short(label) if short else label for label in labels]
     widest = max((len(text) for text in shown_text), default=1) * 6.5 + 8  # px at font-size 11
-    room = max(1, int((WIDTH - _LEFT - _RIGHT) // widest))
+    room = max(1, int(_PLOT_WIDTH // widest))
     step = max(1, math.ceil(count / min(_MAX_X_LABELS, room)))
     shown = list(range(0, count, step))
     if shown[-1] != count - 1:
@@ -272,6 +277,20 @@ def _is_empty(labels: Sequence[str], series: Sequence[Series]) -> bool:
     return not labels or not series or all(v is None for one in series for v in one.values)
 
 
+def _plot_height(series: Sequence[Series]) -> int:
+    """The view box's height of a line or bar chart: the plot, then as many legend rows as ``series`` need."""
+    return int(_LEGEND_TOP + _legend_rows(series) * _LEGEND_ROW + 4)
+
+
+def _plot_close(parts: list[str], series: Sequence[Series], table: list[str]) -> str:
+    """The end of a line or bar chart: the legend under the plot, the end of the SVG, the data table."""
+    parts += _legend(series, _LEGEND_TOP)
+    parts.append("</svg>")
+    parts += table
+    parts.append("</figure>")
+    return "\n".join(parts)
+
+
 def line_chart(
     chart_id: str,
     title: str,
@@ -310,21 +329,17 @@ def line_chart(
     _check(labels, series)
     if _is_empty(labels, series):
         return _empty(chart_id, "line", title, desc, empty)
-    legend_top = HEIGHT - _BOTTOM + 36
-    height = int(legend_top + _legend_rows(series) * _LEGEND_ROW + 4)
-    plot_top, plot_bottom = float(_TOP), float(HEIGHT - _BOTTOM)
     known = [v for one in series for v in one.values if v is not None]
     top_value, intervals = nice_scale(max(known, default=0), all(v == int(v) for v in known))
     count = len(labels)
-    inner = WIDTH - _LEFT - _RIGHT
-    xs = [_LEFT + inner / 2] if count == 1 else [_LEFT + inner * i / (count - 1) for i in range(count)]
+    xs = [_LEFT + _PLOT_WIDTH / 2] if count == 1 else [_LEFT + _PLOT_WIDTH * i / (count - 1) for i in range(count)]
 
     def y_of(value: float) -> float:
-        return plot_bottom - (plot_bottom - plot_top) * value / top_value
+        return _PLOT_BOTTOM - (_PLOT_BOTTOM - _PLOT_TOP) * value / top_value
 
-    parts = _open(chart_id, "line", title, desc, height)
-    parts += _value_axis(top_value, intervals, plot_top, plot_bottom, y_label, fmt)
-    parts += _category_axis(labels, xs, plot_bottom, x_label, axis_label)
+    parts = _open(chart_id, "line", title, desc, _plot_height(series))
+    parts += _value_axis(top_value, intervals, y_label, fmt)
+    parts += _category_axis(labels, xs, x_label, axis_label)
     for position, one in enumerate(series):
         colour = _colour(position)
         parts.append(f'<g class="series series-{position}" data-series="{escape(one.name)}">')
@@ -338,7 +353,7 @@ def line_chart(
         for run in (r for r in runs if r):
             points = " ".join(f"{_fmt(x)},{_fmt(y)}" for x, y in run)
             if area:
-                base = f"{_fmt(run[-1][0])},{_fmt(plot_bottom)} {_fmt(run[0][0])},{_fmt(plot_bottom)}"
+                base = f"{_fmt(run[-1][0])},{_fmt(_PLOT_BOTTOM)} {_fmt(run[0][0])},{_fmt(_PLOT_BOTTOM)}"
                 parts.append(
                     f'<polygon class="area series-{position}" points="{points} {base}" fill="{colour}" '
                     f'fill-opacity="0.15" stroke="none"/>'
@@ -355,11 +370,7 @@ def line_chart(
                 f'fill="{colour}"><title>{escape(one.name)}, {escape(labels[i])}: {_exact(value)}</title></circle>'
             )
         parts.append("</g>")
-    parts += _legend(series, legend_top)
-    parts.append("</svg>")
-    parts += _table(title, table_summary, x_label, labels, series)
-    parts.append("</figure>")
-    return "\n".join(parts)
+    return _plot_close(parts, series, _table(title, table_summary, x_label, labels, series))
 
 
 def stacked_bars(
@@ -388,21 +399,17 @@ def stacked_bars(
     _check(labels, series)
     if _is_empty(labels, series) or not any(v for one in series for v in one.values):
         return _empty(chart_id, "bars", title, desc, empty)
-    legend_top = HEIGHT - _BOTTOM + 36
-    height = int(legend_top + _legend_rows(series) * _LEGEND_ROW + 4)
-    plot_top, plot_bottom = float(_TOP), float(HEIGHT - _BOTTOM)
     count = len(labels)
     totals = [sum(one.values[i] or 0 for one in series) for i in range(count)]
     top_value, intervals = nice_scale(max(totals), all(t == int(t) for t in totals))
-    inner = WIDTH - _LEFT - _RIGHT
-    slot = inner / count
+    slot = _PLOT_WIDTH / count
     bar = min(max(slot * 0.7, 1.0), 80.0)  # a few categories do not make slabs
     centres = [_LEFT + slot * (i + 0.5) for i in range(count)]
-    scale = (plot_bottom - plot_top) / top_value
+    scale = (_PLOT_BOTTOM - _PLOT_TOP) / top_value
 
-    parts = _open(chart_id, "bars", title, desc, height)
-    parts += _value_axis(top_value, intervals, plot_top, plot_bottom, y_label, fmt)
-    parts += _category_axis(labels, centres, plot_bottom, x_label, axis_label)
+    parts = _open(chart_id, "bars", title, desc, _plot_height(series))
+    parts += _value_axis(top_value, intervals, y_label, fmt)
+    parts += _category_axis(labels, centres, x_label, axis_label)
     stacked = [0.0] * count
     for position, one in enumerate(series):
         colour = _colour(position)
@@ -410,7 +417,7 @@ def stacked_bars(
         for i, value in enumerate(one.values):
             if not value:
                 continue
-            y = plot_bottom - (stacked[i] + value) * scale
+            y = _PLOT_BOTTOM - (stacked[i] + value) * scale
             parts.append(
                 f'<rect class="bar series-{position}" x="{_fmt(centres[i] - bar / 2)}" y="{_fmt(y)}" '
                 f'width="{_fmt(bar)}" height="{_fmt(max(value * scale, 0.5))}" fill="{colour}">'
@@ -418,11 +425,7 @@ def stacked_bars(
             )
             stacked[i] += value
         parts.append("</g>")
-    parts += _legend(series, legend_top)
-    parts.append("</svg>")
-    parts += _table(title, table_summary, x_label, labels, series, total_label)
-    parts.append("</figure>")
-    return "\n".join(parts)
+    return _plot_close(parts, series, _table(title, table_summary, x_label, labels, series, total_label))
 
 
 def gauge(
@@ -450,7 +453,7 @@ def gauge(
     ratio = min(max(value / maximum, 0.0), 1.0)
     percent = 100.0 * value / maximum
     percent_text = f"{percent:.1f}%" if percent >= 0.1 or percent == 0 else f"{percent:.2g}%"
-    track = WIDTH - _LEFT - _RIGHT
+    track = _PLOT_WIDTH
     height = 64
     warn = ratio >= warn_at
     fill_class = "gauge-fill gauge-warn" if warn else "gauge-fill"

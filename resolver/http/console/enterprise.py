@@ -1,5 +1,7 @@
-"""Enterprise console pages: browse and search identifiers, one identifier, register/edit/delete through the
-prefix's metadata template form (or a free-form value editor when the prefix has no template).
+"""Enterprise console pages: browse and search identifiers, show one, register, edit and delete them.
+
+Registering and editing go through the prefix's metadata template form (or a
+free-form value editor when the prefix has no template).
 
 Every action calls the registry facade with the signed-in principal, so the
 authorization is the APIs' own; the role lists below only choose who sees
@@ -91,7 +93,6 @@ MESSAGES = {
     ),
     "Yes, delete it": "确认删除",
     "Prefix": "前缀",
-    "Choose a prefix": "选择前缀",
     "Show": "显示",
     "Prefix {prefix} is {status}: identifiers can be registered once it is approved.": (
         "前缀 {prefix} 当前为{status}状态：批准后才能注册标识。"

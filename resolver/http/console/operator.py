@@ -55,7 +55,6 @@ MESSAGES = {
     "Prefix allocation": "前缀分配",
     "Templates": "模板",
     "Dashboard": "仪表盘",
-    "Operator": "运营",
     # enterprise review
     "Awaiting review": "待审核",
     "No enterprise is awaiting review.": "没有待审核的企业。",
@@ -137,8 +136,6 @@ MESSAGES = {
     "Back to the templates of {prefix}": "返回 {prefix} 的模板",
     "yes": "是",
     "no": "否",
-    "Give the template at least one item.": "模板至少需要一个条目。",
-    "Item {n}: {field} must be a whole number.": "条目 {n}：{field} 必须是整数。",
     # registry error leads
     "The input is not valid": "输入无效",
     "This exists already": "已存在",

@@ -108,8 +108,6 @@ MESSAGES = {
     "Home": "首页",
     "Main navigation": "主导航",
     "Signed in as {role}": "当前身份：{role}",
-    "Not signed in": "未登录",
-    "Please sign in to continue.": "请先登录。",
     "Forbidden": "禁止访问",
     "Not found": "未找到",
     "Request failed": "请求失败",
