@@ -381,14 +381,15 @@ class AccountsMixin(RegistryBase):
         return result
 
     def list_tokens(self, principal: Principal) -> list[TokenInfo]:
-        """The tokens a principal may manage, oldest first: an enterprise its own, the node admin every one.
+        """The tokens a principal may see, oldest first: an enterprise its own, the node admin (who manages them)
+        and an auditor (read-only) every one.
 
         Only what may be shown (id, role, enterprise, label, created, revoked); never a secret or digest.
 
         Raises:
-            AuthenticationNeeded (402): anonymous; InsufficientPermissions (401): an auditor.
+            AuthenticationNeeded (402): anonymous.
         """
-        auth.require_role(principal, "node-admin", "enterprise")
+        auth.require_role(principal, "node-admin", "enterprise", "auditor")
         out = []
         with self.store.begin() as txn:
             for _, raw in txn.cursor(db=self.store.dbs["credentials"]):

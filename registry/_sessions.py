@@ -230,13 +230,7 @@ class SessionsMixin(RegistryBase):
             InvalidHandle (102): a malformed prefix or ``after``, InvalidValue (202):
             ``limit`` outside 1..:data:`MAX_PAGE_SIZE` or ``starts_with`` over 255 characters.
         """
-        auth.require_authenticated(principal)
-        prefix = _fastpath.parse_prefix(prefix)
-        if principal.role == "enterprise" and prefix not in self._prefixes_of(principal.credit_code):
-            raise InsufficientPermissions(f"enterprise {principal.credit_code} does not own prefix {prefix}")
-        if not 1 <= limit <= MAX_PAGE_SIZE or len(starts_with) > 255:
-            raise InvalidValue(f"limit must be from 1 to {MAX_PAGE_SIZE} and the suffix start at most 255 characters")
-        scope = _fastpath.prefix_key(prefix) + starts_with.encode("utf-8", "surrogatepass")
+        prefix, scope = self._browse_scope(principal, prefix, starts_with, limit)
         after_key = _fastpath.handle_key(*_fastpath.parse_handle(f"{prefix}/{after}")) if after else None
         start = max(scope, after_key) if after_key is not None else scope
         with self.store.begin() as txn:
@@ -244,6 +238,39 @@ class SessionsMixin(RegistryBase):
         if len(found) > limit:
             return found[:limit], found[limit - 1].partition("/")[2]
         return found, ""
+
+    def browse_handles_before(
+        self, principal: Principal, prefix: str, starts_with: str = "", before: str = "", limit: int = 50
+    ) -> tuple[list[str], str]:
+        """``(handles, previous_before)``: the page that ends just before the handle ``before`` (a suffix).
+
+        The backward twin of :meth:`browse_handles`: one reverse key-range
+        read from ``before`` towards the start of the prefix (not a re-scan
+        from the start), at most ``limit`` live handles, returned in key
+        order. ``previous_before`` is the suffix to pass as ``before`` for
+        the page before this one, "" when this page is the first (so it may
+        hold fewer than ``limit``). ``before`` "" reads the last page. The
+        same checks and errors as :meth:`browse_handles`.
+        """
+        prefix, scope = self._browse_scope(principal, prefix, starts_with, limit)
+        end = _scope_end(scope)
+        if before:
+            end = min(end, _fastpath.handle_key(*_fastpath.parse_handle(f"{prefix}/{before}")))
+        with self.store.begin() as txn:
+            found = _browse_back(txn, self.store.dbs["identifiers"], end, scope, limit)
+        if len(found) > limit:
+            return found[:limit][::-1], found[limit - 1].partition("/")[2]
+        return found[::-1], ""
+
+    def _browse_scope(self, principal: Principal, prefix: str, starts_with: str, limit: int) -> tuple[str, bytes]:
+        """The parsed prefix and the key start of a browse, after its permission and argument checks."""
+        auth.require_authenticated(principal)
+        prefix = _fastpath.parse_prefix(prefix)
+        if principal.role == "enterprise" and prefix not in self._prefixes_of(principal.credit_code):
+            raise InsufficientPermissions(f"enterprise {principal.credit_code} does not own prefix {prefix}")
+        if not 1 <= limit <= MAX_PAGE_SIZE or len(starts_with) > 255:
+            raise InvalidValue(f"limit must be from 1 to {MAX_PAGE_SIZE} and the suffix start at most 255 characters")
+        return prefix, _fastpath.prefix_key(prefix) + starts_with.encode("utf-8", "surrogatepass")
 
 
 def _browse_page(txn: Any, ids: Any, start: bytes, scope: bytes, after: bytes | None, limit: int) -> list[str]:
@@ -256,6 +283,34 @@ def _browse_page(txn: Any, ids: Any, start: bytes, scope: bytes, after: bytes | 
         if not key.startswith(scope):
             break
         if (after is not None and key == after) or raw[1] & _fastpath.FLAG_TOMBSTONE:
+            continue
+        found.append(_handle_of(bytes(key), raw))
+        if len(found) > limit:
+            break
+    return found
+
+
+def _scope_end(scope: bytes) -> bytes:
+    """The smallest key after every key that starts with ``scope`` (scope's last byte below 0xFF, plus one)."""
+    head = scope.rstrip(b"\xff")
+    return head[:-1] + bytes([head[-1] + 1]) if head else b"\xff" * (len(scope) + 1)
+
+
+def _browse_back(txn: Any, ids: Any, end: bytes, scope: bytes, limit: int) -> list[str]:
+    """Up to ``limit`` + 1 live handles whose keys start with ``scope`` and sort before ``end``, last first."""
+    found: list[str] = []
+    cur = txn.cursor(db=ids)
+    if cur.set_range(end):
+        if not cur.prev():  # nothing sorts before `end`
+            return found
+    elif not cur.last():  # every key sorts before `end`; an empty db has none
+        return found
+    for key, raw in cur.iterprev():
+        if key >= end:
+            continue
+        if not key.startswith(scope):
+            break
+        if raw[1] & _fastpath.FLAG_TOMBSTONE:
             continue
         found.append(_handle_of(bytes(key), raw))
         if len(found) > limit:

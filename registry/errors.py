@@ -9,16 +9,52 @@ class is its default message.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class HandleError(Exception):
     """error"""
 
     code: int = 2
 
-    def __init__(self, message: str | None = None, *, handle: str = "") -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        handle: str = "",
+        field: str | int | None = None,
+        problem: str = "",
+        params: Mapping[str, str | int] | None = None,
+    ) -> None:
+        """``message`` is the English text every API shows. ``field`` (a template item name or a value index),
+        ``problem`` (a stable id such as ``"too_long"``, see :data:`PROBLEMS`) and ``params`` (e.g.
+        ``{"max": 64}``) describe the same failure for front ends that word it themselves (the console, in the
+        page's language); they are empty where a check has no structured form."""
         self.message = message or (self.__doc__ or "").strip()
         self.handle = handle
+        self.field = field
+        self.problem = problem
+        self.params: dict[str, str | int] = dict(params or {})
         super().__init__(self.message)
+
+
+# Stable ids of the value checks' problems (``registry/templates.py`` check_values) and their params.
+PROBLEMS: dict[str, tuple[str, ...]] = {
+    "required": (),  # a required template item is missing (field = item name)
+    "too_short": ("min",),  # fewer than `min` characters
+    "too_long": ("max",),  # more than `max` characters
+    "not_number": (),  # metadata type number: not a finite decimal number
+    "not_integer": (),
+    "not_url": (),  # not an http, https or ftp URL with a host
+    "not_date": (),  # not YYYY-MM-DD or not a calendar date
+    "not_datetime": (),  # not an ISO 8601 date and time
+    "not_gtin": (),  # not 8, 12, 13 or 14 digits with a valid check digit
+    "not_email": (),
+    "not_boolean": (),  # not true or false
+    "not_in_template": ("type",),  # the value's type is no item of the template (field = value index)
+    "wrong_index": ("index",),  # the item must sit at `index`
+    "repeated": ("first",),  # the item was already given at value index `first`
+}
 
 
 class ServerError(HandleError):

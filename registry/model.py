@@ -105,10 +105,12 @@ class WriteOutcome:
     message: str = ""
     created: bool = False
     sequence: int = 0  # change-log sequence; 0 = nothing written
+    # the failure itself (field, problem, params for a localized message); not part of equality
+    error: HandleError | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @classmethod
     def failed(cls, handle: str, error: HandleError) -> WriteOutcome:
-        return cls(handle=error.handle or handle, code=error.code, message=error.message)
+        return cls(handle=error.handle or handle, code=error.code, message=error.message, error=error)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

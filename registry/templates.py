@@ -271,7 +271,11 @@ def check_values(t: Template, values: Sequence[Value], handle: str = "") -> None
         InvalidValue (202): the first violation; the message names the value
         index and type, the offending text (at most 40 characters) and the
         template, e.g. ``value 2 (productName): 'ab' is shorter than 3
-        characters (template 88.118.8 v1.0)``.
+        characters (template 88.118.8 v1.0)``. The error also carries
+        ``field`` (the item name; the value index for a type not in the
+        template), ``problem`` (an id of ``errors.PROBLEMS``, e.g.
+        ``"too_short"``) and ``params`` (``{"min": 3}``), so a front end can
+        word it in its own language without parsing the message.
     """
     where_template = f"template {t.prefix} v{t.version}"
     items = {item.name: item for item in t.items}
@@ -282,27 +286,63 @@ def check_values(t: Template, values: Sequence[Value], handle: str = "") -> None
             continue
         item = items.get(vtype)
         if item is None:
-            raise InvalidValue(f"type {vtype!r} of value {value.index} is not in {where_template}", handle=handle)
+            raise InvalidValue(
+                f"type {vtype!r} of value {value.index} is not in {where_template}",
+                handle=handle,
+                field=value.index,
+                problem="not_in_template",
+                params={"type": vtype},
+            )
         where = f"value {value.index} ({vtype})"
         if item.index and value.index != item.index:
-            raise InvalidValue(f"{where}: must be at index {item.index} ({where_template})", handle=handle)
+            raise InvalidValue(
+                f"{where}: must be at index {item.index} ({where_template})",
+                handle=handle,
+                field=vtype,
+                problem="wrong_index",
+                params={"index": item.index},
+            )
         if vtype in seen:
             raise InvalidValue(
-                f"{where}: item {vtype!r} already given at value {seen[vtype]} ({where_template})", handle=handle
+                f"{where}: item {vtype!r} already given at value {seen[vtype]} ({where_template})",
+                handle=handle,
+                field=vtype,
+                problem="repeated",
+                params={"first": seen[vtype]},
             )
         seen[vtype] = value.index
         text = value.text
+        params: dict[str, str | int] = {}
         if len(text) < item.min_length:
-            problem = f"is shorter than {item.min_length} characters"
+            problem, problem_id, params = (
+                f"is shorter than {item.min_length} characters",
+                "too_short",
+                {"min": item.min_length},
+            )
         elif item.max_length and len(text) > item.max_length:
-            problem = f"is longer than {item.max_length} characters"
+            problem, problem_id, params = (
+                f"is longer than {item.max_length} characters",
+                "too_long",
+                {"max": item.max_length},
+            )
         else:
-            problem = _DATA_CHECKS[item.metadata_type](text)
+            problem, problem_id = _DATA_CHECKS[item.metadata_type](text), f"not_{item.metadata_type}"
         if problem:
-            raise InvalidValue(f"{where}: {_shown(text)} {problem} ({where_template})", handle=handle)
+            raise InvalidValue(
+                f"{where}: {_shown(text)} {problem} ({where_template})",
+                handle=handle,
+                field=vtype,
+                problem=problem_id,
+                params=params,
+            )
     for item in t.items:
         if item.required and item.name not in seen:
-            raise InvalidValue(f"required item {item.name!r} is missing ({where_template})", handle=handle)
+            raise InvalidValue(
+                f"required item {item.name!r} is missing ({where_template})",
+                handle=handle,
+                field=item.name,
+                problem="required",
+            )
 
 
 # -- enterprise-API JSON -----------------------------------------------------------

@@ -128,8 +128,10 @@ async def test_upload_streams_progress_lines_and_the_report(demo):
     assert final["done"] and (final["created"], final["repeats"], final["rejected"]) == (248, 0, 2)
     # another enterprise's prefix is refused by the registry for that row alone (401), a broken line is code 4
     assert [(r["row"], r["handle"], r["code"]) for r in final["rows"]] == [(11, "88.118.9/NOT-MINE", 401), (21, "", 4)]
-    assert final["rows"][0]["reason"].startswith("无权限：")  # the page language (?lang=zh)
-    assert final["report"].startswith("\ufeff行号,标识,代码,原因\r\n11,88.118.9/NOT-MINE,401,无权限：")
+    assert final["rows"][0]["reason"].startswith("您的角色无权执行此操作")  # the page language (?lang=zh)
+    assert final["report"].startswith(
+        "\ufeff行号,标识,代码,原因\r\n11,88.118.9/NOT-MINE,401,您的角色无权执行此操作，未做任何更改。（"
+    )
 
 
 async def test_upload_refusals_change_nothing(demo):

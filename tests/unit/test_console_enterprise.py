@@ -13,7 +13,6 @@ from idnode.demo import demo_template
 from idnode.registry.errors import HandleDeleted, HandleNotFound
 from idnode.registry.model import IdentifierWrite
 from idnode.registry.values import Value
-from idnode.resolver.http.console import _forms
 
 PRODUCT = "88.118.8/JXDY2106023"
 GOOD = {
@@ -30,6 +29,9 @@ GOOD = {
 async def with_template(seeded):
     admin = seeded.principals["admin"]
     return await seeded.registry.put_template(admin, demo_template("88.118.8"))
+
+
+ENGLISH_WORDS = re.compile(r"\b(?:enter|is|not|the|at|value|characters|longer|shorter|required|missing|valid)\b", re.I)
 
 
 def _field_error(page: str, field_id: str) -> str:
@@ -74,6 +76,16 @@ async def test_browse_lists_the_prefix_by_suffix_start_in_pages(console, console
     page = await (await console.get(html.unescape(nxt))).text()
     assert re.findall(r'handle=88.118.8%2F(P-\d\d)"', page) == [f"P-{n:02d}" for n in range(25, 30)]
     assert 'rel="next"' not in page and "First page" in page
+    prev = re.search(r'<a href="([^"]+)" rel="prev" id="previous-page">', page).group(1)
+    assert "before=P-25" in prev
+    page = await (await console.get(html.unescape(prev))).text()  # back to the first page, whole
+    assert re.findall(r'handle=88.118.8%2F(P-\d\d)"', page) == [f"P-{n:02d}" for n in range(25)]
+    assert 'rel="prev"' not in page and "First page" not in page and "after=P-24" in page
+    for n in range(30, 60):
+        await seeded.registry.create(owner, IdentifierWrite(f"88.118.8/P-{n:02d}", (Value(1, "URL", b"https://x/1"),)))
+    page = await (await console.get("/console/identifiers?prefix=88.118.8&q=P-&before=P-55")).text()  # the middle
+    assert re.findall(r'handle=88.118.8%2F(P-\d\d)"', page) == [f"P-{n:02d}" for n in range(30, 55)]
+    assert "before=P-30" in page and "after=P-54" in page and "First page" in page
     assert "JXDY2106023" in await (await console.get("/console/identifiers?prefix=88.118.8&q=JX")).text()
     # another enterprise's prefix: the registry refuses, the page says so
     reply = await console.get("/console/identifiers?prefix=88.118.9")
@@ -167,6 +179,27 @@ async def test_field_errors_in_chinese(console, console_sign_in, seeded, with_te
     assert _field_error(page, "item-4") == "请输入 GTIN：8、12、13 或 14 位数字且校验位正确。"
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [("item-2", "M" * 33, "最多输入 32 个字符。"), ("item-1", "", "此项为必填项。"), ("item-3", "2026-13-01", None)],
+)
+async def test_a_chinese_page_shows_no_english_sentence_for_a_field_error(
+    console, console_sign_in, seeded, with_template, field, value, expected
+):
+    csrf = await console_sign_in("owner")
+    data = {"prefix": "88.118.8", "suffix": "BAD-3", "template_version": "1.0", **GOOD, field: value}
+    reply = await _post(console, "/console/identifier/new?lang=zh", csrf, **data)
+    page = await reply.text()
+    assert reply.status == 400
+    shown = _field_error(page, field)
+    assert shown == (expected or "请输入有效日期（YYYY-MM-DD）。")
+    form_error = re.search(r'<p class="error" role="alert" id="form-error">([^<]*)</p>', page).group(1)
+    for text in (shown, html.unescape(form_error)):
+        assert re.search(r"[\u4e00-\u9fff]", text) and not ENGLISH_WORDS.search(text), text
+    assert "template 88.118.8" not in page and "longer than" not in page and "is missing" not in page
+    assert not _exists(seeded.registry, "88.118.8/BAD-3")
+
+
 async def test_a_taken_or_invalid_suffix_is_shown_at_the_suffix(console, console_sign_in, seeded, with_template):
     csrf = await console_sign_in("owner")
     reply = await _register(console, csrf, "JXDY2106023")
@@ -245,18 +278,3 @@ async def test_delete_asks_first_then_deletes(console, console_sign_in, seeded):
     assert reply.status == 303 and reply.headers["Location"] == "/console/identifiers?prefix=88.118.8"
     assert not _exists(seeded.registry, PRODUCT)
     assert "Deleted 88.118.8/JXDY2106023." in await (await console.get(reply.headers["Location"])).text()
-
-
-def test_registry_errors_map_to_their_field():
-    from idnode.registry.errors import InvalidValue
-
-    names = ["URL", "productName"]
-    assert _forms.field_error(InvalidValue("required item 'URL' is missing (template 88.118.8 v1.0)"), names) == (
-        "URL",
-        "This field is required.",
-        {},
-    )
-    shorter = InvalidValue("value 2 (productName): 'a' is shorter than 3 characters (template 88.118.8 v1.0)")
-    assert _forms.field_error(shorter, names) == ("productName", "Enter at least {n} characters.", {"n": "3"})
-    assert _forms.field_error(InvalidValue("value 9 (other): 'x' is odd"), names) == ("", "", {})
-    assert _forms.field_error(InvalidValue("something else"), names) == ("", "", {})

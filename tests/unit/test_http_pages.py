@@ -218,12 +218,32 @@ async def test_the_page_speaks_the_browsers_language_and_links_the_console(clien
     # ?lang= wins over the browser, then the console's lang cookie, then Accept-Language
     reply, body = await get(client, f"/{PRODUCT}?noredirect&lang=en", zh)
     assert '<html lang="en">' in body.decode() and '<th scope="col">Index</th>' in body.decode()
+    client.session.cookie_jar.clear()  # ?lang=en set the lang cookie; this client's jar would send it
     reply, body = await get(client, f"/{PRODUCT}?noredirect", {**BROWSER, "Cookie": "lang=zh"})
     assert '<html lang="zh-CN">' in body.decode()
     reply, body = await get(client, "/88.118.8/NOPE", zh)
     assert reply.status == 404 and "<h1>未找到</h1>" in body.decode() and "<title>404 未找到</title>" in body.decode()
     reply, body = await get(client, "/88.118.8/NOPE", BROWSER)
     assert "<h1>Not found</h1>" in body.decode() and '<html lang="en">' in body.decode()
+
+
+async def test_the_page_remembers_a_language_chosen_by_query_in_the_consoles_cookie(client):
+    reply, body = await get(client, f"/{PRODUCT}?noredirect&lang=zh", BROWSER)
+    assert '<html lang="zh-CN">' in body.decode()
+    cookie = reply.cookies["lang"]
+    assert cookie.value == "zh" and cookie["path"] == "/" and cookie["samesite"] == "Lax"
+    assert cookie["max-age"] == str(365 * 24 * 3600)
+    # the next page (no ?lang=, an English browser) and the console's sign-in page come in Chinese
+    client.session.cookie_jar.clear()  # send the cookie by hand, as a browser would
+    english = {**BROWSER, "Accept-Language": "en-US,en;q=0.9", "Cookie": "lang=zh"}
+    reply, body = await get(client, "/88.118.8/NOPE", english)
+    assert reply.status == 404 and "<h1>未找到</h1>" in body.decode() and "lang" not in reply.cookies
+    reply, body = await get(client, "/console/signin", english)
+    assert '<html lang="zh-CN">' in body.decode()
+    reply, _ = await get(client, "/" + PRODUCT + "?lang=en")  # a redirect remembers it too
+    assert reply.status == 302 and reply.cookies["lang"].value == "en"
+    reply, _ = await get(client, f"/{PRODUCT}?noredirect&lang=xx", BROWSER)  # no such language: nothing set
+    assert "lang" not in reply.cookies
 
 
 async def test_the_page_is_styled_by_the_consoles_style_sheets_only(client):

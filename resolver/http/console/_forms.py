@@ -1,18 +1,17 @@
-"""Identifier forms without I/O: template -> HTML input rules, form data -> values, registry errors -> fields.
+"""Identifier forms without I/O: template -> HTML input rules, form data -> values.
 
 The browser checks what HTML can express (``required``, ``minlength``,
 ``maxlength``, ``type``, ``pattern``); the registry checks everything again
 on write (``registry/templates.py`` :func:`check_values`) and its error is
-put next to the field it names, in the page's language.
+put next to the field it names, in the page's language (``problems.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping, Sequence
 
-from idnode.registry.errors import HandleError, InvalidValue
+from idnode.registry.errors import InvalidValue
 from idnode.registry.model import Template, TemplateItem
 from idnode.registry.values import (
     DEFAULT_PERMISSIONS,
@@ -22,13 +21,11 @@ from idnode.registry.values import (
     TEMPLATE_VERSION_INDEX,
     Value,
 )
-from idnode.resolver.http.console import i18n
 
 __all__ = [
     "FREE_ROWS",
     "Field",
     "Row",
-    "field_error",
     "fields_of",
     "free_rows",
     "values_from_free_form",
@@ -233,59 +230,3 @@ def values_from_free_form(rows: Sequence[Row], stored: Sequence[Value] = ()) -> 
         except InvalidValue as exc:
             errors[row.id] = exc.message
     return sorted(values, key=lambda v: v.index), errors
-
-
-# -- registry errors -> the field they name, in the page's language ---------------------------
-
-_VALUE_OF = re.compile(r"^value (\d+) \((.+?)\): ")
-_REQUIRED = re.compile(r"^required item '(.+)' is missing")
-# registry problem text -> (catalog key, field names from the match)
-_PROBLEMS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"is shorter than (?P<n>\d+) characters"), "Enter at least {n} characters."),
-    (re.compile(r"is longer than (?P<n>\d+) characters"), "Enter at most {n} characters."),
-    (re.compile(r"is not a finite decimal number"), "Enter a decimal number."),
-    (re.compile(r"is not an integer"), "Enter a whole number."),
-    (re.compile(r"is not an http, https or ftp URL"), "Enter an http, https or ftp URL with a host."),
-    (re.compile(r"is not a date of the form|is not a valid calendar date"), "Enter a valid date (YYYY-MM-DD)."),
-    (re.compile(r"is not an ISO 8601 date and time"), "Enter a date and time (ISO 8601)."),
-    (re.compile(r"is not a GTIN"), "Enter a GTIN: 8, 12, 13 or 14 digits with a valid check digit."),
-    (re.compile(r"is not an email address"), "Enter an email address (local@domain.tld)."),
-    (re.compile(r"is not true or false"), "Choose true or false."),
-    (re.compile(r"must be at index (?P<n>\d+)"), "This value must be at index {n}."),
-)
-
-
-def field_error(exc: HandleError, names: Sequence[str]) -> tuple[str, str, dict[str, str]]:
-    """``(field name or "", catalog key or "", fields)`` for a registry error: which field it names and a
-    translatable message for it. An unknown message gives ``("", "", {})``: show the registry's text as is."""
-    message = exc.message
-    required = _REQUIRED.match(message)
-    if required and required.group(1) in names:
-        return required.group(1), "This field is required.", {}
-    match = _VALUE_OF.match(message)
-    if match and match.group(2) in names:
-        for pattern, key in _PROBLEMS:
-            found = pattern.search(message)
-            if found:
-                return match.group(2), key, found.groupdict()
-        return match.group(2), "", {}
-    return "", "", {}
-
-
-MESSAGES = {
-    "This field is required.": "此项为必填项。",
-    "Enter at least {n} characters.": "请至少输入 {n} 个字符。",
-    "Enter at most {n} characters.": "最多输入 {n} 个字符。",
-    "Enter a decimal number.": "请输入十进制数字。",
-    "Enter a whole number.": "请输入整数。",
-    "Enter an http, https or ftp URL with a host.": "请输入带主机名的 http、https 或 ftp 网址。",
-    "Enter a valid date (YYYY-MM-DD).": "请输入有效日期（YYYY-MM-DD）。",
-    "Enter a date and time (ISO 8601).": "请输入日期和时间（ISO 8601）。",
-    "Enter a GTIN: 8, 12, 13 or 14 digits with a valid check digit.": (
-        "请输入 GTIN：8、12、13 或 14 位数字且校验位正确。"
-    ),
-    "Enter an email address (local@domain.tld).": "请输入电子邮件地址（local@domain.tld）。",
-    "Choose true or false.": "请选择是或否。",
-    "This value must be at index {n}.": "此值必须位于索引 {n}。",
-}
-i18n.register(MESSAGES)

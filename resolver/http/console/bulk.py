@@ -42,6 +42,7 @@ from idnode import _fastpath
 from idnode.registry.errors import HandleError, InvalidHandle, ProtocolError
 from idnode.registry.model import IdentifierWrite, Template, WriteOutcome
 from idnode.registry.values import MAX_INDEX, TEMPLATE_VERSION_INDEX, Value
+from idnode.resolver.http.console import problems
 from idnode.resolver.http.enterprise_api import decode_create
 
 __all__ = [
@@ -145,6 +146,7 @@ class Rejected:
     handle: str
     code: int
     message: str
+    error: HandleError | None = dataclasses.field(default=None, compare=False)  # for a localized reason
 
 
 @dataclasses.dataclass(slots=True)
@@ -161,7 +163,7 @@ class Summary:
         """Count one batch's outcomes (in the order of ``rows``)."""
         for row, outcome in zip(rows, outcomes, strict=True):
             if outcome.code != 1:
-                self.rejected.append(Rejected(row.number, row.handle, outcome.code, outcome.message))
+                self.rejected.append(Rejected(row.number, row.handle, outcome.code, outcome.message, outcome.error))
             elif outcome.created:
                 self.created += 1
             else:
@@ -378,10 +380,15 @@ def _csv_row(
     return Row(number, handle, item)
 
 
-def reason(code: int, message: str, lang: str) -> str:
-    """A rejected row's reason in ``lang``: in Chinese the code's words first, then the registry's message."""
-    words = CODE_WORDS.get(code)
-    return f"{words}：{message}" if lang == "zh" and words else message
+def reason(rejected: Rejected, lang: str) -> str:
+    """A rejected row's reason in ``lang``, worded as the console's forms word it (``problems.report_reason``:
+    a value problem named by its item, a whole-request error's sentence); otherwise, in Chinese, the code's words
+    first, then the registry's (English) message, and in English the registry's message."""
+    worded = problems.report_reason(lang, rejected.error) if rejected.error is not None else ""
+    if worded:
+        return worded
+    words = CODE_WORDS.get(rejected.code)
+    return f"{words}：{rejected.message}" if lang == "zh" and words else rejected.message
 
 
 def _cell(text: str) -> str:
@@ -396,5 +403,5 @@ def report_csv(rejected: Iterable[Rejected], lang: str) -> str:
     head = ("row", "handle", "code", "message")
     writer.writerow([MESSAGES[word] if lang == "zh" else word for word in head])
     for r in rejected:
-        writer.writerow([r.row, _cell(r.handle), r.code, _cell(reason(r.code, r.message, lang))])
+        writer.writerow([r.row, _cell(r.handle), r.code, _cell(reason(r, lang))])
     return "\ufeff" + out.getvalue()

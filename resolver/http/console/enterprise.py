@@ -23,7 +23,7 @@ from idnode.registry.auth import Principal
 from idnode.registry.errors import HandleAlreadyExists, HandleError, HandleNotFound, InvalidHandle
 from idnode.registry.model import IdentifierUpdate, IdentifierWrite, Template
 from idnode.registry.values import permissions_to_str
-from idnode.resolver.http.console import _forms, i18n
+from idnode.resolver.http.console import _forms, i18n, problems
 from idnode.resolver.http.console import web as cw
 from idnode.resolver.http.errors import status_of
 from idnode.resolver.http.keys import REGISTRY
@@ -49,6 +49,8 @@ MESSAGES = {
     "No prefix to show yet.": "暂无可显示的前缀。",
     "Next page": "下一页",
     "First page": "第一页",
+    "Previous page": "上一页",
+    "Pages": "分页",
     "Handle": "标识编码",
     "Index": "索引",
     "Type": "类型",
@@ -133,21 +135,26 @@ def _text_form(form: Mapping[str, Any]) -> dict[str, str]:
 
 
 async def browse(request: web.Request) -> web.Response:
-    """``GET /console/identifiers?prefix=&q=&after=``: one page of the prefix's identifiers whose suffix starts
-    with ``q`` (a key-range scan: registry ``browse_handles``)."""
+    """``GET /console/identifiers?prefix=&q=&after=|before=``: one page of the prefix's identifiers whose suffix
+    starts with ``q``: forward from ``after`` (registry ``browse_handles``) or backward from ``before``
+    (``browse_handles_before``), both key-range reads whose cost does not grow with the page's position."""
     principal = await cw.require(request, *READERS)
     registry = _registry(request)
     prefixes = sorted(registry.list_prefixes(principal), key=lambda p: p.prefix)
     prefix = request.query.get("prefix") or (prefixes[0].prefix if prefixes else "")
-    query, after = request.query.get("q", ""), request.query.get("after", "")
+    query, after, before = (request.query.get(name, "") for name in ("q", "after", "before"))
     handles: list[str] = []
-    more, error, status = "", "", 200
+    more, earlier, error, status = "", "", "", 200
     if prefix:
         try:
-            handles, more = registry.browse_handles(principal, prefix, query, after, PAGE_SIZE)
+            handles, more, earlier = _page(registry, principal, prefix, query, after, before)
         except HandleError as exc:
-            error, status = exc.message, status_of(exc)
+            error, status = problems.explain(cw.language(request), exc), status_of(exc)
     shown = next((p for p in prefixes if p.prefix == prefix), None)
+
+    def link(**position: str) -> str:
+        return BROWSE + "?" + urllib.parse.urlencode({"prefix": prefix, "q": query, **position})
+
     return cw.render(
         request,
         "enterprise/browse.html",
@@ -159,12 +166,29 @@ async def browse(request: web.Request) -> web.Response:
         q=query,
         after=after,
         rows=[(h, _link(h)) for h in handles],
-        next_link=BROWSE + "?" + urllib.parse.urlencode({"prefix": prefix, "q": query, "after": more}) if more else "",
-        first_link=BROWSE + "?" + urllib.parse.urlencode({"prefix": prefix, "q": query}) if after else "",
+        next_link=link(after=more) if more else "",
+        previous_link=link(before=earlier) if earlier else "",
+        first_link=link() if earlier or (after and not before) else "",
         new_link=cw.BASE + "identifier/new?" + urllib.parse.urlencode({"prefix": prefix}),
         can_write=principal.role in WRITERS and shown is not None and shown.status == "approved",
         error=error,
     )
+
+
+def _page(
+    registry: Any, principal: Any, prefix: str, query: str, after: str, before: str
+) -> tuple[list[str], str, str]:
+    """``(handles, next after, previous before)`` of a browse page ("" where there is no next / previous page).
+
+    Backward reads that reach the start show the first page whole (read forward from the start)."""
+    if before:
+        handles, earlier = registry.browse_handles_before(principal, prefix, query, before, PAGE_SIZE)
+        if earlier or len(handles) == PAGE_SIZE:
+            return handles, handles[-1].partition("/")[2], earlier
+        after = ""
+    handles, more = registry.browse_handles(principal, prefix, query, after, PAGE_SIZE)
+    earlier = handles[0].partition("/")[2] if after and handles else ""
+    return handles, more, earlier
 
 
 # -- one identifier --------------------------------------------------------------------------------
@@ -255,12 +279,13 @@ def _registry_error(request: web.Request, form: _Form, exc: HandleError) -> dict
         return {"suffix": cw.gettext(request, "An identifier with this suffix exists already.")}
     if isinstance(exc, InvalidHandle) and form.mode == "new":
         return {"suffix": cw.gettext(request, "This is not a valid suffix: {reason}", reason=exc.message)}
-    names = [f.name for f in form.fields]
-    name, key, fields = _forms.field_error(exc, names)
+    name = problems.field_of(exc, [f.name for f in form.fields])
     if name:
         field = next(f for f in form.fields if f.name == name)
-        return {field.id: cw.gettext(request, key, **fields) if key else exc.message}
-    form.error = cw.gettext(request, "The identifier was not saved: {reason}", reason=exc.message)
+        return {field.id: problems.field_message(cw.language(request), exc)}
+    explained = problems.explain(cw.language(request), exc)
+    reason = cw.gettext(request, "The identifier was not saved: {reason}", reason=explained)
+    form.error = problems.Explained(reason, explained.detail)
     return {}
 
 

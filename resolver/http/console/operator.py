@@ -4,7 +4,8 @@ Node admin and auditors see every page; only the node admin is shown write
 controls (an auditor's forged POST still reaches the registry, which refuses
 it: 403). Every action calls the registry facade with the signed-in
 principal; its errors come back as a message at the top of the form, in the
-page's language (a translated lead, then the registry's own detail), with
+page's language (``problems.explain``: a sentence by error class with the
+registry's own detail under "Technical detail"), with
 the status the APIs give (400, 403, 404, 409). A success redirects (303)
 with a flash message, so a reload never repeats a write.
 """
@@ -25,17 +26,11 @@ from idnode import _fastpath
 from idnode.registry import templates as templating
 from idnode.registry import uscc
 from idnode.registry.errors import (
-    AuthenticationNeeded,
-    HandleAlreadyExists,
     HandleError,
-    HandleNotFound,
-    InsufficientPermissions,
-    InvalidHandle,
     InvalidValue,
-    ServerNotResponsible,
 )
 from idnode.registry.model import ENTERPRISE_STATUSES, Template, TemplateItem
-from idnode.resolver.http.console import charts, dashboard, i18n
+from idnode.resolver.http.console import charts, dashboard, i18n, problems
 from idnode.resolver.http.console import web as cw
 from idnode.resolver.http.errors import status_of
 from idnode.resolver.http.keys import REGISTRY
@@ -136,14 +131,6 @@ MESSAGES = {
     "Back to the templates of {prefix}": "返回 {prefix} 的模板",
     "yes": "是",
     "no": "否",
-    # registry error leads
-    "The input is not valid": "输入无效",
-    "This exists already": "已存在",
-    "Not found": "未找到",
-    "Your role may not do this": "您的角色无权执行此操作",
-    "Please sign in again": "请重新登录",
-    "This node is not responsible for that prefix": "本节点不负责该前缀",
-    "The request failed": "请求失败",
     # dashboard
     "Node dashboard": "节点仪表盘",
     "Range": "时间范围",
@@ -202,21 +189,10 @@ MESSAGES = {
 }
 i18n.register(MESSAGES)
 
-_LEADS = (
-    (InvalidValue, "The input is not valid"),
-    (InvalidHandle, "The input is not valid"),
-    (HandleAlreadyExists, "This exists already"),
-    (HandleNotFound, "Not found"),
-    (InsufficientPermissions, "Your role may not do this"),
-    (AuthenticationNeeded, "Please sign in again"),
-    (ServerNotResponsible, "This node is not responsible for that prefix"),
-)
 
-
-def _error_text(request: web.Request, exc: HandleError) -> str:
-    """A registry error in the page's language: a translated lead by error class, then the registry's detail."""
-    lead = next((text for kind, text in _LEADS if isinstance(exc, kind)), "The request failed")
-    return f"{cw.gettext(request, lead)}: {exc.message}"
+def _error_text(request: web.Request, exc: HandleError) -> problems.Explained:
+    """A registry error in the page's language (``problems.explain``: a sentence by class, the detail kept)."""
+    return problems.explain(cw.language(request), exc)
 
 
 def credit_code_check(code: str) -> tuple[bool, str, dict[str, str]]:

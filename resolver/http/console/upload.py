@@ -192,8 +192,7 @@ async def _registered(
 def _final(request: web.Request, summary: bulk.Summary) -> dict[str, Any]:
     lang = cw.language(request)
     rows = [
-        {"row": r.row, "handle": r.handle, "code": r.code, "reason": bulk.reason(r.code, r.message, lang)}
-        for r in summary.rejected
+        {"row": r.row, "handle": r.handle, "code": r.code, "reason": bulk.reason(r, lang)} for r in summary.rejected
     ]
     return {"done": True, **summary.as_json(), "rows": rows, "report": bulk.report_csv(summary.rejected, lang)}
 

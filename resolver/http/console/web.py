@@ -44,7 +44,7 @@ from markupsafe import Markup
 
 from idnode.registry.auth import Principal
 from idnode.registry.errors import AuthenticationFailed, HandleError
-from idnode.resolver.http.console import _static, i18n
+from idnode.resolver.http.console import _static, i18n, problems
 from idnode.resolver.http.errors import status_of
 from idnode.resolver.http.keys import REGISTRY, SETTINGS
 
@@ -66,6 +66,7 @@ __all__ = [
     "language",
     "middleware",
     "redirect",
+    "remember_language",
     "render",
     "require",
     "session_cookie",
@@ -162,6 +163,11 @@ def language(request: web.Request) -> str:
         )
         request[_LANG] = (lang, from_query)
     return request[_LANG][0]
+
+
+def remember_language(response: web.StreamResponse, lang: str) -> None:
+    """Set the ``lang`` cookie (a year, ``Path=/``, ``SameSite=Lax``) that the console and the public pages read."""
+    response.set_cookie(LANG_COOKIE, lang, max_age=LANG_COOKIE_AGE, path="/", samesite="Lax", httponly=True)
 
 
 def gettext(request: web.Request, text: str, /, **fields: object) -> str:
@@ -286,7 +292,7 @@ async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
                 )
         return await handler(request)
     except HandleError as exc:
-        return error_page(request, status_of(exc), exc.message, translated=False)
+        return error_page(request, status_of(exc), problems.explain(language(request), exc), translated=False)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -401,7 +407,7 @@ def render(request: web.Request, template: str, /, *, status: int = 200, **conte
     response = web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
     response.headers.update(SECURITY_HEADERS)
     if request[_LANG][1]:  # ?lang= chose: make it stick
-        response.set_cookie(LANG_COOKIE, lang, max_age=LANG_COOKIE_AGE, path="/", samesite="Lax", httponly=True)
+        remember_language(response, lang)
     if flashes:
         response.del_cookie(FLASH_COOKIE, path=BASE)
     return response
