@@ -196,7 +196,10 @@ class Value:
                     raise InvalidValue(f"{where}: string data is not valid UTF-8") from None
                 if len(text) > MAX_STRING_CHARS:
                     raise InvalidValue(
-                        f"{where}: string data has {len(text)} characters, at most {MAX_STRING_CHARS} allowed"
+                        f"{where}: string data has {len(text)} characters, at most {MAX_STRING_CHARS} allowed",
+                        field=self.type,
+                        problem="too_long",
+                        params={"max": MAX_STRING_CHARS},
                     )
             elif len(self.data) > MAX_BINARY_BYTES:
                 raise InvalidValue(f"{where}: data has {len(self.data)} bytes, at most {MAX_BINARY_BYTES} allowed")

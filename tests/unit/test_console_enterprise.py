@@ -181,7 +181,12 @@ async def test_field_errors_in_chinese(console, console_sign_in, seeded, with_te
 
 @pytest.mark.parametrize(
     ("field", "value", "expected"),
-    [("item-2", "M" * 33, "最多输入 32 个字符。"), ("item-1", "", "此项为必填项。"), ("item-3", "2026-13-01", None)],
+    [
+        ("item-2", "M" * 33, "最多输入 32 个字符。"),  # the template's maximum
+        ("item-1", "x" * 300, "最多输入 255 个字符。"),  # over what a string value may hold at all (values.py)
+        ("item-1", "", "此项为必填项。"),
+        ("item-3", "2026-13-01", None),
+    ],
 )
 async def test_a_chinese_page_shows_no_english_sentence_for_a_field_error(
     console, console_sign_in, seeded, with_template, field, value, expected
@@ -198,6 +203,22 @@ async def test_a_chinese_page_shows_no_english_sentence_for_a_field_error(
         assert re.search(r"[\u4e00-\u9fff]", text) and not ENGLISH_WORDS.search(text), text
     assert "template 88.118.8" not in page and "longer than" not in page and "is missing" not in page
     assert not _exists(seeded.registry, "88.118.8/BAD-3")
+
+
+async def test_an_invalid_suffix_on_a_chinese_page_is_a_sentence_with_the_technical_detail(
+    console, console_sign_in, seeded, with_template
+):
+    csrf = await console_sign_in("owner")
+    data = {"prefix": "88.118.8", "suffix": "bad\x01suffix", "template_version": "1.0", **GOOD}
+    reply = await _post(console, "/console/identifier/new?lang=zh", csrf, **data)
+    page = await reply.text()
+    assert reply.status == 400 and _field_error(page, "suffix") == "这不是有效的后缀。"
+    top = re.search(
+        r'<p class="error" role="alert" id="form-error">([^<]*)</p>\s*<details class="error-detail">'
+        r"<summary>技术细节</summary><p><code>([^<]+)</code>",
+        page,
+    )
+    assert top.group(1) == "这不是有效的标识：请检查其前缀和后缀。" and "control character" in top.group(2)
 
 
 async def test_a_taken_or_invalid_suffix_is_shown_at_the_suffix(console, console_sign_in, seeded, with_template):

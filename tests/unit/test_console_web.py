@@ -118,6 +118,12 @@ async def test_a_revoked_credential_ends_the_console_session_and_cannot_sign_in(
     assert reply.status == 303 and reply.headers["Location"] == "/console/signin?next=/console/"
     status, session, page = await sign_in(console, issued.token)
     assert status == 403 and not session and "revoked" in page
+    console.session.cookie_jar.update_cookies({"lang": "zh"})
+    status, session, page = await sign_in(console, issued.token)
+    shown = re.search(
+        r'id="signin-error">([^<]*)</p>\s*<details class="error-detail"><summary>技术细节</summary>', page
+    )
+    assert status == 403 and shown.group(1) == "凭据未被接受：凭据错误、已过期或已被撤销。" and "revoked" in page
 
 
 async def test_the_session_cookie_is_secure_when_the_node_serves_tls(seeded, tmp_path):

@@ -9,9 +9,9 @@ put next to the field it names, in the page's language (``problems.py``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from idnode.registry.errors import InvalidValue
+from idnode.registry.errors import HandleError, InvalidValue
 from idnode.registry.model import Template, TemplateItem
 from idnode.registry.values import (
     DEFAULT_PERMISSIONS,
@@ -109,6 +109,10 @@ def _free_index(used: set[int], start: int) -> int:
     return index
 
 
+def _english(exc: HandleError) -> str:
+    return exc.message
+
+
 def _value(index: int, vtype: str, text: str, public: bool, old: Value | None) -> Value:
     if old is not None and old.public_read == public:
         permissions = old.permissions
@@ -137,7 +141,10 @@ def with_admin(values: list[Value], handle_prefix: str) -> list[Value]:
 
 
 def values_from_template_form(
-    template: Template, form: Mapping[str, str], stored: Sequence[Value] = ()
+    template: Template,
+    form: Mapping[str, str],
+    stored: Sequence[Value] = (),
+    word: Callable[[HandleError], str] = _english,
 ) -> tuple[list[Value], dict[str, str]]:
     """``(values, errors)`` of a submitted template form.
 
@@ -146,8 +153,8 @@ def values_from_template_form(
     takes the next free one); an empty field leaves its value out (the
     registry then reports a required item as missing). Stored values of
     other types (``HS_ADMIN``...) are kept unchanged. ``errors`` maps field
-    ids to messages of values that cannot even be built (the registry's
-    message, e.g. text over 255 characters).
+    ids to messages of values that cannot even be built (e.g. text over the
+    registry's maximum), worded by ``word`` (default: the registry's English).
     """
     governed = {item.name for item in template.items}
     kept = _kept(stored, governed)
@@ -165,7 +172,7 @@ def values_from_template_form(
         try:
             values.append(_value(index, field.name, text, field.public, old))
         except InvalidValue as exc:
-            errors[field.id] = exc.message
+            errors[field.id] = word(exc)
     return sorted(values, key=lambda v: v.index), errors
 
 

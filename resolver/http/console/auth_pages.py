@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from idnode.registry.errors import AuthenticationFailed, HandleError
-from idnode.resolver.http.console import i18n
+from idnode.resolver.http.console import i18n, problems
 from idnode.resolver.http.console import web as cw
 from idnode.resolver.http.keys import REGISTRY
 
@@ -25,7 +25,6 @@ MESSAGES = {
     "To act as a Handle admin identity such as 300:88.118.8/ADMIN.": (
         "以 Handle 管理身份登录，例如 300:88.118.8/ADMIN。"
     ),
-    "The credential was not accepted: {reason}": "凭据未被接受：{reason}",
     "Enter your credential.": "请输入凭据。",
     "You are signed out.": "您已退出登录。",
     "Welcome": "欢迎",
@@ -93,7 +92,7 @@ async def sign_in(request: web.Request) -> web.Response:
             raise AuthenticationFailed("no credential")
         session_id, expires = await registry.open_session(principal)
     except HandleError as exc:
-        error = cw.gettext(request, "The credential was not accepted: {reason}", reason=exc.message)
+        error = problems.explain(cw.language(request), exc)  # the registry's reason under "Technical detail"
         return _sign_in_page(request, status=403, error=error, identity=identity[:200], nxt=nxt)
     previous = request.cookies.get(cw.SESSION_COOKIE, "")
     if previous:  # signing in again (perhaps as someone else) ends the session this browser had

@@ -11,6 +11,7 @@ which page and which controls (auditors read, never write).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 import urllib.parse
 from collections.abc import Mapping
@@ -85,7 +86,7 @@ MESSAGES = {
     "The identifier was not saved: {reason}": "标识未保存：{reason}",
     "The identifier was not saved: correct the fields marked below.": "标识未保存：请修改下方标出的字段。",
     "An identifier with this suffix exists already.": "已存在使用此后缀的标识。",
-    "This is not a valid suffix: {reason}": "这不是有效的后缀：{reason}",
+    "This is not a valid suffix.": "这不是有效的后缀。",
     "Registered {handle}.": "已注册 {handle}。",
     "Saved {handle}.": "已保存 {handle}。",
     "Deleted {handle}.": "已删除 {handle}。",
@@ -278,7 +279,8 @@ def _registry_error(request: web.Request, form: _Form, exc: HandleError) -> dict
     if isinstance(exc, HandleAlreadyExists):
         return {"suffix": cw.gettext(request, "An identifier with this suffix exists already.")}
     if isinstance(exc, InvalidHandle) and form.mode == "new":
-        return {"suffix": cw.gettext(request, "This is not a valid suffix: {reason}", reason=exc.message)}
+        form.error = problems.explain(cw.language(request), exc)  # the registry's reason as its detail
+        return {"suffix": cw.gettext(request, "This is not a valid suffix.")}
     name = problems.field_of(exc, [f.name for f in form.fields])
     if name:
         field = next(f for f in form.fields if f.name == name)
@@ -289,10 +291,13 @@ def _registry_error(request: web.Request, form: _Form, exc: HandleError) -> dict
     return {}
 
 
-def _values_of(form: _Form, data: Mapping[str, str], stored: tuple[Any, ...] = ()) -> tuple[list[Any], dict[str, str]]:
+def _values_of(
+    request: web.Request, form: _Form, data: Mapping[str, str], stored: tuple[Any, ...] = ()
+) -> tuple[list[Any], dict[str, str]]:
     if form.template is not None:
         form.fields = _forms.fields_of(form.template, data)
-        return _forms.values_from_template_form(form.template, data, stored)
+        word = functools.partial(problems.field_message, cw.language(request))
+        return _forms.values_from_template_form(form.template, data, stored, word)
     form.rows = _forms.free_rows(form=data)
     return _forms.values_from_free_form(form.rows, stored)
 
@@ -318,7 +323,7 @@ async def new_submit(request: web.Request) -> web.Response:
     prefix = _fastpath.parse_prefix(data.get("prefix", ""))
     form = _Form("new", prefix, _template(registry, principal, prefix, data.get("template_version", "")))
     form.suffix = data.get("suffix", "").strip()
-    values, errors = _values_of(form, data)
+    values, errors = _values_of(request, form, data)
     if not form.suffix:
         errors["suffix"] = cw.gettext(request, "This field is required.")
     if errors:
@@ -362,7 +367,7 @@ async def edit_submit(request: web.Request) -> web.Response:
     prefix = record.handle.partition("/")[0]
     template = _template(registry, principal, prefix, data.get("template_version", ""))
     form = _Form("edit", prefix, template, handle=record.handle)
-    values, errors = _values_of(form, data, record.values)
+    values, errors = _values_of(request, form, data, record.values)
     if errors:
         return _show_form(request, _with_errors(request, form, errors), 400)
     version = template.version if template is not None else ""
