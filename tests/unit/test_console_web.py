@@ -283,3 +283,35 @@ async def test_an_unexpected_failure_is_an_html_500_page_and_a_log_line(seeded, 
         page = await reply.text()
         assert "请求失败" in page and "a bug in a console page" not in page  # no internals shown
     assert any("console GET /console/broken failed" in r.getMessage() for r in caplog.records)
+
+
+def test_the_shared_macros_render_tables_status_buttons_and_errors():
+    """templates/_macros.html, which the pages import (their own tests check them in place): false columns left
+    out, a screen-reader-only header, the CSRF token and hidden fields in a one-button form, everything escaped."""
+    from idnode.resolver.http.console import i18n
+
+    page = cw.environment().from_string(
+        '{% import "_macros.html" as m with context %}'
+        '{% call m.table("t", ["A<", False, ("Hidden",)], caption="C&", body_id="rows") %}<tr><td>1</td></tr>'
+        "{% endcall %}|{{ m.status_cell('approved') }}|{% call m.status_cell('pending') %} (x){% endcall %}"
+        '|{{ m.post_button("/console/x", "Go", {"id": "<1>"}, "danger", "Go 1", confirm="Sure?") }}'
+        '|{{ m.post_button("/console/y", "Del", form_class="") }}|{{ m.error("") }}|{{ m.error("<bad>", "e") }}'
+    )
+    flat = re.sub(r">\s+<", "><", page.render(lang="zh", csrf_token="c5f"))
+    table, approved, pending, button, bare, no_error, error = flat.split("|")
+    assert table == (
+        '<div class="scroll"><table id="t"><caption>C&amp;</caption><thead><tr><th scope="col">A&lt;</th>'
+        '<th scope="col"><span class="visually-hidden">Hidden</span></th></tr></thead>'
+        '<tbody id="rows"><tr><td>1</td></tr></tbody></table></div>'
+    )
+    assert i18n.translate("zh", "approved") != "approved"  # the status is translated, in the page's language
+    assert approved == f'<td class="status-approved">{i18n.translate("zh", "approved")}</td>'
+    assert pending == f'<td class="status-pending">{i18n.translate("zh", "pending")} (x)</td>'
+    assert button == (
+        '<form method="post" action="/console/x" class="inline">'
+        f'<input type="hidden" name="{cw.CSRF_FIELD}" value="c5f"><input type="hidden" name="id" value="&lt;1&gt;">'
+        '<button type="submit" class="danger" aria-label="Go 1" data-confirm="Sure?">Go</button></form>'
+    )
+    assert bare.startswith('<form method="post" action="/console/y"><input type="hidden"')
+    assert bare.endswith('<button type="submit">Del</button></form>')
+    assert no_error == "" and error == '<p class="error" role="alert" id="e">&lt;bad&gt;</p>'

@@ -508,13 +508,15 @@ async def template_delete(request: web.Request) -> web.Response:
 # -- dashboard --------------------------------------------------------------------------------------
 
 
-def _chart_texts(request: web.Request, x_label: str, y_label: str) -> dict[str, Any]:
-    return {
-        "x_label": cw.gettext(request, x_label),
-        "y_label": cw.gettext(request, y_label),
-        "empty": cw.gettext(request, "no data yet"),
-        "table_summary": cw.gettext(request, "Data as a table"),
-    }
+def _chart_texts(request: web.Request) -> dict[str, Any]:
+    """What every chart says when it has nothing to draw, and the summary of its data table."""
+    return {"empty": cw.gettext(request, "no data yet"), "table_summary": cw.gettext(request, "Data as a table")}
+
+
+def _axis_texts(request: web.Request, x_label: str, y_label: str) -> dict[str, Any]:
+    """:func:`_chart_texts` and the axis names of a line or bar chart."""
+    axes = {"x_label": cw.gettext(request, x_label), "y_label": cw.gettext(request, y_label)}
+    return axes | _chart_texts(request)
 
 
 def _month_day(day: str) -> str:
@@ -535,7 +537,7 @@ def _charts(request: web.Request, shaped: dashboard.Shaped, node: dict[str, Any]
             shaped.resolutions_by_frontend if traffic else (),
             area=True,
             axis_label=_month_day,
-            **_chart_texts(request, "Day", "Resolutions"),
+            **_axis_texts(request, "Day", "Resolutions"),
         ),
         "errors": charts.line_chart(
             "chart-errors",
@@ -544,7 +546,7 @@ def _charts(request: web.Request, shaped: dashboard.Shaped, node: dict[str, Any]
             shaped.days,
             shaped.errors_by_frontend if traffic else (),
             axis_label=_month_day,
-            **_chart_texts(request, "Day", "Errors"),
+            **_axis_texts(request, "Day", "Errors"),
         ),
         "registrations": charts.line_chart(
             "chart-registrations",
@@ -553,7 +555,7 @@ def _charts(request: web.Request, shaped: dashboard.Shaped, node: dict[str, Any]
             shaped.days,
             shaped.registrations_by_prefix,
             axis_label=_month_day,
-            **_chart_texts(request, "Day", "Registrations"),
+            **_axis_texts(request, "Day", "Registrations"),
         ),
         "prefixes": charts.stacked_bars(
             "chart-prefixes",
@@ -562,7 +564,7 @@ def _charts(request: web.Request, shaped: dashboard.Shaped, node: dict[str, Any]
             shaped.prefixes,
             shaped.prefix_bars,
             total_label=tr(request, "Total"),
-            **_chart_texts(request, "Prefix", "Resolutions"),
+            **_axis_texts(request, "Prefix", "Resolutions"),
         ),
         "error_ratio": charts.gauge(
             "chart-error-ratio",
@@ -572,8 +574,7 @@ def _charts(request: web.Request, shaped: dashboard.Shaped, node: dict[str, Any]
             shaped.errors + shaped.resolutions,
             value_label=tr(request, "Failed"),
             maximum_label=tr(request, "All answers"),
-            empty=tr(request, "no data yet"),
-            table_summary=tr(request, "Data as a table"),
+            **_chart_texts(request),
             warn_at=0.05,
         ),
         "lmdb": charts.gauge(
@@ -584,8 +585,7 @@ def _charts(request: web.Request, shaped: dashboard.Shaped, node: dict[str, Any]
             node.get("map_size", 0),
             value_label=tr(request, "Used"),
             maximum_label=tr(request, "Map size"),
-            empty=tr(request, "no data yet"),
-            table_summary=tr(request, "Data as a table"),
+            **_chart_texts(request),
             fmt=charts.short_bytes,
         ),
     }
