@@ -11,6 +11,7 @@ import dns.query
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import Select
 
 from idnode.proto import registry_pb2, resolver_pb2
 from idnode.resolver.dns import names
@@ -177,7 +178,22 @@ def test_auditor_sees_no_write_controls(browser, console_node, console_url, scre
     assert not browser.find_elements(By.CSS_SELECTOR, "button.approve, #add-enterprise")
     assert not browser.find_elements(By.CSS_SELECTOR, 'main form[method="post"]')
     screenshot("auditor-enterprises")
-    for page in ("prefixes", "templates?prefix=88.118.8", "dashboard"):
-        browser.get(console_url + OPS + page)
+    for page in (OPS + "prefixes", OPS + "templates?prefix=88.118.8", OPS + "dashboard", "tokens"):
+        browser.get(console_url + page)
         wait(browser, ec.presence_of_element_located((By.TAG_NAME, "h1")))
         assert not browser.find_elements(By.CSS_SELECTOR, 'main form[method="post"]'), page
+    assert browser.find_elements(By.CSS_SELECTOR, "#tokens tbody tr")  # the token list, read-only
+
+
+def test_admin_issues_an_auditor_token_that_signs_in(browser, console_url, admin_credential, screenshot):
+    sign_in(browser, console_url, admin_credential)
+    browser.get(console_url + "tokens")
+    Select(wait(browser, ec.presence_of_element_located((By.ID, "role")))).select_by_value("auditor")
+    browser.find_element(By.ID, "label").send_keys("browser auditor")
+    browser.find_element(By.ID, "create-token").click()
+    token = wait(browser, ec.presence_of_element_located((By.ID, "new-token"))).text
+    assert token.startswith("idn1.")
+    screenshot("admin-tokens")
+    browser.delete_all_cookies()  # a new visitor with the issued token
+    sign_in(browser, console_url, token)
+    assert browser.find_element(By.ID, "role").text.strip().lower().startswith("auditor")
