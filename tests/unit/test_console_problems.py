@@ -94,6 +94,8 @@ def test_each_problem_in_english_and_chinese(problem):
 def test_a_problem_without_an_entry_shows_the_registry_message():
     exc = InvalidValue("value 3 (x): something new", field="x", problem="brand_new", params={"n": 1})
     assert problems.field_message("zh", exc) == "value 3 (x): something new"
+    unfit = InvalidValue("value 3 (x): too long", field="x", problem="too_long", params={"limit": 9})
+    assert problems.field_message("zh", unfit) == "value 3 (x): too long"  # params that do not fit the entry
     assert problems.field_of(exc, ["x", "y"]) == "x" and problems.field_of(exc, ["y"]) == ""
     assert problems.field_of(InvalidValue("index 4", field=4), ["4"]) == ""  # an index names no form field
 

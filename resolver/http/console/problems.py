@@ -12,6 +12,8 @@ registry's English text as the ``detail`` that pages show in a
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from idnode.registry.errors import (
     AuthenticationFailed,
     AuthenticationNeeded,
@@ -117,16 +119,19 @@ class Explained(str):
         return self
 
 
-def field_of(exc: HandleError, names: object) -> str:
+def field_of(exc: HandleError, names: Collection[str]) -> str:
     """The template item name ``exc`` is about when it is one of ``names``, else ""."""
     field = exc.field
-    return field if isinstance(field, str) and field in names else ""  # type: ignore[operator]
+    return field if isinstance(field, str) and field in names else ""
 
 
 def field_message(lang: str, exc: HandleError) -> str:
     """``exc``'s problem worded for its field in ``lang``; the registry's message for a problem with no entry."""
     key = FIELD_MESSAGES.get(exc.problem)
-    return i18n.translate(lang, key, **exc.params) if key else exc.message
+    try:
+        return i18n.translate(lang, key, **exc.params) if key else exc.message
+    except (KeyError, IndexError):  # params that do not fit the entry: the registry's own words
+        return exc.message
 
 
 def _sentence(exc: HandleError) -> str:
