@@ -284,7 +284,11 @@ async def test_free_form_editor_without_a_template(console, console_sign_in, see
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     bad = {**rows, "row-1-index": "x"}
     reply = await _post(console, "/console/identifier/new", csrf, prefix="88.118.8", suffix="FREE-2", **bad)
-    assert reply.status == 400 and "give an index" in _field_error(await reply.text(), "row-1")
+    assert reply.status == 400 and "Give an index" in _field_error(await reply.text(), "row-1")
+    assert not _exists(seeded.registry, "88.118.8/FREE-2")
+    twice = {**rows, "row-1-index": "1"}  # the editor's own checks speak the page's language too
+    reply = await _post(console, "/console/identifier/new?lang=zh", csrf, prefix="88.118.8", suffix="FREE-2", **twice)
+    assert reply.status == 400 and _field_error(await reply.text(), "row-1") == "索引 1 被使用了两次。"
     assert not _exists(seeded.registry, "88.118.8/FREE-2")
 
 

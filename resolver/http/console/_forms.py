@@ -215,9 +215,11 @@ def _editable(value: Value) -> bool:
     return value.format == "string" and not value.type.startswith("HS_") and value.index != TEMPLATE_VERSION_INDEX
 
 
-def values_from_free_form(rows: Sequence[Row], stored: Sequence[Value] = ()) -> tuple[list[Value], dict[str, str]]:
+def values_from_free_form(
+    rows: Sequence[Row], stored: Sequence[Value] = (), word: Callable[[HandleError], str] = _english
+) -> tuple[list[Value], dict[str, str]]:
     """``(values, errors)`` of the free-form editor: rows with a type become string values; stored values
-    it does not show (HS_ADMIN, binary data) are kept. ``errors`` maps row ids to messages."""
+    it does not show (HS_ADMIN, binary data) are kept. ``errors`` maps row ids to messages (``word``)."""
     values = [v for v in stored if not _editable(v)]
     by_index = {v.index: v for v in stored}
     used = {v.index for v in values}
@@ -227,13 +229,15 @@ def values_from_free_form(rows: Sequence[Row], stored: Sequence[Value] = ()) -> 
             continue
         try:
             if not row.index.strip().isdigit() or not row.type.strip():
-                raise InvalidValue("give an index (a positive whole number), a type and the data")
+                raise InvalidValue(
+                    "give an index (a positive whole number), a type and the data", problem="row_incomplete"
+                )
             index = int(row.index)
             if index in used:
-                raise InvalidValue(f"index {index} is used twice")
+                raise InvalidValue(f"index {index} is used twice", problem="index_used_twice", params={"index": index})
             used.add(index)
             old = by_index.get(index)
             values.append(_value(index, row.type.strip(), row.data.strip(), row.public, old if old else None))
         except InvalidValue as exc:
-            errors[row.id] = exc.message
+            errors[row.id] = word(exc)
     return sorted(values, key=lambda v: v.index), errors

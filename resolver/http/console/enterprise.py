@@ -299,7 +299,9 @@ def _values_of(
         word = functools.partial(problems.field_message, cw.language(request))
         return _forms.values_from_template_form(form.template, data, stored, word)
     form.rows = _forms.free_rows(form=data)
-    return _forms.values_from_free_form(form.rows, stored)
+    return _forms.values_from_free_form(
+        form.rows, stored, functools.partial(problems.field_message, cw.language(request))
+    )
 
 
 async def new_form(request: web.Request) -> web.Response:

@@ -48,6 +48,9 @@ FIELD_MESSAGES = {
     "not_in_template": "The type {type} is not an item of this prefix's template.",
     "wrong_index": "This value must be at index {index}.",
     "repeated": "This item is given twice (first at value {first}).",
+    # the console's own checks of its free-form value editor (not registry problems)
+    "row_incomplete": "Give an index (a positive whole number), a type and the data.",
+    "index_used_twice": "Index {index} is used twice.",
 }
 
 # error class -> a complete sentence; the first matching class wins (subclasses before their bases)
@@ -87,6 +90,8 @@ MESSAGES = {
     "The type {type} is not an item of this prefix's template.": "类型 {type} 不是该前缀模板中的项。",
     "This value must be at index {index}.": "此值必须位于索引 {index}。",
     "This item is given twice (first at value {first}).": "此项重复填写（首次出现在值 {first}）。",
+    "Give an index (a positive whole number), a type and the data.": "请填写索引（正整数）、类型和数据。",
+    "Index {index} is used twice.": "索引 {index} 被使用了两次。",
     "This has been deleted, so nothing was changed.": "该对象已被删除，未做任何更改。",
     "Nothing was found under this name; it may have been deleted.": "未找到该名称对应的对象，它可能已被删除。",
     "This exists already with different content, so nothing was changed.": "该对象已存在且内容不同，未做任何更改。",
