@@ -359,7 +359,7 @@ class AccountsMixin(RegistryBase):
     async def revoke_token(self, principal: Principal, token_id: str) -> bool:
         """Revoke a credential; False when it was revoked already."""
         auth.require_role(principal, "node-admin", "enterprise")
-        if len(token_id) != auth.TOKEN_ID_CHARS or token_id.strip("0123456789abcdef"):
+        if not auth.is_token_id(token_id):
             # not an id any credential has (and "" or a long one is no valid LMDB key)
             raise InvalidValue(f"token id must be {auth.TOKEN_ID_CHARS} lowercase hex characters")
 

@@ -13,8 +13,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from idnode import _fastpath
+from idnode.registry import auth
+from idnode.registry.auth import Principal
 from idnode.registry.changelog import OP_PUT
-from idnode.registry.errors import ServerBackup
+from idnode.registry.errors import InsufficientPermissions, ServerBackup
 from idnode.registry.store import Store
 from idnode.registry.writer import WriteContext, Writer
 
@@ -65,6 +68,18 @@ class RegistryBase:
                 for k, v in txn.cursor(db=self.store.dbs["prefixes"])
                 if json.loads(v)["owner"] == credit_code
             )
+
+    def _listable_prefix(self, principal: Principal, prefix: str) -> str:
+        """``prefix`` parsed, once the principal may list its identifiers (an enterprise only its own prefixes).
+
+        Raises:
+            AuthenticationNeeded (402), InvalidHandle (102): malformed, InsufficientPermissions (401).
+        """
+        auth.require_authenticated(principal)
+        prefix = _fastpath.parse_prefix(prefix)
+        if principal.role == "enterprise" and prefix not in self._prefixes_of(principal.credit_code):
+            raise InsufficientPermissions(f"enterprise {principal.credit_code} does not own prefix {prefix}")
+        return prefix
 
     def serves(self, prefix: str) -> bool:
         """True when ``prefix`` is this node's prefix or lies under it."""

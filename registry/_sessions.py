@@ -29,7 +29,7 @@ from idnode import _fastpath
 from idnode.registry import auth
 from idnode.registry._base import ADMIN_IDENTITY_INDEX, RegistryBase, _counter_key, _json
 from idnode.registry.auth import Credential, Principal
-from idnode.registry.errors import AuthenticationFailed, HandleError, InsufficientPermissions, InvalidValue
+from idnode.registry.errors import AuthenticationFailed, HandleError, InvalidValue
 from idnode.registry.store import from_u64
 from idnode.registry.writer import WriteContext
 
@@ -183,10 +183,7 @@ class SessionsMixin(RegistryBase):
             InvalidHandle (102): a malformed prefix, InvalidValue (202): a
             negative page or a page size over :data:`MAX_PAGE_SIZE`.
         """
-        auth.require_authenticated(principal)
-        prefix = _fastpath.parse_prefix(prefix)
-        if principal.role == "enterprise" and prefix not in self._prefixes_of(principal.credit_code):
-            raise InsufficientPermissions(f"enterprise {principal.credit_code} does not own prefix {prefix}")
+        prefix = self._listable_prefix(principal, prefix)
         if page < 0 or not 0 <= page_size <= MAX_PAGE_SIZE:
             raise InvalidValue(f"page must be >= 0 and pageSize from 0 to {MAX_PAGE_SIZE}")
         start = _fastpath.prefix_key(prefix)
@@ -264,10 +261,7 @@ class SessionsMixin(RegistryBase):
 
     def _browse_scope(self, principal: Principal, prefix: str, starts_with: str, limit: int) -> tuple[str, bytes]:
         """The parsed prefix and the key start of a browse, after its permission and argument checks."""
-        auth.require_authenticated(principal)
-        prefix = _fastpath.parse_prefix(prefix)
-        if principal.role == "enterprise" and prefix not in self._prefixes_of(principal.credit_code):
-            raise InsufficientPermissions(f"enterprise {principal.credit_code} does not own prefix {prefix}")
+        prefix = self._listable_prefix(principal, prefix)
         if not 1 <= limit <= MAX_PAGE_SIZE or len(starts_with) > 255:
             raise InvalidValue(f"limit must be from 1 to {MAX_PAGE_SIZE} and the suffix start at most 255 characters")
         return prefix, _fastpath.prefix_key(prefix) + starts_with.encode("utf-8", "surrogatepass")

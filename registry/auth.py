@@ -48,6 +48,7 @@ __all__ = [
     "Principal",
     "VerifiedCache",
     "check_write_under",
+    "is_token_id",
     "issue_credential",
     "may_read_private",
     "require_authenticated",
@@ -72,6 +73,11 @@ SCRYPT_R = 8
 SCRYPT_P = 1
 
 _TOKEN_ID = re.compile(r"[0-9a-f]{16}", re.ASCII)
+
+
+def is_token_id(text: str) -> bool:
+    """True when ``text`` has the form of a token id (:data:`TOKEN_ID_CHARS` lowercase hex characters)."""
+    return _TOKEN_ID.fullmatch(text) is not None
 
 
 # -- principals -------------------------------------------------------------------

@@ -33,7 +33,6 @@ from idnode.registry.errors import (
     AuthenticationFailed,
     HandleDeleted,
     HandleNotFound,
-    InsufficientPermissions,
     InvalidValue,
     StoreError,
 )
@@ -218,16 +217,10 @@ class Registry(AccountsMixin, IdentifiersMixin, SessionsMixin):
         export never pins old pages. An enterprise lists only its prefixes.
         """
         auth.require_authenticated(principal)
-        allowed: tuple[str, ...] | None = None
-        if principal.role == "enterprise":
-            allowed = self._prefixes_of(principal.credit_code)
         if prefix:
-            prefix = _fastpath.parse_prefix(prefix)
-            if allowed is not None and prefix not in allowed:
-                raise InsufficientPermissions(f"enterprise {principal.credit_code} does not own prefix {prefix}")
-            ranges = [prefix]
-        elif allowed is not None:
-            ranges = sorted(allowed)
+            ranges = [self._listable_prefix(principal, prefix)]
+        elif principal.role == "enterprise":
+            ranges = sorted(self._prefixes_of(principal.credit_code))
         else:
             ranges = [""]
         for start_prefix in ranges:

@@ -12,7 +12,6 @@ with a flash message, so a reload never repeats a write.
 
 from __future__ import annotations
 
-import datetime
 import functools
 import re
 import time
@@ -656,7 +655,6 @@ async def dashboard_page(request: web.Request) -> web.Response:
         charts=_charts(request, shaped, node),
         status_rows=status_rows(functools.partial(cw.gettext, request), node),
         zone=getattr(tz, "key", None) or str(tz),
-        today=datetime.date.today().isoformat(),
     )
 
 
