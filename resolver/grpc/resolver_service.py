@@ -56,9 +56,9 @@ def principal_of(context: grpc.aio.ServicerContext, registry: Any) -> Principal:
     return ANONYMOUS
 
 
-def limit(principal: Principal, context: grpc.aio.ServicerContext) -> None:
+def limit(principal: Principal, context: grpc.aio.ServicerContext, peer: str | None = None) -> None:
     """Admit a resolve: the process serves resolves, and the caller (its credential, else its peer
-    address) has a resolve token.
+    address ``peer``, read from ``context`` when not given) has a resolve token.
 
     Raises:
         ReplicaNotReady (3, UNAVAILABLE): a replica whose data is partial (``resolver/admission.py``).
@@ -70,7 +70,8 @@ def limit(principal: Principal, context: grpc.aio.ServicerContext) -> None:
         raise admission.ReplicaNotReady(refused)
     limiter = limits.resolve_limiter()
     if limiter is not None:
-        peer = limits.peer_ip(context.peer())
+        if peer is None:
+            peer = limits.peer_ip(context.peer())
         if not limits.exempt(peer):  # --rate-limit-resolve-exempt: a trusted resolver or node
             limits.check(limiter, principal.token_id or peer, "resolves")
 
@@ -125,24 +126,27 @@ class ResolverService:
         with Meter(self._tally, "ResolveStream") as meter:  # a stream refused at its start counts as one request
             try:
                 principal = principal_of(context, self._registry)
-                release = limits.open_stream(principal.token_id or limits.peer_ip(context.peer()))
+                peer = limits.peer_ip(context.peer())  # once per stream, not per message
+                release = limits.open_stream(principal.token_id or peer)
             except Exception as exc:
                 meter.code = _code_of(exc)
                 await abort(context, exc)
             meter.tally = None  # open: each of its messages counts as a request (below), not the opening
         try:
-            async for reply in self._stream(requests, principal, context):
+            async for reply in self._stream(requests, principal, context, peer):
                 yield reply
         finally:
             release()
 
     async def _stream(
-        self, requests: AsyncIterator[bytes], principal: Principal, context: grpc.aio.ServicerContext
+        self, requests: AsyncIterator[bytes], principal: Principal, context: grpc.aio.ServicerContext, peer: str
     ) -> AsyncIterator[bytes]:
         async for request in requests:
             with Meter(self._tally, "ResolveStream") as meter:  # each message is one request of the stream
                 try:
-                    limit(principal, context)  # each message is a request: a flooded stream ends RESOURCE_EXHAUSTED
+                    limit(
+                        principal, context, peer
+                    )  # each message is a request: a flooded stream ends RESOURCE_EXHAUSTED
                     reply = await self._batch(request, principal, context, "ResolveStream")
                 except Exception as exc:
                     meter.code = _code_of(exc)

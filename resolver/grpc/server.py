@@ -218,26 +218,22 @@ async def start_grpc_server(
     server.add_generic_rpc_handlers((RequestIdHandler(resolver),))
     if extra_handlers:
         server.add_generic_rpc_handlers(extra_handlers)
+    # Registry calls, innermost first: undecodable requests refused, the deadline, the write limit, then the
+    # metering (a call refused or cut by the deadline counts with code 3); the request id outside them all.
+    wraps: list[Callable[[grpc.RpcMethodHandler, str], grpc.RpcMethodHandler]] = [reject_undecodable]
+    if request_timeout:
+        wraps.append(timed)
     write_limiter = limits.write_limiter() if count else None  # the writer's Unix socket is not limited
+    if write_limiter is not None:
+        wraps.append(lambda h, _: _limited(h, write_limiter))
+    if tally is not None:
+        wraps.append(lambda h, path: _metered(h, path.rsplit("/", 1)[-1], tally))
+    registry_wrap = _chained(wraps)
     if registry_handler is not None:
-        registry_handler = WrappedHandler(registry_handler, reject_undecodable)
-        if request_timeout:
-            registry_handler = WrappedHandler(registry_handler, timed)
-        if write_limiter is not None:
-            registry_handler = WrappedHandler(registry_handler, lambda h, _: _limited(h, write_limiter))
-        if tally is not None:
-            registry_handler = _metered_generic(registry_handler, tally)
-        server.add_generic_rpc_handlers((RequestIdHandler(registry_handler),))
+        server.add_generic_rpc_handlers((RequestIdHandler(WrappedHandler(registry_handler, registry_wrap)),))
     else:
-        target: Any = RequestIdServer(server)
-        if tally is not None:
-            target = WrappingServer(target, lambda h, path: _metered(h, path.rsplit("/", 1)[-1], tally))
-        if write_limiter is not None:  # inside the metering: a refused call counts with code 3
-            target = WrappingServer(target, lambda h, _: _limited(h, write_limiter))
-        if request_timeout:  # inside the metering too: a call cut by the deadline counts with code 3
-            target = WrappingServer(target, timed)
         registry_pb2_grpc.add_RegistryServicer_to_server(
-            registry_service.RegistryService(registry), WrappingServer(target, reject_undecodable)
+            registry_service.RegistryService(registry), WrappingServer(RequestIdServer(server), registry_wrap)
         )
     replication = replication_service.ReplicationService(registry, client_certificate=replication_tls is not None)
     replication_pb2_grpc.add_ReplicationServicer_to_server(replication, WrappingServer(server, reject_undecodable))
@@ -338,9 +334,17 @@ def _metered(handler: grpc.RpcMethodHandler, name: str, tally: metrics.Tally) ->
     return _around(handler, metering)
 
 
-def _metered_generic(inner: grpc.GenericRpcHandler, tally: metrics.Tally) -> grpc.GenericRpcHandler:
-    """A generic handler's calls counted (a worker's Registry forwarder), each method wrapped once."""
-    return WrappedHandler(inner, lambda handler, path: _metered(handler, path.rsplit("/", 1)[-1], tally))
+def _chained(
+    wraps: list[Callable[[grpc.RpcMethodHandler, str], grpc.RpcMethodHandler]],
+) -> Callable[[grpc.RpcMethodHandler, str], grpc.RpcMethodHandler]:
+    """One wrap applying ``wraps`` in turn (the first innermost), so a call passes one cached lookup."""
+
+    def wrap(handler: grpc.RpcMethodHandler, path: str) -> grpc.RpcMethodHandler:
+        for each in wraps:
+            handler = each(handler, path)
+        return handler
+
+    return wrap
 
 
 def _limited(handler: grpc.RpcMethodHandler, limiter: limits.RateLimiter) -> grpc.RpcMethodHandler:

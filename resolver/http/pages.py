@@ -9,6 +9,7 @@ and answers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -48,25 +49,17 @@ def _record_json(record: Record) -> dict[str, Any]:
     return {"responseCode": 1, "handle": record.handle, "values": [v.to_json() for v in record.values]}
 
 
-def _language(request: web.Request) -> tuple[str, bool]:
-    """``(lang, from_query)`` as the console chooses it: ``?lang=``, the ``lang`` cookie, ``Accept-Language``."""
-    return i18n.choose(
+def _html_response(request: web.Request, render: Callable[[_html.Chrome], str], status: int = 200) -> web.Response:
+    """The HTML page ``render(chrome)``: its frame in the language the console would choose (``?lang=``, the
+    ``lang`` cookie, ``Accept-Language``), with the node's name and the query (kept by the language links); a
+    language chosen by ``?lang=`` is remembered in the console's ``lang`` cookie."""
+    lang, from_query = i18n.choose(
         request.query.get("lang"), request.cookies.get(LANG_COOKIE), request.headers.get("Accept-Language", "")
     )
-
-
-def _chrome(request: web.Request) -> _html.Chrome:
-    """The page's frame: the language (:func:`_language`), the node's name, the query (kept by the language
-    links)."""
     name = f"idnode {getattr(request.app[REGISTRY], 'node_prefix', '')}".strip()
-    return _html.Chrome(_language(request)[0], name, tuple(request.query.items()))
-
-
-def _html_response(request: web.Request, text: str, status: int = 200) -> web.Response:
-    """An HTML answer; a language chosen by ``?lang=`` is remembered in the console's ``lang`` cookie."""
+    text = render(_html.Chrome(lang, name, tuple(request.query.items())))
     response = web.Response(text=text, status=status, content_type="text/html", charset="utf-8", headers=_HTML_HEADERS)
     response.headers["Vary"] = "Accept, Accept-Language, Cookie"  # the same URL answers JSON or HTML, en or zh
-    lang, from_query = _language(request)
     if from_query:
         remember_language(response, lang)
     return response
@@ -77,7 +70,7 @@ def _wants_json(request: web.Request) -> bool:
 
 
 def _redirect(request: web.Request, url: str) -> web.Response:
-    response = _html_response(request, _html.redirect_page(url, _chrome(request)), 302)
+    response = _html_response(request, lambda chrome: _html.redirect_page(url, chrome), 302)
     response.headers["Location"] = url
     return response
 
@@ -88,7 +81,7 @@ def _failure(request: web.Request, code: int, message: str, handle: str = "") ->
         return error_response(code, message, handle)
     status = http_status(code)
     title = "Not found" if status == 404 else "Cannot resolve"
-    return _html_response(request, _html.error_page(status, title, message, _chrome(request)), status)
+    return _html_response(request, lambda chrome: _html.error_page(status, title, message, chrome), status)
 
 
 def _show(
@@ -98,7 +91,7 @@ def _show(
         if len(records) == 1 and not title:
             return json_response(_record_json(records[0]))
         return json_response({"responseCode": 1, **(extra or {}), "handles": [_record_json(r) for r in records]})
-    return _html_response(request, _html.records_page(records, title, _chrome(request)))
+    return _html_response(request, lambda chrome: _html.records_page(records, title, chrome))
 
 
 async def _handle_page(request: web.Request) -> web.Response:

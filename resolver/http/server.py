@@ -116,7 +116,6 @@ class _InFlight:
 
 
 _IN_FLIGHT: web.AppKey[_InFlight] = web.AppKey("in_flight", _InFlight)
-_SIZES: web.AppKey[tuple[int, int]] = web.AppKey("sizes", tuple)  # (--max-url-bytes, --max-body-bytes)
 
 
 @web.middleware
@@ -135,31 +134,35 @@ async def _request_id(request: web.Request, handler: Any) -> web.StreamResponse:
     return response
 
 
-@web.middleware
-async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Every failure as a JSON body with the mapped status; nothing escapes as an HTML page."""
-    max_url, max_body = request.app[_SIZES]
-    if len(request.raw_path) > max_url:
-        return error_response(
-            4, f"request target of {len(request.raw_path)} bytes, at most {max_url} (--max-url-bytes)", status=414
-        )
-    try:
-        return await handler(request)
-    except HandleError as exc:
-        return from_handle_error(exc)
-    except web.HTTPRequestEntityTooLarge:
-        return error_response(4, f"request body over {max_body} bytes (--max-body-bytes)", status=413)
-    except web.HTTPException as exc:
-        if exc.status < 400 or exc.content_type == "application/json":
-            raise
-        code = 100 if exc.status == 404 else 4
-        response = error_response(code, exc.reason or "error", status=exc.status)
-        if exc.status == 405 and "Allow" in exc.headers:
-            response.headers["Allow"] = exc.headers["Allow"]
-        return response
-    except Exception:
-        log.exception("HTTP %s %s failed", request.method, request.path)
-        return error_response(2, "internal server error", status=500)
+def _errors(max_url: int, max_body: int) -> Any:
+    """Middleware: every failure as a JSON body with the mapped status; nothing escapes as an HTML page.
+    ``max_url``/``max_body``: ``--max-url-bytes`` (checked here: 414) and ``--max-body-bytes`` (413)."""
+
+    @web.middleware
+    async def errors(request: web.Request, handler: Any) -> web.StreamResponse:
+        if len(request.raw_path) > max_url:
+            return error_response(
+                4, f"request target of {len(request.raw_path)} bytes, at most {max_url} (--max-url-bytes)", status=414
+            )
+        try:
+            return await handler(request)
+        except HandleError as exc:
+            return from_handle_error(exc)
+        except web.HTTPRequestEntityTooLarge:
+            return error_response(4, f"request body over {max_body} bytes (--max-body-bytes)", status=413)
+        except web.HTTPException as exc:
+            if exc.status < 400 or exc.content_type == "application/json":
+                raise
+            code = 100 if exc.status == 404 else 4
+            response = error_response(code, exc.reason or "error", status=exc.status)
+            if exc.status == 405 and "Allow" in exc.headers:
+                response.headers["Allow"] = exc.headers["Allow"]
+            return response
+        except Exception:
+            log.exception("HTTP %s %s failed", request.method, request.path)
+            return error_response(2, "internal server error", status=500)
+
+    return errors
 
 
 _CLOSE_AFTER_408 = 1.0  # seconds a trickled upload's connection stays after its 408 (its FIN sent)
@@ -233,22 +236,32 @@ async def _admission(request: web.Request, handler: Any) -> web.StreamResponse:
     return response
 
 
-@web.middleware
-async def _rate_limit(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Per-client limits (resolver/limits.py): GET/HEAD/OPTIONS take a resolve token, other methods a
-    write token; over the limit: 429 with ``Retry-After`` and Handle code 3, before the body is read."""
-    safe = request.method in _SAFE_METHODS
-    limiter = limits.resolve_limiter() if safe else limits.write_limiter()
-    if limiter is None or request.path in _UNLIMITED_PATHS or (safe and limits.exempt(request.remote or "")):
+def _rate_limit(resolve: limits.RateLimiter | None, write: limits.RateLimiter | None) -> Any:
+    """Middleware: per-client limits (resolver/limits.py, this process's limiters, set before the app is
+    built): GET/HEAD/OPTIONS take a ``resolve`` token (unless the peer is exempt), other methods a
+    ``write`` token; over the limit: 429 with ``Retry-After`` and Handle code 3, before the body is read."""
+    exempt = limits.exemptions() or ()
+
+    @web.middleware
+    async def rate_limit(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.method in _SAFE_METHODS:
+            limiter, what = resolve, "resolves"
+            if limiter is None or (request.remote or "") in exempt:
+                return await handler(request)
+        else:
+            limiter, what = write, "writes"
+        if limiter is None or request.path in _UNLIMITED_PATHS:
+            return await handler(request)
+        client = limits.client_key(request.headers.get("Authorization"), request.remote or "")
+        try:
+            limits.check(limiter, client, what)
+        except limits.RateLimited as exc:
+            response = error_response(exc.code, exc.message, status=429)
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+            return response
         return await handler(request)
-    client = limits.client_key(request.headers.get("Authorization"), request.remote or "")
-    try:
-        limits.check(limiter, client, "resolves" if request.method in _SAFE_METHODS else "writes")
-    except limits.RateLimited as exc:
-        response = error_response(exc.code, exc.message, status=429)
-        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
-        return response
-    return await handler(request)
+
+    return rate_limit
 
 
 def _forwarder(target: str) -> Any:
@@ -365,22 +378,23 @@ def build_app(registry: Any, settings: Any, *, forward_to: str | None = None, co
     in_flight = _InFlight()
     tally = metrics.tally() if count else None
     meter = [] if tally is None else [_meter(tally)]
-    limited = [_rate_limit] if count and (limits.resolve_limiter() or limits.write_limiter()) else []
+    resolve, write = limits.resolve_limiter(), limits.write_limiter()
+    limited = [_rate_limit(resolve, write)] if count and (resolve or write) else []
     if count and getattr(settings, "replica_of", None):
         limited.insert(0, _admission)  # a replica refuses resolves while its data is partial
     timeout = getattr(settings, "request_timeout", 0.0) if count else 0.0  # the writer's socket: the worker timed it
     timed = [_deadline(timeout)] if timeout else []
-    middlewares = [in_flight.middleware, *meter, _request_id, *timed, *limited, _errors]
+    max_body = getattr(settings, "max_body_bytes", MAX_BODY_BYTES)
+    errors = _errors(getattr(settings, "max_url_bytes", MAX_URL_BYTES), max_body)
+    middlewares = [in_flight.middleware, *meter, _request_id, *timed, *limited, errors]
     forwarder = None
     if forward_to is not None:
         forwarder = _forwarder(forward_to)
         middlewares.append(forwarder)
-    max_body = getattr(settings, "max_body_bytes", MAX_BODY_BYTES)
     app = web.Application(client_max_size=max_body, middlewares=middlewares)
     app[_IN_FLIGHT] = in_flight
     if timed:
         app.on_response_prepare.append(_answer_started)
-    app[_SIZES] = (getattr(settings, "max_url_bytes", MAX_URL_BYTES), max_body)
     app[REGISTRY] = registry
     app[SETTINGS] = settings
     app[AUTHENTICATORS] = {}

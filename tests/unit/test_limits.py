@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import dns.asyncquery
 import dns.message
 import dns.rcode
@@ -26,6 +29,16 @@ from idnode.resolver.http.server import RUNNER_ARGS, build_app
 from idnode.settings import ConfigError, Settings, load_settings
 
 HANDLE = "88.118.8/JXDY2106023"
+
+
+@contextlib.contextmanager
+def configured(*args: object, **kwargs: object) -> Iterator[None]:
+    """This process's limits set by ``limits.configure(*args, **kwargs)`` for the block, all off afterwards."""
+    limits.configure(*args, **kwargs)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        limits.configure((0.0, 0.0), (0.0, 0.0))
 
 
 @pytest.mark.parametrize(
@@ -98,11 +111,8 @@ def test_client_key_and_peer_ip():
 @pytest.fixture
 def limited():
     """This process's limiters set to 2 requests per client (no refill to speak of), reset afterwards."""
-    limits.configure((0.001, 2.0), (0.001, 2.0))
-    try:
+    with configured((0.001, 2.0), (0.001, 2.0)):
         yield
-    finally:
-        limits.configure((0.0, 0.0), (0.0, 0.0))
 
 
 async def test_grpc_resolves_and_registry_calls_limited(seeded, limited):
@@ -214,13 +224,12 @@ async def test_replica_not_ready_refuses_resolves_on_every_front_end(seeded, not
 @pytest.fixture
 async def one_stream_each(seeded):
     """A gRPC server (its port) over ``seeded`` in a process allowing one stream per client."""
-    limits.configure((0.0, 0.0), (0.0, 0.0), max_streams=1)
-    server, port = await start_grpc_server(seeded.registry, "127.0.0.1:0")
-    try:
-        yield port
-    finally:
-        limits.configure((0.0, 0.0), (0.0, 0.0))
-        await server.stop(None)
+    with configured((0.0, 0.0), (0.0, 0.0), max_streams=1):
+        server, port = await start_grpc_server(seeded.registry, "127.0.0.1:0")
+        try:
+            yield port
+        finally:
+            await server.stop(None)
 
 
 async def test_concurrent_streams_per_client_capped(counting, one_stream_each):
@@ -276,11 +285,8 @@ def test_exempt_setting_from_flag_env_and_toml(tmp_path):
 @pytest.fixture
 def limited_but_exempt():
     """Limits of 2 requests per client, resolves from 127.0.0.2 and 127.0.0.1 exempt (writes are not)."""
-    limits.configure((0.001, 2.0), (0.001, 2.0), exempt=["127.0.0.2", "127.0.0.1/32"])
-    try:
+    with configured((0.001, 2.0), (0.001, 2.0), exempt=["127.0.0.2", "127.0.0.1/32"]):
         yield
-    finally:
-        limits.configure((0.0, 0.0), (0.0, 0.0))
 
 
 async def test_exempt_addresses_resolve_unlimited_on_grpc_and_http(seeded, limited_but_exempt, tmp_path):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import logging
 import re
+from collections.abc import Iterator
 
 import grpc
 import pytest
@@ -62,8 +64,10 @@ def test_ensure_and_metadata_keep_one_id_per_context():
     assert requestid.current() is None  # nothing leaked out of that context
 
 
-def test_log_records_carry_the_id():
-    records = []
+@contextlib.contextmanager
+def kept_records(logger: logging.Logger) -> Iterator[list[logging.LogRecord]]:
+    """The records ``logger`` emits in the block, through :class:`requestid.RequestIdFilter`."""
+    records: list[logging.LogRecord] = []
 
     class Keep(logging.Handler):
         def emit(self, record):
@@ -71,10 +75,17 @@ def test_log_records_carry_the_id():
 
     handler = Keep()
     handler.addFilter(requestid.RequestIdFilter())
-    logger = logging.getLogger("test.requestid")
     logger.addHandler(handler)
-    logger.propagate = False
     try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_log_records_carry_the_id():
+    logger = logging.getLogger("test.requestid")
+    logger.propagate = False
+    with kept_records(logger) as records:
         logger.warning("outside")
 
         def inside():
@@ -82,8 +93,6 @@ def test_log_records_carry_the_id():
             logger.warning("inside")
 
         contextvars.copy_context().run(inside)
-    finally:
-        logger.removeHandler(handler)
     assert [(r.request_id, r.request_tag) for r in records] == [(None, ""), ("req-7", " [request_id=req-7]")]
     entries = [json.loads(JsonFormatter().format(r)) for r in records]
     assert "request_id" not in entries[0] and entries[1]["request_id"] == "req-7"
@@ -144,30 +153,18 @@ async def test_http_returns_the_id_on_every_answer(seeded, tmp_path):
 
 async def test_the_writer_thread_runs_a_write_in_its_submitter_context(registry):
     """A failing write logs from the writer thread under the request's id (the op itself sees it too)."""
-    records = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            records.append(record)
-
-    handler = Keep()
-    handler.addFilter(requestid.RequestIdFilter())
-    writer_log = logging.getLogger("idnode.registry.writer")
-    writer_log.addHandler(handler)
     seen = []
 
     def op(ctx):
         seen.append(requestid.current())
         raise ValueError("broken op")
 
-    try:
+    with kept_records(logging.getLogger("idnode.registry.writer")) as records:
         token = requestid.set_current("write-9")
         try:
             with pytest.raises(Exception, match="write failed: ValueError"):
                 await asyncio.wrap_future(registry.writer.submit(op))
         finally:
             requestid._current.reset(token)
-    finally:
-        writer_log.removeHandler(handler)
     assert seen == ["write-9"]
     assert [(r.getMessage(), r.request_id) for r in records] == [("write operation failed", "write-9")]
