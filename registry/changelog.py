@@ -95,6 +95,16 @@ def encode_entry(op: int, db: str, time: int, actor: str, key: bytes, payload: b
     )
 
 
+def _actor_and_key(raw: bytes) -> tuple[bytes, bytes, int]:
+    """``(actor, key, offset after the key)`` of an entry past its fixed head; ``struct.error`` when truncated."""
+    pos = _HEAD.size
+    (n,) = struct.unpack_from(">H", raw, pos)
+    actor = raw[pos + 2 : pos + 2 + n]
+    pos += 2 + n
+    (n,) = struct.unpack_from(">H", raw, pos)
+    return actor, bytes(raw[pos + 2 : pos + 2 + n]), pos + 2 + n
+
+
 def peek(raw: bytes) -> tuple[int, str, int, bytes]:
     """``(op, database name, time, key)`` of a stored entry without decoding its payload (cheap scans).
 
@@ -105,11 +115,7 @@ def peek(raw: bytes) -> tuple[int, str, int, bytes]:
         version, op, db_index, time = _HEAD.unpack_from(raw, 0)
         if version != FORMAT_VERSION:
             raise ChangeLogError(f"unknown change-log format version {version}")
-        pos = _HEAD.size
-        (n,) = struct.unpack_from(">H", raw, pos)
-        pos += 2 + n
-        (n,) = struct.unpack_from(">H", raw, pos)
-        return op, DB_NAMES[db_index], time, bytes(raw[pos + 2 : pos + 2 + n])
+        return op, DB_NAMES[db_index], time, _actor_and_key(raw)[1]
     except (struct.error, IndexError) as exc:
         raise ChangeLogError(f"truncated change-log entry: {exc}") from None
 
@@ -128,13 +134,8 @@ def decode_entry(sequence: int, raw: bytes) -> Entry:
         version, op, db_index, time = _HEAD.unpack_from(raw, 0)
         if version != FORMAT_VERSION:
             raise ChangeLogError(f"entry {sequence}: unknown format version {version}")
-        pos = _HEAD.size
-        (n,) = struct.unpack_from(">H", raw, pos)
-        actor = raw[pos + 2 : pos + 2 + n].decode()
-        pos += 2 + n
-        (n,) = struct.unpack_from(">H", raw, pos)
-        key = bytes(raw[pos + 2 : pos + 2 + n])
-        pos += 2 + n
+        actor_bytes, key, pos = _actor_and_key(raw)
+        actor = actor_bytes.decode()
         (n,) = struct.unpack_from(">I", raw, pos)
         payload = bytes(raw[pos + 4 : pos + 4 + n])
         pos += 4 + n
