@@ -165,10 +165,10 @@ class Tally:
 
     def used(self, prefix: str, frontend: str, ok: bool, n: int = 1) -> None:
         """Count ``n`` resolutions (``ok``) or errors of identifiers under ``prefix`` (any case)."""
-        if len(self.usage) >= MAX_USAGE_KEYS and (prefix, frontend) not in self.usage:
-            return  # a flood of made-up prefixes: bounded memory (README: not counted per prefix)
         entry = self.usage.get((prefix, frontend))
         if entry is None:
+            if len(self.usage) >= MAX_USAGE_KEYS:
+                return  # a flood of made-up prefixes: bounded memory (README: not counted per prefix)
             entry = self.usage[(prefix, frontend)] = [0, 0]
         entry[0 if ok else 1] += n
 

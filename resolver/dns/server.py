@@ -313,12 +313,9 @@ class _Counts:
 
     def fold(self, tally: metrics.Tally) -> None:
         badvers = self.responder.badvers
-        for index, transport, histo in ((0, "udp", self.udp_time), (1, "tcp", self.tcp_time)):
-            table = self.udp if index == 0 else self.tcp
-            if index == 0:
-                self.udp = {}
-            else:
-                self.tcp = {}
+        udp, tcp = self.udp, self.tcp
+        self.udp, self.tcp = {}, {}
+        for index, transport, table, histo in ((0, "udp", udp, self.udp_time), (1, "tcp", tcp, self.tcp_time)):
             codes = [0] * 17
             for key, entry in table.items():
                 for code, n in enumerate(entry):
