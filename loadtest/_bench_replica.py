@@ -46,12 +46,15 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from idnode.client import metadata
 from idnode.loadtest import _bench_report as report
 from idnode.loadtest._bench_proc import Server
-from idnode.loadtest._bench_sync import pace_schedule, rate, summary
+from idnode.loadtest._bench_sync import batch_create, identifier_writes, pace_schedule, rate, summary
+
+if TYPE_CHECKING:
+    from idnode.sync.tls import LinkTls
 
 __all__ = ["ReplicaBench", "render", "visibility_lags"]
 
@@ -61,7 +64,6 @@ IN_FLIGHT = 4
 POLL_EVERY = 0.005
 SAMPLE_EVERY = 0.25
 WAIT_TIMEOUT = 1800.0  # seconds a part may wait for a replica (a 1M bootstrap or replay on a slow disk)
-CALL_TIMEOUT = 60.0
 TLS_ROUNDS = 3  # (e): replays in clear and over mutual TLS, alternating
 
 
@@ -221,9 +223,11 @@ class ReplicaBench:
         self.primary = self.node_server(self.work / "primary", self.args.workers, self.map_size, list(extra))
         self.primary.start(300)
         self.admin = metadata((self.work / "primary" / "admin.credential").read_text().strip())
+        from idnode.sync.tls import LinkTls
+
         certs, public = (tls[0] if tls else None), f"127.0.0.1:{self.primary.port}"
-        self.reg = self._stub(public, "registry", certs and (certs.ca,))
-        client = certs and (certs.ca, certs.client_cert, certs.client_key)
+        self.reg = self._stub(public, "registry", certs and LinkTls.load(certs.ca, None, None, "primary"))
+        client = certs and LinkTls.load(certs.ca, certs.client_cert, certs.client_key, "primary")
         self.rep = self._stub(tls[1] if tls else public, "replication", client)
 
     def _start_replica(self, name: str, primary: str = "", *tls: str) -> Server:
@@ -240,18 +244,13 @@ class ReplicaBench:
         if server is not None:
             server.stop()
 
-    def _stub(self, server: Server | str, kind: str, tls: tuple[Path, ...] | None = None) -> Any:
-        """A stub of ``server`` (or ``HOST:PORT``); ``tls``: ``(ca,)`` or ``(ca, client cert, key)`` files."""
-        import grpc
-
+    def _stub(self, server: Server | str, kind: str, tls: LinkTls | None = None) -> Any:
+        """A stub of ``server`` (or ``HOST:PORT``); TLS with ``tls`` (trust roots, and a client certificate)."""
         from idnode.proto import registry_pb2_grpc, replication_pb2_grpc
+        from idnode.sync.tls import channel as link_channel
 
         target = server if isinstance(server, str) else f"127.0.0.1:{server.port}"
-        if tls is None:
-            channel = grpc.insecure_channel(target)
-        else:
-            ca, *client = (path.read_bytes() for path in tls)
-            channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(ca, *reversed(client)))
+        channel = link_channel(target, tls, aio=False)
         self.channels.append(channel)
         make = {"registry": registry_pb2_grpc.RegistryStub, "replication": replication_pb2_grpc.ReplicationStub}
         return make[kind](channel)
@@ -282,29 +281,13 @@ class ReplicaBench:
     # writes
 
     def _batch(self, count: int) -> list[Any]:
-        from idnode.proto import common_pb2, registry_pb2
-
         first = self.next_item
         self.next_item += count
-        return [
-            registry_pb2.IdentifierWrite(
-                handle=f"{self.prefix}/REPL-{i:07d}",
-                values=[common_pb2.HandleValue(index=1, type="URL", data=b"https://replica.example/%d" % i)],
-            )
-            for i in range(first, first + count)
-        ]
+        return identifier_writes(f"{self.prefix}/REPL-", "https://replica.example/", first, count)
 
     def _create(self, items: list[Any]) -> int:
         """BatchCreate ``items``; the highest sequence it committed."""
-        from idnode.proto import registry_pb2
-
-        reply = self.reg.BatchCreate(
-            registry_pb2.BatchCreateRequest(items=items), metadata=self.token, timeout=CALL_TIMEOUT
-        )
-        bad = [r.response_code for r in reply.results if r.response_code != 1]
-        if bad:
-            raise RuntimeError(f"BatchCreate: {len(bad)} of {len(items)} failed (code {bad[0]})")
-        return max(r.sequence for r in reply.results)
+        return batch_create(self.reg, items, self.token)
 
     # the parts
 

@@ -150,6 +150,34 @@ def render(fig: dict[str, Any], markdown: bool = False) -> str:
 # -- the processes -------------------------------------------------------------------------
 
 
+def identifier_writes(stem: str, url: str, first: int, count: int) -> list[Any]:
+    """Identifiers ``<stem>0000000`` ... numbered from ``first``, each with a URL value ``<url><number>``."""
+    from idnode.proto import common_pb2, registry_pb2
+
+    return [
+        registry_pb2.IdentifierWrite(
+            handle=f"{stem}{i:07d}",
+            values=[common_pb2.HandleValue(index=1, type="URL", data=f"{url}{i}".encode())],
+        )
+        for i in range(first, first + count)
+    ]
+
+
+def batch_create(registry: Any, items: list[Any], token: Any) -> int:
+    """BatchCreate ``items`` with the Registry stub ``registry``; the highest sequence it committed.
+
+    Raises:
+        RuntimeError: an item failed (its count and the first code).
+    """
+    from idnode.proto import registry_pb2
+
+    reply = registry.BatchCreate(registry_pb2.BatchCreateRequest(items=items), metadata=token, timeout=CALL_TIMEOUT)
+    bad = [r.response_code for r in reply.results if r.response_code != 1]
+    if bad:
+        raise RuntimeError(f"BatchCreate: {len(bad)} of {len(items)} failed (code {bad[0]})")
+    return max(r.sequence for r in reply.results)
+
+
 class SyncBench:
     """The sync part: a top node and nodes A and B in ``work``, measured in four parts.
 
@@ -249,27 +277,12 @@ class SyncBench:
     # writes and lag
 
     def _batch(self, count: int) -> list[Any]:
-        from idnode.proto import common_pb2, registry_pb2
-
         first = self.next_item
         self.next_item += count
-        return [
-            registry_pb2.IdentifierWrite(
-                handle=f"{PREFIX}/SYNC-{i:07d}",
-                values=[common_pb2.HandleValue(index=1, type="URL", data=b"https://sync.example/%d" % i)],
-            )
-            for i in range(first, first + count)
-        ]
+        return identifier_writes(f"{PREFIX}/SYNC-", "https://sync.example/", first, count)
 
     def _create(self, items: list[Any]) -> None:
-        from idnode.proto import registry_pb2
-
-        reply = self.reg.BatchCreate(
-            registry_pb2.BatchCreateRequest(items=items), metadata=self.token, timeout=CALL_TIMEOUT
-        )
-        bad = [r.response_code for r in reply.results if r.response_code != 1]
-        if bad:
-            raise RuntimeError(f"BatchCreate: {len(bad)} of {len(items)} failed (code {bad[0]})")
+        batch_create(self.reg, items, self.token)
 
     def _sync(self) -> Any:
         from idnode.proto import registry_pb2

@@ -960,9 +960,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         work = Path(tempfile.mkdtemp(prefix="idnode-bench-"))
     if args.sync_only:
-        return _sync_only(args, work, started)
+        return _part_only(args, work, started, "sync", _run_sync)
     if args.replica_only:
-        return _replica_only(args, work, started)
+        return _part_only(args, work, started, "replica", _run_replica)
     if args.reg_counter_only:
         return _counters_only(args, work, started)
     bench = Bench(args, work)
@@ -1080,14 +1080,14 @@ def _run_sync(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             shutil.rmtree(sync_work, ignore_errors=True)
 
 
-def _sync_only(args: argparse.Namespace, work: Path, started: float) -> int:
-    """``--sync-only``: the sync part alone, its table printed and written like the others."""
-    fig: dict[str, Any] = {"sync_only": True, "sync": _run_sync(args, work), "machine": _machine()}
+def _part_only(args: argparse.Namespace, work: Path, started: float, part: str, run: Any) -> int:
+    """``--<part>-only`` (sync, replica): ``run(args, work)`` alone, its table printed and written like the others."""
+    fig: dict[str, Any] = {f"{part}_only": True, part: run(args, work), "machine": _machine()}
     if not args.work_dir:
         shutil.rmtree(work, ignore_errors=True)
     fig["elapsed_s"] = time.monotonic() - started
     _emit(args, fig)
-    return 1 if fig["sync"].get("failed") else 0
+    return 1 if fig[part].get("failed") else 0
 
 
 def _run_replica(args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -1102,16 +1102,6 @@ def _run_replica(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     finally:
         if not args.work_dir:
             shutil.rmtree(replica_work, ignore_errors=True)
-
-
-def _replica_only(args: argparse.Namespace, work: Path, started: float) -> int:
-    """``--replica-only``: the replica part alone, its table printed and written like the others."""
-    fig: dict[str, Any] = {"replica_only": True, "replica": _run_replica(args, work), "machine": _machine()}
-    if not args.work_dir:
-        shutil.rmtree(work, ignore_errors=True)
-    fig["elapsed_s"] = time.monotonic() - started
-    _emit(args, fig)
-    return 1 if fig["replica"].get("failed") else 0
 
 
 def _emit(args: argparse.Namespace, fig: dict[str, Any]) -> None:

@@ -382,9 +382,7 @@ class Follower:
                     if await self._follow(stub):
                         attempt = 0
                     if not self._stop.is_set():  # the primary ended the stream (it is stopping)
-                        await self._disconnected()
-                        await self._sleep(backoff_delay(attempt, self.backoff_base, self.backoff_cap, self.rng))
-                        attempt += 1
+                        attempt = await self._back_off(attempt)
                 except asyncio.CancelledError:
                     task = asyncio.current_task()
                     if self._stop.is_set() and task is not None and not task.cancelling():
@@ -400,19 +398,13 @@ class Follower:
                     error = f"{exc.code().name} {exc.details()}{failure_hint(exc.details(), self.tls, 'primary')}"
                     if self.state != "disconnected" or attempt == 0:  # once per outage
                         log.warning("replica: primary %s: %s; reconnecting with backoff", self.primary, error)
-                    await self._disconnected(error)
-                    await self._sleep(backoff_delay(attempt, self.backoff_base, self.backoff_cap, self.rng))
-                    attempt += 1
+                    attempt = await self._back_off(attempt, error)
                 except (changelog.ChangeLogError, HandleError) as exc:
                     log.error("replica: %s; retrying with backoff", exc)
-                    await self._disconnected(str(exc))
-                    await self._sleep(backoff_delay(attempt, self.backoff_base, self.backoff_cap, self.rng))
-                    attempt += 1
+                    attempt = await self._back_off(attempt, str(exc))
                 except Exception:
                     log.exception("replica: following %s failed; retrying with backoff", self.primary)
-                    await self._disconnected()
-                    await self._sleep(backoff_delay(attempt, self.backoff_base, self.backoff_cap, self.rng))
-                    attempt += 1
+                    attempt = await self._back_off(attempt)
         finally:
             await primary_channel.close()
 
@@ -533,6 +525,12 @@ class Follower:
                 with contextlib.suppress(HandleError, asyncio.CancelledError):
                     await future
         raise changelog.ChangeLogError("the primary's snapshot stream ended before its last chunk")
+
+    async def _back_off(self, attempt: int, error: str = "") -> int:
+        """Mark the link down (with ``error``) and sleep the backoff of ``attempt``; the next attempt's number."""
+        await self._disconnected(error)
+        await self._sleep(backoff_delay(attempt, self.backoff_base, self.backoff_cap, self.rng))
+        return attempt + 1
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

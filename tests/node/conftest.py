@@ -224,6 +224,18 @@ def wait_folder_free(data_dir: Path, timeout: float = 15) -> None:
             time.sleep(0.05)
 
 
+def checksum(data_dir: Path) -> str:
+    """The output of `idnode checksum` on a folder (works while its node runs); the command must succeed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "idnode", "checksum", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 TOP_READY = re.compile(r"idnode topnode: gRPC listening on [^ ]+:(\d+)")
 
 

@@ -29,8 +29,6 @@ import random
 import re
 import signal
 import struct
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -42,7 +40,7 @@ from idnode.proto import common_pb2, registry_pb2, resolver_pb2
 from idnode.registry import changelog
 from idnode.registry.store import Store
 
-from .conftest import Node, auth, children_of, create_batch, setup_enterprise, wait_folder_free
+from .conftest import Node, auth, checksum, children_of, create_batch, setup_enterprise, wait_folder_free
 
 CYCLES = int(os.environ.get("IDNODE_CRASH_CYCLES", "20"))
 _SEED = os.environ.get("IDNODE_CRASH_SEED", "20261129")
@@ -190,14 +188,8 @@ def _check_folder(data_dir: Path) -> list[tuple[int, bytes]]:
     assert entries and entries[0][0] == 1, "the change log must start at 1 (nothing is pruned here)"
     assert changelog.verify_chain(entries, changelog.GENESIS) == len(entries) == entries[-1][0]
     assert _replayed_digest(entries) == stored_digest, "the identifiers differ from what the change log says"
-    out = subprocess.run(
-        [sys.executable, "-m", "idnode", "checksum", "--data-dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split()[0] == stored_digest[1], out.stdout
+    out = checksum(data_dir)
+    assert out.split()[0] == stored_digest[1], out
     return entries
 
 

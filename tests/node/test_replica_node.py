@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -22,7 +20,7 @@ from idnode.proto import common_pb2, registry_pb2, replication_pb2, replication_
 from idnode.registry import changelog
 from idnode.registry.store import Store, from_u64
 
-from .conftest import Node, auth, setup_enterprise, wait_folder_free
+from .conftest import Node, auth, checksum, setup_enterprise, wait_folder_free
 
 BATCH = 1000
 
@@ -42,18 +40,6 @@ def create(node: Node, token: str, first: int, count: int, tag: str = "R") -> No
         registry_pb2.BatchCreateRequest(items=items(first, count, tag)), metadata=auth(token), timeout=60
     )
     assert [r.response_code for r in reply.results] == [1] * count
-
-
-def checksum(data_dir: Path) -> str:
-    """`idnode checksum` of a folder (works while its node runs)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "idnode", "checksum", "--data-dir", str(data_dir)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def stats(node: Node, token: str) -> registry_pb2.Stats:
