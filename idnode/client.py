@@ -74,17 +74,14 @@ def connect(target: str, tls: Any = None, ca: str | Path | None = None) -> grpc.
     Raises:
         OSError: ``ca`` cannot be read.
     """
+    from idnode.sync.tls import LinkTls, channel
+
     if ca is not None:
         try:
-            roots = Path(ca).read_bytes()
+            tls = LinkTls(ca=Path(ca).read_bytes())
         except OSError as exc:
             raise OSError(f"cannot read --ca {ca}: {exc.strerror or exc}") from None
-        return grpc.secure_channel(target, grpc.ssl_channel_credentials(roots), options=_CHANNEL_OPTIONS)
-    if tls is not None:
-        from idnode.sync.tls import top_channel
-
-        return top_channel(target, tls, _CHANNEL_OPTIONS, aio=False)
-    return grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
+    return channel(target, tls, _CHANNEL_OPTIONS, aio=False)
 
 
 def metadata(token: str | None) -> tuple[tuple[str, str], ...]:
