@@ -29,7 +29,7 @@ from idnode.resolver.http.console import web as cw
 from idnode.resolver.http.errors import status_of
 from idnode.resolver.http.keys import REGISTRY
 
-__all__ = ["MESSAGES", "setup"]
+__all__ = ["MESSAGES", "setup", "template_of"]
 
 READERS = ("enterprise", "node-admin", "auditor")
 WRITERS = ("enterprise", "node-admin")
@@ -230,7 +230,7 @@ async def identifier(request: web.Request) -> web.Response:
 # -- register and edit -----------------------------------------------------------------------------
 
 
-def _template(registry: Any, principal: Principal, prefix: str, version: str = "") -> Template | None:
+def template_of(registry: Any, principal: Principal, prefix: str, version: str = "") -> Template | None:
     """The prefix's template (``version``, else the latest), or None when it has none."""
     for wanted in (version, "") if version else ("",):
         try:
@@ -308,7 +308,7 @@ async def new_form(request: web.Request) -> web.Response:
     """``GET /console/identifier/new?prefix=``: the registration form of the prefix's latest template."""
     principal = await cw.require(request, *WRITERS)
     prefix = _fastpath.parse_prefix(request.query.get("prefix", ""))
-    template = _template(_registry(request), principal, prefix)
+    template = template_of(_registry(request), principal, prefix)
     form = _Form("new", prefix, template)
     if template is not None:
         form.fields = _forms.fields_of(template)
@@ -323,7 +323,7 @@ async def new_submit(request: web.Request) -> web.Response:
     registry = _registry(request)
     data = _text_form(await request.post())
     prefix = _fastpath.parse_prefix(data.get("prefix", ""))
-    form = _Form("new", prefix, _template(registry, principal, prefix, data.get("template_version", "")))
+    form = _Form("new", prefix, template_of(registry, principal, prefix, data.get("template_version", "")))
     form.suffix = data.get("suffix", "").strip()
     values, errors = _values_of(request, form, data)
     if not form.suffix:
@@ -351,7 +351,7 @@ async def edit_form(request: web.Request) -> web.Response:
     registry = _registry(request)
     record = registry.get_record(principal, request.query.get("handle", ""))
     prefix = record.handle.partition("/")[0]
-    template = _template(registry, principal, prefix, record.template_version)
+    template = template_of(registry, principal, prefix, record.template_version)
     form = _Form("edit", prefix, template, handle=record.handle)
     if template is not None:
         form.fields = _forms.fields_of(template, stored=record.values)
@@ -367,7 +367,7 @@ async def edit_submit(request: web.Request) -> web.Response:
     data = _text_form(await request.post())
     record = registry.get_record(principal, data.get("handle", ""))
     prefix = record.handle.partition("/")[0]
-    template = _template(registry, principal, prefix, data.get("template_version", ""))
+    template = template_of(registry, principal, prefix, data.get("template_version", ""))
     form = _Form("edit", prefix, template, handle=record.handle)
     values, errors = _values_of(request, form, data, record.values)
     if errors:

@@ -36,10 +36,11 @@ from typing import Any
 from aiohttp import web
 from markupsafe import Markup
 
-from idnode.registry.errors import HandleError, HandleNotFound
+from idnode.registry.errors import HandleError
 from idnode.registry.model import MAX_BATCH, WriteOutcome
 from idnode.resolver.http.console import bulk, i18n
 from idnode.resolver.http.console import web as cw
+from idnode.resolver.http.console.enterprise import template_of
 from idnode.resolver.http.keys import REGISTRY, SETTINGS
 
 __all__ = ["MESSAGES", "PATH", "setup"]
@@ -104,13 +105,6 @@ def _prefixes(request: web.Request, principal: Any) -> list[str]:
     return sorted(p.prefix for p in request.app[REGISTRY].list_prefixes(principal) if p.status == "approved")
 
 
-def _template(request: web.Request, principal: Any, prefix: str) -> Any:
-    try:
-        return request.app[REGISTRY].get_template(principal, prefix)
-    except HandleNotFound:
-        return None
-
-
 def _size(count: int) -> str:
     """``8 MiB``, ``512 KiB``, ``1000 bytes``: the body limit as people read it."""
     for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
@@ -127,7 +121,8 @@ def _form_page(
     max_bytes = getattr(request.app[SETTINGS], "max_body_bytes", MAX_BODY_BYTES)  # --max-body-bytes
     prefixes = _prefixes(request, principal)
     chosen = chosen or (prefixes[0] if prefixes else "")
-    items = {p: [i.name for i in t.items] if (t := _template(request, principal, p)) else [] for p in prefixes}
+    registry = request.app[REGISTRY]
+    items = {p: [i.name for i in t.items] if (t := template_of(registry, principal, p)) else [] for p in prefixes}
     return cw.render(
         request,
         "upload/form.html",
@@ -217,7 +212,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
             data,
             file_format=bulk.detect_format(upload_field.filename, data),
             prefix=prefix,
-            template=_template(request, principal, prefix),
+            template=template_of(request.app[REGISTRY], principal, prefix),
             encoding=encoding,
         )
     except bulk.FileRefused as exc:
