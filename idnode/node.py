@@ -347,6 +347,18 @@ def _logged(future: Any) -> None:
     future.add_done_callback(lambda f: f.exception() and log.warning("daily statistics not stored: %s", f.exception()))
 
 
+def configure_limits(settings: Settings) -> None:
+    """This process's per-client rate limits and stream cap (every serving process has its own buckets)."""
+    from idnode.resolver import limits
+
+    limits.configure(
+        settings.rate_limit_resolve,
+        settings.rate_limit_write,
+        settings.max_streams_per_client,
+        settings.rate_limit_resolve_exempt,
+    )
+
+
 def close_writer(store: Store, writer: Writer) -> None:
     store.grow_hook = None
     writer.stop()
@@ -402,14 +414,7 @@ async def serve(settings: Settings) -> int:
             check_port_free(listen)
     lock_fd = lock_folder(settings.data_dir)
     server = dns = http = outbox = recursor = flusher = pruner = None
-    from idnode.resolver import limits
-
-    limits.configure(
-        settings.rate_limit_resolve,
-        settings.rate_limit_write,
-        settings.max_streams_per_client,
-        settings.rate_limit_resolve_exempt,
-    )  # this process's per-client buckets
+    configure_limits(settings)
     if settings.metrics:
         metrics.prepare_dir(settings.data_dir, settings.metrics_dir)
         metrics.process_started("replica" if settings.replica_of else "primary")

@@ -48,6 +48,7 @@ from idnode.node import (
     bootstrap,
     check_port_free,
     close_writer,
+    configure_limits,
     dns_banner,
     http_banner,
     open_writer,
@@ -202,7 +203,6 @@ async def _worker_role(settings: Settings, listen: str, target: str, http_path: 
 
     from idnode.registry.service import Registry
     from idnode.registry.store import Store
-    from idnode.resolver import limits
     from idnode.resolver.grpc.forward import registry_forwarder, usage_sender
     from idnode.resolver.grpc.server import (
         replication_credentials,
@@ -213,12 +213,7 @@ async def _worker_role(settings: Settings, listen: str, target: str, http_path: 
 
     if settings.metrics:
         metrics.process_started("replica" if settings.replica_of else "primary")
-    limits.configure(
-        settings.rate_limit_resolve,
-        settings.rate_limit_write,
-        settings.max_streams_per_client,
-        settings.rate_limit_resolve_exempt,
-    )  # per worker: its own buckets
+    configure_limits(settings)  # per worker: its own buckets
     store = Store(
         settings.data_dir, map_size=settings.map_size, max_readers=settings.max_readers, lock=False, writable=False
     )

@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 from idnode.client import metadata
 from idnode.loadtest import _bench_report as report
 from idnode.loadtest._bench_proc import Server
-from idnode.loadtest._bench_sync import batch_create, identifier_writes, pace_schedule, rate, summary
+from idnode.loadtest._bench_sync import batch_create, identifier_writes, pace_schedule, rate, run_parts, summary
 
 if TYPE_CHECKING:
     from idnode.sync.tls import LinkTls
@@ -513,24 +513,10 @@ class ReplicaBench:
 
     def run(self) -> dict[str, Any]:
         """Every part; what failed is noted in the figures (``failed``), the processes always stopped."""
-        started = time.monotonic()
-        try:
-            self.setup()
-            self.replay()
-            self.steady()
-            self.catchup()
-            if getattr(self.args, "replica_tls", False):
-                self.tls_replay()
-            self.bootstrap()
-            self.check()
-        except Exception as exc:  # reported with the figures gathered so far
-            self.fig["failed"] = f"{type(exc).__name__}: {exc}"
-            _say(f"replica part stopped: {self.fig['failed']}")
-            self.fig["notes"].append(f"the replica part stopped early: {self.fig['failed']}")
-        finally:
-            self.close()
-        self.fig["elapsed_s"] = time.monotonic() - started
-        return self.fig
+        parts = [self.setup, self.replay, self.steady, self.catchup]
+        if getattr(self.args, "replica_tls", False):
+            parts.append(self.tls_replay)
+        return run_parts("replica", self.fig, [*parts, self.bootstrap, self.check], self.close)
 
     def close(self) -> None:
         for channel in self.channels:

@@ -178,6 +178,26 @@ def batch_create(registry: Any, items: list[Any], token: Any) -> int:
     return max(r.sequence for r in reply.results)
 
 
+def run_parts(name: str, fig: dict[str, Any], parts: Any, close: Any) -> dict[str, Any]:
+    """Call ``parts`` in order; a failure stops them and is noted in ``fig`` (``failed``); ``close`` always runs.
+
+    Returns:
+        ``fig`` with ``elapsed_s``.
+    """
+    started = time.monotonic()
+    try:
+        for part in parts:
+            part()
+    except Exception as exc:  # reported with the figures gathered so far
+        fig["failed"] = f"{type(exc).__name__}: {exc}"
+        _say(f"{name} part stopped: {fig['failed']}")
+        fig["notes"].append(f"the {name} part stopped early: {fig['failed']}")
+    finally:
+        close()
+    fig["elapsed_s"] = time.monotonic() - started
+    return fig
+
+
 class SyncBench:
     """The sync part: a top node and nodes A and B in ``work``, measured in four parts.
 
@@ -440,21 +460,9 @@ class SyncBench:
 
     def run(self) -> dict[str, Any]:
         """All four parts; what failed is noted in the figures (``failed``), the processes always stopped."""
-        started = time.monotonic()
-        try:
-            self.setup()
-            self.steady()
-            self.burst()
-            self.backlog()
-            self.recursion()
-        except Exception as exc:  # reported with the figures gathered so far
-            self.fig["failed"] = f"{type(exc).__name__}: {exc}"
-            _say(f"sync part stopped: {self.fig['failed']}")
-            self.fig["notes"].append(f"the sync part stopped early: {self.fig['failed']}")
-        finally:
-            self.close()
-        self.fig["elapsed_s"] = time.monotonic() - started
-        return self.fig
+        return run_parts(
+            "sync", self.fig, (self.setup, self.steady, self.burst, self.backlog, self.recursion), self.close
+        )
 
     def close(self) -> None:
         for channel in self.channels:

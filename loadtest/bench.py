@@ -1143,36 +1143,26 @@ def dns_only_figures(bench: Bench, elapsed: float) -> dict[str, Any]:
     }
 
 
+def _alone(head: str, body: str, fig: dict[str, Any]) -> str:
+    """A part run alone (``--<part>-only``): its head line, its tables, the elapsed time."""
+    return "\n".join([head, "", body, "", f"elapsed {fig['elapsed_s']:.0f} s"])
+
+
 def render_all(fig: dict[str, Any], markdown: bool = False) -> str:
     """The gRPC part's tables (unless ``--dns-only`` or ``--http-only``), then the HTTP and DNS comparisons'."""
     if fig.get("replica_only"):
-        m = fig["machine"]
-        return "\n".join(
-            [
-                f"idnode bench --replica-only: {m['cores']} cores shared by the primary, the replicas and the bench",
-                "",
-                _bench_replica.render(fig["replica"], markdown),
-                "",
-                f"elapsed {fig['elapsed_s']:.0f} s",
-            ]
-        )
+        cores = fig["machine"]["cores"]
+        head = f"idnode bench --replica-only: {cores} cores shared by the primary, the replicas and the bench"
+        return _alone(head, _bench_replica.render(fig["replica"], markdown), fig)
     if fig.get("counters_only"):
         m = fig["machine"]
         head = f"idnode bench --reg-counter-only: {m['cores']} cores, fast path {m['fastpath']}"
-        return "\n".join(
-            [head, "", _bench_counters.render(fig["counters"], markdown), "", f"elapsed {fig['elapsed_s']:.0f} s"]
-        )
+        return _alone(head, _bench_counters.render(fig["counters"], markdown), fig)
     if fig.get("sync_only"):
-        m = fig["machine"]
-        return "\n".join(
-            [
-                f"idnode bench --sync-only: {m['cores']} cores shared by the top node, the nodes and the bench",
-                "",
-                _bench_sync.render(fig["sync"], markdown),
-                "",
-                f"elapsed {fig['elapsed_s']:.0f} s",
-            ]
+        head = (
+            f"idnode bench --sync-only: {fig['machine']['cores']} cores shared by the top node, the nodes and the bench"
         )
+        return _alone(head, _bench_sync.render(fig["sync"], markdown), fig)
     text = _render_others(fig, markdown)
     if "metrics_cost" in fig:
         text += "\n\n" + _bench_metrics.render(fig["metrics_cost"], markdown)
