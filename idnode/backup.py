@@ -148,10 +148,10 @@ def _check_files_field(files: Any) -> None:
 
 
 def _head(store: Store, txn: Any) -> tuple[int, str]:
-    cursor = txn.cursor(db=store.dbs["changelog"])
-    if not cursor.last():
-        return 0, changelog.GENESIS.hex()
-    return from_u64(cursor.key()), changelog.digest(bytes(cursor.value())).hex()
+    """The change log's head as the manifest writes it (``changelog.head``: an empty log continues from the
+    pruned marker)."""
+    sequence, last = changelog.head(store, txn)
+    return sequence, last.hex()
 
 
 def _file_info(path: Path) -> dict[str, Any]:

@@ -187,3 +187,18 @@ def test_exchange_swaps_two_folders(tmp_path):
     shutil.rmtree(tmp_path / "a")
     with pytest.raises(OSError, match="cannot exchange"):
         bk._exchange(tmp_path / "a", tmp_path / "b")
+
+
+def test_an_empty_log_after_a_snapshot_keeps_its_pruned_head(folder, tmp_path):
+    """A folder whose log is empty but continues from the pruned marker (a replica right after its snapshot):
+    the manifest names that head, as changelog.head does, and the backup restores."""
+    marker = (41, bytes(range(32)))
+    env = lmdb.open(str(folder / "lmdb"), max_dbs=32, map_size=1 << 26)
+    with env.begin(write=True) as txn:
+        txn.drop(env.open_db(b"changelog", txn=txn), delete=False)
+        txn.put(changelog.PRUNED, u64(marker[0]) + marker[1], db=env.open_db(b"meta", txn=txn))
+    env.close()
+    manifest = bk.backup(folder, tmp_path / "b")
+    assert (manifest.last_sequence, manifest.last_digest) == (marker[0], marker[1].hex())
+    bk.restore(tmp_path / "b", tmp_path / "restored")
+    assert checksum(tmp_path / "restored") == checksum(folder)
